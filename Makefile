@@ -1,0 +1,110 @@
+# torwrap: libtorwrap.so (LD_PRELOAD shim), the torwrap command, and their tests.
+#
+#   make            build build/libtorwrap.so and build/torwrap
+#   make test       install what the tests need (scripts/install-deps), build, run every test
+#   make sanitize   the same tests against an ASan+UBSan build (build-san/)
+#   make demo       run real programs under torwrap through a local proxy
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/torwrap
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/torwrap
+SYSCONFDIR ?= /etc/torwrap
+DESTDIR ?=
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+	-fPIC -fvisibility=hidden -fno-strict-aliasing -pthread $(OPT) $(SAN) \
+	-DTW_LIBDIR='"$(LIBDIR)"' $(CFLAGS)
+
+# c-ares goes into the library statically (Debian's libcares.a is PIC), so the .so needs only libc.
+CARES_A ?= $(shell $(CC) -print-file-name=libcares.a)
+
+MODULE_SRCS = $(wildcard common/*.c) $(wildcard policy/*.c) $(wildcard resolver/*.c) $(wildcard socks5/*.c)
+SHIM_SRCS = $(wildcard shim/*.c)
+CLI_SRCS = $(wildcard cli/*.c)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+HELPER_SRCS = $(wildcard tests/programs/*.c)
+
+MODULE_OBJS = $(MODULE_SRCS:%.c=$(BUILD)/obj/%.o)
+SHIM_OBJS = $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_BINS = $(HELPER_SRCS:tests/programs/%.c=$(BUILD)/programs/%)
+
+# The wrapper is static so it runs in images with nothing but the loader (distroless); not under sanitizers.
+ifeq ($(SAN),)
+CLI_LDFLAGS = -static
+else
+CLI_LDFLAGS =
+endif
+
+.PHONY: unit-bins all test unit-test integration-test sanitize demo install uninstall clean deps programs check-deps
+
+all: $(BUILD)/libtorwrap.so $(BUILD)/torwrap
+
+$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libtorwrap.so: $(MODULE_OBJS) $(SHIM_OBJS) shim/exports.map
+	$(CC) -shared $(SAN) -pthread -Wl,--version-script=shim/exports.map -Wl,--exclude-libs,ALL -Wl,-z,defs \
+		-Wl,-z,relro -Wl,-soname,libtorwrap.so -o $@ $(MODULE_OBJS) $(SHIM_OBJS) $(CARES_A) $(LDFLAGS)
+
+$(BUILD)/torwrap: $(CLI_OBJS) $(MODULE_OBJS)
+	$(CC) $(SAN) -pthread $(CLI_LDFLAGS) -o $@ $(CLI_OBJS) $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIE -o $@ $< $(MODULE_OBJS) $(CARES_A) -lcmocka $(LDFLAGS)
+
+$(BUILD)/programs/%: tests/programs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread -o $@ $< $(LDFLAGS)
+
+programs: $(HELPER_BINS)
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	scripts/install-deps
+
+check-deps:
+	@scripts/install-deps --check
+
+unit-test: all $(UNIT_BINS)
+	tests/run --build $(BUILD) --only unit
+
+integration-test: all programs
+	tests/run --build $(BUILD) --only integration
+
+test: deps
+	$(MAKE) all programs unit-bins
+	tests/run --build $(BUILD)
+
+sanitize: deps
+	$(MAKE) BUILD=build-san SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		OPT='-O1 -g' all programs unit-bins
+	tests/run --build build-san --sanitize
+
+demo: deps all
+	scripts/demo --build $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/torwrap $(DESTDIR)$(BINDIR)/torwrap
+	install -m 0644 $(BUILD)/libtorwrap.so $(DESTDIR)$(LIBDIR)/libtorwrap.so
+	install -m 0644 docs/torwrap.1 $(DESTDIR)$(MANDIR)/man1/torwrap.1
+	install -m 0644 docs/policy.md docs/policy.example $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/torwrap $(DESTDIR)$(LIBDIR)/libtorwrap.so $(DESTDIR)$(MANDIR)/man1/torwrap.1
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,65 @@
+/* libc.c: the real libc functions behind the ones the shim overrides.
+ *
+ * Looked up once with dlsym(RTLD_NEXT), so from inside libtorwrap.so they are the next definitions after ours
+ * (libc's). Everything in torwrap that needs a socket call or a libc resolver goes through this table; calling
+ * the public names instead would land in our own hooks.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+
+#include "tw.h"
+
+static struct tw_libc real;
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+/* Stubs for the (theoretical) case where libc lacks a symbol: fail, never call through NULL. */
+static int stub_int(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+
+static void stub_void(void)
+{
+}
+
+static void *stub_ptr(void)
+{
+	errno = ENOSYS;
+	return NULL;
+}
+
+#define LOOKUP(field, fallback)                                                                                \
+	do {                                                                                                   \
+		void *sym = dlsym(RTLD_NEXT, #field);                                                          \
+		if (sym == NULL)                                                                               \
+			sym = (void *)(fallback);                                                              \
+		*(void **)(&real.field) = sym;                                                                 \
+	} while (0)
+
+static void real_resolve(void)
+{
+	LOOKUP(socket, stub_int);
+	LOOKUP(connect, stub_int);
+	LOOKUP(close, stub_int);
+	LOOKUP(sendto, stub_int);
+	LOOKUP(sendmsg, stub_int);
+	LOOKUP(recvfrom, stub_int);
+	LOOKUP(writev, stub_int);
+	LOOKUP(getaddrinfo, stub_int);
+	LOOKUP(freeaddrinfo, stub_void);
+	LOOKUP(getnameinfo, stub_int);
+	LOOKUP(gethostbyname, stub_ptr);
+	LOOKUP(gethostbyname2, stub_ptr);
+	LOOKUP(gethostbyname_r, stub_int);
+	LOOKUP(gethostbyname2_r, stub_int);
+	LOOKUP(gethostbyaddr, stub_ptr);
+	LOOKUP(gethostbyaddr_r, stub_int);
+}
+
+const struct tw_libc *tw_libc(void)
+{
+	pthread_once(&real_once, real_resolve);
+	return &real;
+}

@@ -1,0 +1,98 @@
+/* tw.h: the few utilities every torwrap module shares.
+ *
+ * - tw_log(): the one log macro (TORWRAP_LOG_LEVEL), one line per decision, to stderr through the real
+ *   write(2), so logging can never recurse into a hook or take a stdio lock a program holds.
+ * - tw_libc(): the real libc functions (dlsym RTLD_NEXT), resolved once. Code inside the library calls these,
+ *   never the public names that the shim overrides.
+ * - small pure helpers for names and addresses that policy/, resolver/ and shim/ all need.
+ */
+#ifndef TORWRAP_TW_H
+#define TORWRAP_TW_H
+
+#include <netdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define TW_VERSION "0.1.0"
+
+/* Longest DNS name in text form, without the trailing dot, plus NUL. */
+#define TW_NAME_MAX 256
+
+/* ------------------------------------------------------------------------------------------------------ log */
+
+enum tw_log_level {
+	TW_LOG_NONE = 0, /* silent */
+	TW_LOG_ERROR = 1, /* a connection or lookup was refused or failed */
+	TW_LOG_WARN = 2, /* default: also configuration warnings */
+	TW_LOG_INFO = 3, /* also one line per routing decision */
+	TW_LOG_DEBUG = 4, /* also protocol detail */
+};
+
+/* Set once while the configuration is built (before any thread of ours could log). */
+void tw_log_set_level(int level);
+int tw_log_get_level(void);
+/* Parses "none|error|warn|info|debug" or "0".."4"; returns -1 when the text is not a level. */
+int tw_log_parse_level(const char *text);
+
+void tw_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define tw_log(level, ...)                                                                                     \
+	do {                                                                                                   \
+		if ((level) <= tw_log_get_level())                                                             \
+			tw_log_write((level), __VA_ARGS__);                                                    \
+	} while (0)
+
+#define tw_error(...) tw_log(TW_LOG_ERROR, __VA_ARGS__)
+#define tw_warn(...) tw_log(TW_LOG_WARN, __VA_ARGS__)
+#define tw_info(...) tw_log(TW_LOG_INFO, __VA_ARGS__)
+#define tw_debug(...) tw_log(TW_LOG_DEBUG, __VA_ARGS__)
+
+/* ----------------------------------------------------------------------------------------------- real libc */
+
+struct tw_libc {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*close)(int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	void (*freeaddrinfo)(struct addrinfo *);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,
+			       int *);
+};
+
+/* The real functions, looked up with dlsym(RTLD_NEXT) on first use. Never NULL once returned; a symbol libc
+ * lacks is replaced by a stub that fails with ENOSYS. */
+const struct tw_libc *tw_libc(void);
+
+/* --------------------------------------------------------------------------------------------- pure helpers */
+
+/* Copies NAME into OUT lower-cased, without one trailing dot. Returns -EINVAL when NAME is empty, too long, or
+ * holds a character that cannot appear in a host name (so it cannot be a name we would route). */
+int tw_name_normalize(const char *name, char out[TW_NAME_MAX]);
+
+/* True when NAME equals SUFFIX or ends with "." SUFFIX (both normalised). */
+bool tw_name_in_domain(const char *name, const char *suffix);
+
+/* True for "localhost" and names under ".localhost". */
+bool tw_name_is_localhost(const char *name);
+
+/* True for names under ".onion". */
+bool tw_name_is_onion(const char *name);
+
+/* Monotonic milliseconds, for deadlines. */
+int64_t tw_now_ms(void);
+
+#endif

@@ -1,0 +1,593 @@
+/* config.c: builds torwrap's configuration from the environment and the policy file (config_build), and holds
+ * the process's one immutable copy (config_get). Nothing here stops on a bad value: it is recorded as the
+ * reason the configuration is broken, and policy_decide_* then fails closed.
+ */
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A policy file is a short allowlist; anything bigger is a mistake (a wrong path), not a policy. Hosts files
+ * that block advertising run to some megabytes, so they get more room. */
+#define CONFIG_POLICY_MAX_BYTES (1024 * 1024)
+#define CONFIG_SYSFILE_MAX_BYTES (64 * 1024 * 1024)
+
+/* Values are quoted in reasons, capped so that the reason keeps its end. */
+#define VAL(s) 120, (s)
+
+static void broken(struct tw_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void broken(struct tw_config *cfg, const char *fmt, ...)
+{
+	/* The first problem is the one reported: later ones are often its consequences. */
+	if (cfg->broken)
+		return;
+	cfg->broken = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cfg->broken_reason, sizeof(cfg->broken_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* An empty variable counts as unset: compose files and wrappers often set "VAR=" to mean "not given". */
+static const char *env(policy_getenv_fn fn, void *ctx, const char *name)
+{
+	const char *v = fn(name, ctx);
+	return (v && *v) ? v : NULL;
+}
+
+static const char *real_getenv(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+/* Copies S without surrounding blanks into OUT (size OUTLEN); false when it does not fit. */
+static bool trimmed(const char *s, char *out, size_t outlen)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		n--;
+	if (n >= outlen)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	if (!*s || strlen(s) > 5)
+		return -EINVAL;
+	unsigned long v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* A proxy host alone: a name (stored normalised), an IPv4 literal, or an IPv6 literal bare or in brackets
+ * (stored without them, so inet_pton reads it). Sets *PROBLEM on failure. */
+static int parse_host(const char *s, size_t n, char host[TW_NAME_MAX], const char **problem)
+{
+	char buf[TW_NAME_MAX + 2];
+	if (n == 0) {
+		*problem = "missing host";
+		return -EINVAL;
+	}
+	if (n >= sizeof(buf)) {
+		*problem = "host name too long";
+		return -EINVAL;
+	}
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']') {
+			*problem = "bad bracketed IPv6 address";
+			return -EINVAL;
+		}
+		s++;
+		n -= 2;
+	}
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	unsigned char a[16];
+	if (strchr(buf, ':')) {
+		if (inet_pton(AF_INET6, buf, a) != 1) {
+			*problem = "bad IPv6 address";
+			return -EINVAL;
+		}
+		memcpy(host, buf, n + 1);
+		return 0;
+	}
+	if (strspn(buf, "0123456789.") == n) {
+		if (inet_pton(AF_INET, buf, a) != 1) {
+			*problem = "bad IPv4 address";
+			return -EINVAL;
+		}
+		memcpy(host, buf, n + 1);
+		return 0;
+	}
+	if (tw_name_normalize(buf, host) < 0) {
+		*problem = "bad host name";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal (which cannot carry a port). PORT is left alone
+ * when the text names none. */
+static int parse_hostport(const char *s, char host[TW_NAME_MAX], uint16_t *port, const char **problem)
+{
+	size_t n = strlen(s);
+	const char *colon;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close) {
+			*problem = "missing ']'";
+			return -EINVAL;
+		}
+		colon = close[1] ? close + 1 : NULL;
+		if (colon && *colon != ':') {
+			*problem = "unexpected text after ']'";
+			return -EINVAL;
+		}
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* bare IPv6 */
+	}
+	size_t hn = colon ? (size_t)(colon - s) : n;
+	if (parse_host(s, hn, host, problem) < 0)
+		return -EINVAL;
+	if (colon && parse_port(colon + 1, port) < 0) {
+		*problem = "bad port (1-65535)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "socks5://host[:port][/]" or "socks5h://..." (both mean the same to torwrap: names always go to the proxy). */
+static int parse_proxy_url(const char *s, char host[TW_NAME_MAX], uint16_t *port, const char **problem)
+{
+	const char *rest;
+	if (strncasecmp(s, "socks5h://", 10) == 0) {
+		rest = s + 10;
+	} else if (strncasecmp(s, "socks5://", 9) == 0) {
+		rest = s + 9;
+	} else {
+		*problem = strstr(s, "://") ? "unsupported scheme (socks5:// or socks5h:// only)"
+					    : "not a socks5:// or socks5h:// URL";
+		return -EINVAL;
+	}
+	char auth[TW_NAME_MAX + 16];
+	size_t n = strcspn(rest, "/?#");
+	if (rest[n] != '\0' && !(rest[n] == '/' && rest[n + 1] == '\0')) {
+		*problem = "unexpected path or query after the host";
+		return -EINVAL;
+	}
+	if (memchr(rest, '@', n)) {
+		*problem = "credentials in the URL are not supported";
+		return -EINVAL;
+	}
+	if (n >= sizeof(auth)) {
+		*problem = "host name too long";
+		return -EINVAL;
+	}
+	memcpy(auth, rest, n);
+	auth[n] = '\0';
+	return parse_hostport(auth, host, port, problem);
+}
+
+/* TOR_PROXY_HOST and TOR_PROXY_SOCKS_PORT, the last resort (defaults tor-proxy and 9050). */
+static void config_proxy_parts(struct tw_config *cfg, policy_getenv_fn fn, void *ctx)
+{
+	const char *h = env(fn, ctx, "TOR_PROXY_HOST");
+	const char *p = env(fn, ctx, "TOR_PROXY_SOCKS_PORT");
+	const char *problem = "";
+	char val[600], host[TW_NAME_MAX];
+	uint16_t port = POLICY_DEFAULT_PROXY_PORT;
+
+	snprintf(host, sizeof(host), "%s", POLICY_DEFAULT_PROXY_HOST);
+	if (h) {
+		if (!trimmed(h, val, sizeof(val))) {
+			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": too long", VAL(h));
+			return;
+		}
+		/* One colon is a port, which belongs in TOR_PROXY_SOCKS_PORT; two or more make IPv6. */
+		const char *c = strchr(val, ':');
+		if (val[0] != '[' && c && !strchr(c + 1, ':')) {
+			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": a host only (the port goes in TOR_PROXY_SOCKS_PORT)", VAL(h));
+			return;
+		}
+		if (parse_host(val, strlen(val), host, &problem) < 0) {
+			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": %s", VAL(h), problem);
+			return;
+		}
+	}
+	if (p && (!trimmed(p, val, sizeof(val)) || parse_port(val, &port) < 0)) {
+		broken(cfg, "TOR_PROXY_SOCKS_PORT=\"%.*s\": not a port number (1-65535)", VAL(p));
+		return;
+	}
+	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", host);
+	cfg->proxy_port = port;
+}
+
+/* The first of TORWRAP_PROXY, TOR_PROXY_URL, SOCKS5_PROXY, TOR_PROXY_HOST(+PORT) that is set wins; the others
+ * are not even looked at, so a stale lower one cannot break a good higher one. */
+static void config_proxy(struct tw_config *cfg, policy_getenv_fn fn, void *ctx)
+{
+	const char *var, *v, *problem = "";
+	char val[600], host[TW_NAME_MAX];
+	uint16_t port = POLICY_DEFAULT_PROXY_PORT;
+	int e;
+
+	bool url;
+	if ((v = env(fn, ctx, var = "TORWRAP_PROXY"))) {
+		url = false;
+	} else if ((v = env(fn, ctx, var = "TOR_PROXY_URL"))) {
+		url = true;
+	} else if ((v = env(fn, ctx, var = "SOCKS5_PROXY"))) {
+		url = strstr(v, "://") != NULL; /* often set as a URL for other tools: take that form too */
+	} else {
+		config_proxy_parts(cfg, fn, ctx);
+		return;
+	}
+	if (!trimmed(v, val, sizeof(val)))
+		e = -E2BIG;
+	else
+		e = url ? parse_proxy_url(val, host, &port, &problem) : parse_hostport(val, host, &port, &problem);
+	if (e < 0) {
+		broken(cfg, "%s=\"%.*s\": %s", var, VAL(v), e == -E2BIG ? "too long" : problem);
+		return;
+	}
+	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", host);
+	cfg->proxy_port = port;
+}
+
+/* Seconds as "30" or "2.5" (also "5." and ".5"): more than 0, at most 3600. */
+static void config_timeout(struct tw_config *cfg, const char *v)
+{
+	char val[64];
+	if (!trimmed(v, val, sizeof(val)))
+		goto nan;
+	const char *p = val;
+	long whole = 0, frac_ms = 0, scale = 100;
+	int idigits = 0, fdigits = 0;
+	bool frac_nonzero = false;
+	while (*p >= '0' && *p <= '9') {
+		if (++idigits > 6)
+			goto range; /* far past 3600; stops before any overflow */
+		whole = whole * 10 + (*p++ - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, fdigits++) {
+			frac_nonzero |= *p != '0';
+			frac_ms += (*p - '0') * scale; /* digits past milliseconds add 0 */
+			scale /= 10;
+		}
+	}
+	if (*p != '\0' || (idigits == 0 && fdigits == 0))
+		goto nan;
+	if ((whole == 0 && !frac_nonzero) || whole > 3600 || (whole == 3600 && frac_nonzero))
+		goto range;
+	long ms = whole * 1000 + frac_ms;
+	cfg->timeout_ms = ms > 0 ? (int)ms : 1; /* 0.0001 s: the shortest deadline we can keep */
+	return;
+nan:
+	broken(cfg, "TOR_CONNECTIVITY_TIMEOUT=\"%.*s\": not a number of seconds", VAL(v));
+	return;
+range:
+	broken(cfg, "TOR_CONNECTIVITY_TIMEOUT=\"%.*s\": must be more than 0 and at most 3600 seconds", VAL(v));
+}
+
+/* "127.192.0.0/10": inside 127.0.0.0/8, prefix 8-24, no host bits, and not holding 127.0.0.1 (which programs
+ * use for real local services: those connections would be taken for Tor ones). */
+static void config_vnet(struct tw_config *cfg, const char *v)
+{
+	char val[64];
+	const char *slash;
+	struct in_addr a;
+	if (!trimmed(v, val, sizeof(val)) || !(slash = strchr(val, '/'))) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": not an IPv4 network (address/prefix)", VAL(v));
+		return;
+	}
+	char addr[INET_ADDRSTRLEN + 1];
+	size_t an = (size_t)(slash - val);
+	const char *pp = slash + 1;
+	if (an >= sizeof(addr) || strspn(pp, "0123456789") != strlen(pp) || strlen(pp) == 0 || strlen(pp) > 2) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": not an IPv4 network (address/prefix)", VAL(v));
+		return;
+	}
+	memcpy(addr, val, an);
+	addr[an] = '\0';
+	int prefix = atoi(pp);
+	if (inet_pton(AF_INET, addr, &a) != 1) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": bad IPv4 address", VAL(v));
+		return;
+	}
+	if (prefix < 8 || prefix > 24) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": prefix must be between /8 and /24", VAL(v));
+		return;
+	}
+	uint32_t host = ntohl(a.s_addr);
+	uint32_t mask = 0xffffffffu << (32 - prefix);
+	if ((host >> 24) != 127) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": must lie inside 127.0.0.0/8", VAL(v));
+		return;
+	}
+	if (host & ~mask) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": host bits set (the network is %u.%u.%u.%u/%d)", VAL(v),
+		       (host & mask) >> 24, ((host & mask) >> 16) & 0xff, ((host & mask) >> 8) & 0xff, (host & mask) & 0xff,
+		       prefix);
+		return;
+	}
+	if ((0x7f000001u & mask) == host) {
+		broken(cfg, "TORWRAP_VIRTUAL_NET=\"%.*s\": must not contain 127.0.0.1", VAL(v));
+		return;
+	}
+	cfg->vnet_addr = htonl(host);
+	cfg->vnet_mask = htonl(mask);
+}
+
+static void config_path(struct tw_config *cfg, const char *var, const char *v, char *out, size_t outlen)
+{
+	if (!v)
+		return;
+	if (strlen(v) >= outlen) {
+		broken(cfg, "%s=\"%.*s...\": path too long", var, VAL(v));
+		return;
+	}
+	memcpy(out, v, strlen(v) + 1);
+}
+
+/* Reads all of PATH (at most MAX bytes) into a NUL-terminated buffer. Returns 0, -errno, -EFBIG (too big) or
+ * -EILSEQ (a NUL byte: not a text file). */
+static int read_text_file(const char *path, size_t max, char **text)
+{
+	*text = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -EISDIR;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > max) {
+				free(buf);
+				close(fd);
+				return -EFBIG;
+			}
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				close(fd);
+				return -ENOMEM;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = -errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (len > max) {
+		free(buf);
+		return -EFBIG;
+	}
+	if (memchr(buf, '\0', len)) {
+		free(buf);
+		return -EILSEQ;
+	}
+	buf[len] = '\0';
+	*text = buf;
+	return 0;
+}
+
+static const char *errno_text(int e, char *buf, size_t len)
+{
+	if (e == EFBIG)
+		return "too large";
+	if (e == EILSEQ)
+		return "holds a NUL byte (not a text file)";
+	/* GNU strerror_r: thread safe, returns the text (maybe not in BUF). */
+	return strerror_r(e, buf, len);
+}
+
+static int config_policy_file(struct tw_config *cfg)
+{
+	char *text;
+	int e = read_text_file(cfg->policy_file, CONFIG_POLICY_MAX_BYTES, &text);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0) {
+		if (e == -ENOENT && !cfg->policy_file_explicit)
+			return 0; /* no file at the default place: no allowlist */
+		char eb[128];
+		if (cfg->policy_file_explicit)
+			broken(cfg, "TORWRAP_POLICY=\"%.*s\": cannot read: %s", VAL(cfg->policy_file),
+			       errno_text(-e, eb, sizeof(eb)));
+		else
+			broken(cfg, "policy file \"%.*s\": cannot read: %s", VAL(cfg->policy_file),
+			       errno_text(-e, eb, sizeof(eb)));
+		return 0;
+	}
+	char err[sizeof(cfg->broken_reason)];
+	e = policy_parse_text(&cfg->rules, text, cfg->policy_file, err, sizeof(err));
+	free(text);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0)
+		broken(cfg, "%s", err);
+	return 0;
+}
+
+/* resolv.conf or hosts (VAR names where the path came from) into *TEXT: "" when the file does not exist (a
+ * container may well have neither), an error when it exists but cannot be read. Returns 0 or -ENOMEM. */
+static int config_sysfile(struct tw_config *cfg, const char *var, const char *path, char **text)
+{
+	int e = read_text_file(path, CONFIG_SYSFILE_MAX_BYTES, text);
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0) {
+		if (e != -ENOENT) {
+			char eb[128];
+			broken(cfg, "%s \"%.*s\": cannot read: %s", var, VAL(path), errno_text(-e, eb, sizeof(eb)));
+		}
+		*text = strdup("");
+		if (!*text)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
+{
+	if (!cfg)
+		return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	if (!getenv_fn)
+		getenv_fn = real_getenv;
+	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", POLICY_DEFAULT_PROXY_HOST);
+	cfg->proxy_port = POLICY_DEFAULT_PROXY_PORT;
+	cfg->timeout_ms = POLICY_DEFAULT_TIMEOUT_MS;
+	cfg->log_level = TW_LOG_WARN;
+	snprintf(cfg->policy_file, sizeof(cfg->policy_file), "%s", POLICY_DEFAULT_FILE);
+	snprintf(cfg->resolv_conf, sizeof(cfg->resolv_conf), "%s", "/etc/resolv.conf");
+	snprintf(cfg->hosts_file, sizeof(cfg->hosts_file), "%s", "/etc/hosts");
+	cfg->vnet_addr = htonl(0x7fc00000u); /* POLICY_DEFAULT_VNET */
+	cfg->vnet_mask = htonl(0xffc00000u);
+
+	const char *v;
+	if ((v = env(getenv_fn, ctx, "TORWRAP_LOG_LEVEL"))) {
+		char val[32];
+		int level = trimmed(v, val, sizeof(val)) ? tw_log_parse_level(val) : -1;
+		if (level < 0)
+			broken(cfg, "TORWRAP_LOG_LEVEL=\"%.*s\": not a log level (none, error, warn, info, debug or 0-4)",
+			       VAL(v));
+		else
+			cfg->log_level = level;
+	}
+
+	config_proxy(cfg, getenv_fn, ctx);
+
+	if ((v = env(getenv_fn, ctx, "TOR_CONNECTIVITY_TIMEOUT")))
+		config_timeout(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TORWRAP_VIRTUAL_NET")))
+		config_vnet(cfg, v);
+	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
+		    sizeof(cfg->resolv_conf));
+	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,
+		    sizeof(cfg->hosts_file));
+
+	int rc = config_sysfile(cfg, "TORWRAP_RESOLV_CONF", cfg->resolv_conf, &cfg->resolv_text);
+	if (rc == 0)
+		rc = config_sysfile(cfg, "TORWRAP_HOSTS", cfg->hosts_file, &cfg->hosts_text);
+
+	bool readable_name = true;
+	if ((v = env(getenv_fn, ctx, "TORWRAP_POLICY"))) {
+		cfg->policy_file_explicit = true;
+		readable_name = strlen(v) < sizeof(cfg->policy_file);
+		config_path(cfg, "TORWRAP_POLICY", v, cfg->policy_file, sizeof(cfg->policy_file));
+	}
+	if (readable_name && rc == 0)
+		rc = config_policy_file(cfg);
+
+	const char *var = "NO_PROXY";
+	if (!(v = env(getenv_fn, ctx, var))) {
+		var = "no_proxy";
+		v = env(getenv_fn, ctx, var);
+	}
+	if (v && rc == 0) {
+		char err[sizeof(cfg->broken_reason)];
+		int e = policy_parse_no_proxy(&cfg->rules, v, err, sizeof(err));
+		if (e == -ENOMEM)
+			rc = e;
+		else if (e < 0)
+			broken(cfg, "%s: %s", var, err);
+	}
+	if (rc < 0)
+		broken(cfg, "out of memory while reading the configuration");
+	return rc;
+}
+
+void config_free(struct tw_config *cfg)
+{
+	if (!cfg)
+		return;
+	policy_rules_free(&cfg->rules);
+	free(cfg->resolv_text);
+	free(cfg->hosts_text);
+	cfg->resolv_text = NULL;
+	cfg->hosts_text = NULL;
+}
+
+static struct tw_config config_global;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_init(void)
+{
+	config_build(&config_global, NULL, NULL);
+	tw_log_set_level(config_global.log_level);
+	if (config_global.broken) {
+		tw_error("configuration broken: %s; refusing every connection that is not to this host",
+			 config_global.broken_reason);
+		return;
+	}
+	for (size_t i = 0; i < config_global.rules.count; i++) {
+		const struct policy_rule *r = &config_global.rules.rule[i];
+		if (r->kind != POLICY_T_ANY || r->verdict != POLICY_DIRECT || r->nports != 0)
+			continue;
+		if (r->line == 0)
+			tw_warn("NO_PROXY contains \"*\": every connection goes direct, except .onion names and tor rules");
+		else
+			tw_warn("%s:%u: \"direct *\": every connection goes direct unless a tor or refuse rule matches",
+				config_global.policy_file, r->line);
+	}
+	tw_info("proxy %s port %u, timeout %d ms, policy %s (%zu rules)", config_global.proxy_host,
+		config_global.proxy_port, config_global.timeout_ms, config_global.policy_file,
+		config_global.rules.count);
+}
+
+const struct tw_config *config_get(void)
+{
+	pthread_once(&config_once, config_init);
+	return &config_global;
+}

@@ -1,0 +1,826 @@
+/* policy.c: the policy file and NO_PROXY parsers, and the routing decision for names and addresses.
+ *
+ * Pure functions over a struct tw_config: no environment, no I/O (config.c does that), so all of it is unit-tested.
+ */
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *policy_verdict_name(enum policy_verdict v)
+{
+	switch (v) {
+	case POLICY_TOR:
+		return "tor";
+	case POLICY_DIRECT:
+		return "direct";
+	case POLICY_REFUSE:
+		return "refuse";
+	}
+	return "?";
+}
+
+/* ------------------------------------------------------------------------------------------------ rule list */
+
+/* The list carries no capacity field: it grows by doubling, so a count that is zero or a power of two (from 8 on)
+ * is exactly when the array is full. */
+static struct policy_rule *rules_add(struct policy_rules *rules)
+{
+	size_t n = rules->count;
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		size_t cap = n == 0 ? 8 : n * 2;
+		struct policy_rule *p = realloc(rules->rule, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		rules->rule = p;
+	}
+	struct policy_rule *r = &rules->rule[rules->count++];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void policy_rules_free(struct policy_rules *rules)
+{
+	if (!rules)
+		return;
+	free(rules->rule);
+	rules->rule = NULL;
+	rules->count = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- text bits */
+
+struct tok {
+	const char *p;
+	size_t n;
+};
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool tok_eq(struct tok t, const char *word)
+{
+	size_t n = strlen(word);
+	return t.n == n && strncasecmp(t.p, word, n) == 0;
+}
+
+static bool all_of(const char *s, size_t n, const char *set)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!memchr(set, s[i], strlen(set)))
+			return false;
+	return true;
+}
+
+static size_t count_char(const char *s, size_t n, char c)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += s[i] == c;
+	return k;
+}
+
+/* Quoted excerpts of user text in messages are capped, so one silly line cannot crowd out the rest. */
+#define SHOW(s, n) (int)((n) > 80 ? 80 : (n)), (s)
+
+static int why_set(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_set(char *why, size_t len, const char *fmt, ...)
+{
+	if (why && len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Decimal digits only (no sign, no blanks), value <= MAX. */
+static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long *out)
+{
+	if (n == 0 || n > 10)
+		return -EINVAL;
+	unsigned long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Strict dotted quad: four decimal octets, no leading zeros (which some parsers read as octal). */
+static bool parse_v4(const char *s, size_t n, uint8_t out[4])
+{
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		size_t start = i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		size_t len = i - start;
+		if (len == 0 || len > 3 || (len > 1 && s[start] == '0'))
+			return false;
+		unsigned long v;
+		if (parse_uint(s + start, len, 255, &v) < 0)
+			return false;
+		out[part] = (uint8_t)v;
+		if (part < 3) {
+			if (i >= n || s[i] != '.')
+				return false;
+			i++;
+		}
+	}
+	return i == n;
+}
+
+static bool parse_v6(const char *s, size_t n, uint8_t out[16])
+{
+	char buf[INET6_ADDRSTRLEN + 1];
+	if (n == 0 || n >= sizeof(buf) || memchr(s, '%', n))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, out) == 1;
+}
+
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* ------------------------------------------------------------------------------------------------- targets */
+
+/* An IPv6 rule that lies wholly inside ::ffff:0:0/96 is stored as the IPv4 rule it means, because addresses are
+ * unwrapped before matching. */
+static void addr_rule_unmap(struct policy_rule *r)
+{
+	if (r->family == AF_INET6 && memcmp(r->lo, v4mapped_prefix, 12) == 0 &&
+	    memcmp(r->hi, v4mapped_prefix, 12) == 0) {
+		r->family = AF_INET;
+		memmove(r->lo, r->lo + 12, 4);
+		memmove(r->hi, r->hi + 12, 4);
+		memset(r->lo + 4, 0, 12);
+		memset(r->hi + 4, 0, 12);
+	}
+}
+
+/* Parses an address target into R: a single IPv4 or IPv6 address, a CIDR, or (ALLOW_RANGE) an IPv4 range
+ * "a.b.c.d-e" / "a.b.c.d-w.x.y.z". STRICT_CIDR rejects host bits under the mask (the file: a typo there would
+ * silently allow more than meant); NO_PROXY masks them off like curl. */
+static int parse_addr_target(const char *s, size_t n, bool allow_range, bool strict_cidr, struct policy_rule *r,
+			     char *why, size_t whylen)
+{
+	r->kind = POLICY_T_ADDR;
+	const char *slash = memchr(s, '/', n);
+	if (slash) {
+		size_t an = (size_t)(slash - s), pn = n - an - 1;
+		uint8_t a[16] = { 0 };
+		unsigned bits;
+		if (parse_v4(s, an, a)) {
+			r->family = AF_INET;
+			bits = 32;
+		} else if (parse_v6(s, an, a)) {
+			r->family = AF_INET6;
+			bits = 128;
+		} else {
+			return why_set(why, whylen, "bad address \"%.*s\"", SHOW(s, an));
+		}
+		unsigned long prefix;
+		if (parse_uint(slash + 1, pn, bits, &prefix) < 0)
+			return why_set(why, whylen, "bad prefix length \"/%.*s\" in \"%.*s\" (0-%u)", SHOW(slash + 1, pn),
+				       SHOW(s, n), bits);
+		size_t bytes = bits / 8;
+		bool host_bits = false;
+		for (size_t i = 0; i < bytes; i++) {
+			unsigned keep = prefix >= (i + 1) * 8 ? 8 : (prefix > i * 8 ? (unsigned)(prefix - i * 8) : 0);
+			uint8_t mask = (uint8_t)(keep == 0 ? 0 : (0xff << (8 - keep)));
+			if (a[i] & (uint8_t)~mask)
+				host_bits = true;
+			r->lo[i] = a[i] & mask;
+			r->hi[i] = (uint8_t)(a[i] | (uint8_t)~mask);
+		}
+		if (host_bits && strict_cidr) {
+			char net[INET6_ADDRSTRLEN];
+			inet_ntop(r->family, r->lo, net, sizeof(net));
+			return why_set(why, whylen, "host bits set in \"%.*s\" (the network is %s/%lu)", SHOW(s, n), net,
+				       prefix);
+		}
+		addr_rule_unmap(r);
+		return 0;
+	}
+
+	const char *dash = allow_range ? memchr(s, '-', n) : NULL;
+	if (dash) {
+		size_t ln = (size_t)(dash - s), rn = n - ln - 1;
+		const char *rs = dash + 1;
+		if (!parse_v4(s, ln, r->lo))
+			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
+		memcpy(r->hi, r->lo, 4);
+		unsigned long last;
+		if (memchr(rs, '.', rn)) {
+			if (!parse_v4(rs, rn, r->hi))
+				return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
+		} else if (rn > 0 && rn <= 3 && !(rn > 1 && rs[0] == '0') && parse_uint(rs, rn, 255, &last) == 0) {
+			r->hi[3] = (uint8_t)last;
+		} else {
+			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
+		}
+		if (memcmp(r->lo, r->hi, 4) > 0)
+			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
+		r->family = AF_INET;
+		return 0;
+	}
+
+	if (parse_v4(s, n, r->lo)) {
+		r->family = AF_INET;
+		memcpy(r->hi, r->lo, 4);
+		return 0;
+	}
+	if (memchr(s, ':', n) && parse_v6(s, n, r->lo)) {
+		r->family = AF_INET6;
+		memcpy(r->hi, r->lo, 16);
+		addr_rule_unmap(r);
+		return 0;
+	}
+	if (memchr(s, ':', n))
+		return why_set(why, whylen, "bad IPv6 address \"%.*s\"", SHOW(s, n));
+	return why_set(why, whylen, "bad IPv4 address \"%.*s\"", SHOW(s, n));
+}
+
+/* A host name target; KIND is NAME, SUFFIX or DOMAIN (the leading "." / "*." already taken off). */
+static int parse_name_target(const char *s, size_t n, enum policy_target_kind kind, struct policy_rule *r,
+			     const char *shown, size_t shown_n, char *why, size_t whylen)
+{
+	char buf[TW_NAME_MAX];
+	size_t len = (n > 0 && s[n - 1] == '.') ? n - 1 : n;
+	if (len > 253)
+		return why_set(why, whylen, "bad host name \"%.*s...\" (longer than 253 characters)", SHOW(shown, shown_n));
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (tw_name_normalize(buf, r->name) < 0) {
+		return why_set(why, whylen,
+			       "bad host name \"%.*s\" (letters, digits, '-', '_' and '.' only; labels 1-63 characters)",
+			       SHOW(shown, shown_n));
+	}
+	r->kind = kind;
+	return 0;
+}
+
+/* Looks like an attempt at an IPv4 address (so errors speak of addresses, not names). DNS top-level domains are
+ * never all digits, so no real host name is taken for one. */
+static bool looks_v4(const char *s, size_t n, bool allow_range)
+{
+	return n > 0 && s[0] >= '0' && s[0] <= '9' && all_of(s, n, allow_range ? "0123456789./-" : "0123456789./");
+}
+
+/* Splits "[v6]", "[v6/len]" or "[v6]/len", with an optional ":PORTS" after, into the address part (copied to
+ * ADDR) and the port part. */
+static int split_brackets(const char *s, size_t n, char *addr, size_t addrlen, struct tok *ports, char *why,
+			  size_t whylen)
+{
+	const char *close = memchr(s, ']', n);
+	if (!close)
+		return why_set(why, whylen, "missing ']' in \"%.*s\"", SHOW(s, n));
+	size_t in = (size_t)(close - s) - 1;
+	const char *rest = close + 1;
+	size_t rn = n - (size_t)(rest - s);
+	size_t pfx = 0;
+	if (rn > 0 && rest[0] == '/') {
+		const char *colon = memchr(rest, ':', rn);
+		pfx = colon ? (size_t)(colon - rest) : rn;
+	}
+	if (in == 0 || !memchr(s + 1, ':', in))
+		return why_set(why, whylen, "brackets are for IPv6 addresses: \"%.*s\"", SHOW(s, n));
+	if (in + pfx >= addrlen)
+		return why_set(why, whylen, "bad IPv6 address \"%.*s\"", SHOW(s, n));
+	memcpy(addr, s + 1, in);
+	memcpy(addr + in, rest, pfx);
+	addr[in + pfx] = '\0';
+	rest += pfx;
+	rn -= pfx;
+	ports->p = NULL;
+	ports->n = 0;
+	if (rn > 0) {
+		if (rest[0] != ':')
+			return why_set(why, whylen, "unexpected \"%.*s\" after ']'", SHOW(rest, rn));
+		ports->p = rest + 1;
+		ports->n = rn - 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------- ports */
+
+/* Adds the ports of S (comma separated "P" or "P-Q" items) to R. */
+static int parse_ports(const char *s, size_t n, struct policy_rule *r, char *why, size_t whylen)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t start = i;
+		while (i < n && s[i] != ',')
+			i++;
+		const char *item = s + start;
+		size_t len = i - start;
+		if (i < n)
+			i++; /* the comma */
+		if (len == 0)
+			continue; /* "80,,443" and the blanks of "80, 443" */
+		const char *dash = memchr(item, '-', len);
+		unsigned long lo, hi;
+		size_t ln = dash ? (size_t)(dash - item) : len;
+		if (parse_uint(item, ln, 65535, &lo) < 0 || lo == 0)
+			return why_set(why, whylen, "bad port \"%.*s\" (1-65535)", SHOW(item, len));
+		hi = lo;
+		if (dash && (parse_uint(dash + 1, len - ln - 1, 65535, &hi) < 0 || hi == 0))
+			return why_set(why, whylen, "bad port \"%.*s\" (1-65535)", SHOW(item, len));
+		if (hi < lo)
+			return why_set(why, whylen, "bad port range \"%.*s\" (first port after last)", SHOW(item, len));
+		if (r->nports >= POLICY_MAX_PORT_RANGES)
+			return why_set(why, whylen, "too many ports (at most %d items)", POLICY_MAX_PORT_RANGES);
+		r->port_lo[r->nports] = (uint16_t)lo;
+		r->port_hi[r->nports] = (uint16_t)hi;
+		r->nports++;
+	}
+	if (r->nports == 0)
+		return why_set(why, whylen, "missing port number");
+	return 0;
+}
+
+/* --------------------------------------------------------------------------------------------- policy file */
+
+static bool verb_of(struct tok t, enum policy_verdict *v)
+{
+	if (tok_eq(t, "direct") || tok_eq(t, "allow"))
+		*v = POLICY_DIRECT;
+	else if (tok_eq(t, "tor"))
+		*v = POLICY_TOR;
+	else if (tok_eq(t, "refuse") || tok_eq(t, "deny"))
+		*v = POLICY_REFUSE;
+	else
+		return false;
+	return true;
+}
+
+static bool is_port_word(struct tok t)
+{
+	return tok_eq(t, "port") || tok_eq(t, "ports");
+}
+
+/* The target word of a file line, with its optional ":PORTS" suffix. */
+static int parse_file_target(struct tok t, struct policy_rule *r, char *why, size_t whylen)
+{
+	const char *s = t.p;
+	size_t n = t.n;
+	struct tok ports = { NULL, 0 };
+	bool has_ports = false;
+
+	if (s[0] == '[') {
+		char addr[INET6_ADDRSTRLEN + 8];
+		int e = split_brackets(s, n, addr, sizeof(addr), &ports, why, whylen);
+		if (e < 0)
+			return e;
+		has_ports = ports.p != NULL;
+		e = parse_addr_target(addr, strlen(addr), false, true, r, why, whylen);
+		if (e < 0)
+			return e;
+	} else if (count_char(s, n, ':') >= 2) {
+		/* Bare IPv6: its colons leave no room for a port (write "[fd00::1]:443"). */
+		int e = parse_addr_target(s, n, false, true, r, why, whylen);
+		if (e < 0)
+			return e;
+	} else {
+		const char *colon = memchr(s, ':', n);
+		if (colon) {
+			ports.p = colon + 1;
+			ports.n = n - (size_t)(colon - s) - 1;
+			has_ports = true;
+			n = (size_t)(colon - s);
+		}
+		if (n == 0)
+			return why_set(why, whylen, "missing target before \":%.*s\"", SHOW(ports.p, ports.n));
+		int e;
+		if (n == 1 && s[0] == '*') {
+			r->kind = POLICY_T_ANY;
+			e = 0;
+		} else if (n >= 2 && s[0] == '*' && s[1] == '.') {
+			e = parse_name_target(s + 2, n - 2, POLICY_T_SUFFIX, r, s, n, why, whylen);
+		} else if (s[0] == '.') {
+			e = parse_name_target(s + 1, n - 1, POLICY_T_SUFFIX, r, s, n, why, whylen);
+		} else if (looks_v4(s, n, true) || memchr(s, '/', n)) {
+			e = parse_addr_target(s, n, true, true, r, why, whylen);
+		} else if (memchr(s, '*', n)) {
+			e = why_set(why, whylen, "bad target \"%.*s\" ('*' only alone or as \"*.domain\")", SHOW(s, n));
+		} else {
+			e = parse_name_target(s, n, POLICY_T_NAME, r, s, n, why, whylen);
+		}
+		if (e < 0)
+			return e;
+	}
+	if (has_ports) {
+		if (ports.n == 0)
+			return why_set(why, whylen, "missing port after ':' in \"%.*s\"", SHOW(t.p, t.n));
+		return parse_ports(ports.p, ports.n, r, why, whylen);
+	}
+	return 0;
+}
+
+#define LINE_MAX_WORDS 32
+
+/* One line (comment already cut off). Returns 0 (including for a blank line), -EINVAL with WHY, or -ENOMEM. */
+static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsigned lineno, char *why,
+		      size_t whylen)
+{
+	struct tok w[LINE_MAX_WORDS];
+	size_t nw = 0, i = 0;
+	while (i < n) {
+		while (i < n && is_space(s[i]))
+			i++;
+		if (i >= n)
+			break;
+		size_t start = i;
+		while (i < n && !is_space(s[i]))
+			i++;
+		if (nw == LINE_MAX_WORDS)
+			return why_set(why, whylen, "too many words");
+		w[nw].p = s + start;
+		w[nw].n = i - start;
+		nw++;
+	}
+	if (nw == 0)
+		return 0;
+
+	enum policy_verdict verdict = POLICY_DIRECT;
+	size_t k = 0;
+	if (verb_of(w[0], &verdict)) {
+		/* "tor" alone could be a host called tor; say so rather than guess. */
+		if (nw == 1 || is_port_word(w[1]))
+			return why_set(why, whylen, "missing target after \"%.*s\" (a host named so: write \"direct %.*s\")",
+				       SHOW(w[0].p, w[0].n), SHOW(w[0].p, w[0].n));
+		k = 1;
+	} else if (nw >= 2 && !is_port_word(w[1]) && all_of(w[0].p, w[0].n,
+								 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") &&
+		   !all_of(w[1].p, w[1].n, "0123456789,-")) {
+		return why_set(why, whylen, "unknown verb \"%.*s\" (direct, allow, tor, refuse or deny)",
+			       SHOW(w[0].p, w[0].n));
+	}
+
+	struct policy_rule rule;
+	memset(&rule, 0, sizeof(rule));
+	int e = parse_file_target(w[k], &rule, why, whylen);
+	if (e < 0)
+		return e;
+	k++;
+	if (k < nw) {
+		if (!is_port_word(w[k]))
+			return why_set(why, whylen, "unexpected \"%.*s\" after target \"%.*s\" (ports: \"port 80,443\")",
+				       SHOW(w[k].p, w[k].n), SHOW(w[k - 1].p, w[k - 1].n));
+		if (rule.nports > 0)
+			return why_set(why, whylen, "ports given twice (\":PORTS\" and \"%.*s\")", SHOW(w[k].p, w[k].n));
+		if (k + 1 >= nw)
+			return why_set(why, whylen, "missing port list after \"%.*s\"", SHOW(w[k].p, w[k].n));
+		for (size_t j = k + 1; j < nw; j++) {
+			/* Each word may hold a list; parse_ports skips the empty items that "80, 443" leaves. */
+			const char *p = w[j].p;
+			size_t pn = w[j].n;
+			if (pn == 1 && p[0] == ',')
+				continue;
+			e = parse_ports(p, pn, &rule, why, whylen);
+			if (e < 0)
+				return e;
+		}
+		if (rule.nports == 0)
+			return why_set(why, whylen, "missing port list after \"%.*s\"", SHOW(w[k].p, w[k].n));
+	}
+	rule.verdict = verdict;
+	rule.line = lineno;
+	struct policy_rule *slot = rules_add(rules);
+	if (!slot)
+		return -ENOMEM;
+	*slot = rule;
+	return 0;
+}
+
+int policy_parse_text(struct policy_rules *rules, const char *text, const char *file, char *err, size_t errlen)
+{
+	if (!rules || !text)
+		return -EINVAL;
+	if (!file)
+		file = "policy";
+	unsigned lineno = 0;
+	const char *p = text;
+	while (*p) {
+		lineno++;
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		const char *hash = memchr(p, '#', len);
+		size_t use = hash ? (size_t)(hash - p) : len;
+		char why[400];
+		why[0] = '\0';
+		int e = parse_line(rules, p, use, lineno, why, sizeof(why));
+		if (e == -ENOMEM)
+			return e;
+		if (e < 0) {
+			if (err && errlen)
+				snprintf(err, errlen, "%s:%u: %s", file, lineno, why);
+			return -EINVAL;
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ NO_PROXY */
+
+static int parse_no_proxy_entry(const char *s, size_t n, struct policy_rule *r, char *why, size_t whylen)
+{
+	r->verdict = POLICY_DIRECT;
+	r->line = 0;
+	if (s[0] == '[') {
+		char addr[INET6_ADDRSTRLEN + 8];
+		struct tok port; /* curl ignores the port of a NO_PROXY entry; so do we */
+		int e = split_brackets(s, n, addr, sizeof(addr), &port, why, whylen);
+		if (e < 0)
+			return e;
+		return parse_addr_target(addr, strlen(addr), false, false, r, why, whylen);
+	}
+	if (count_char(s, n, ':') >= 2)
+		return parse_addr_target(s, n, false, false, r, why, whylen);
+	const char *colon = memchr(s, ':', n);
+	if (colon)
+		n = (size_t)(colon - s);
+	if (n == 1 && s[0] == '*') {
+		r->kind = POLICY_T_ANY;
+		return 0;
+	}
+	if (n >= 2 && s[0] == '*' && s[1] == '.') {
+		/* Not curl, but common elsewhere (Go, Python): read as ".domain". */
+		s++;
+		n--;
+	}
+	if (n > 0 && s[0] == '.')
+		return parse_name_target(s + 1, n - 1, POLICY_T_DOMAIN, r, s, n, why, whylen);
+	if (n == 0)
+		return why_set(why, whylen, "missing host");
+	if (looks_v4(s, n, false) || memchr(s, '/', n))
+		return parse_addr_target(s, n, false, false, r, why, whylen);
+	return parse_name_target(s, n, POLICY_T_DOMAIN, r, s, n, why, whylen);
+}
+
+int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *err, size_t errlen)
+{
+	if (!rules)
+		return -EINVAL;
+	if (!value)
+		return 0;
+	const char *p = value;
+	while (*p) {
+		while (*p == ',' || is_space(*p) || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		const char *start = p;
+		while (*p && *p != ',' && !is_space(*p) && *p != '\n')
+			p++;
+		size_t n = (size_t)(p - start);
+		struct policy_rule rule;
+		memset(&rule, 0, sizeof(rule));
+		char why[400];
+		why[0] = '\0';
+		if (parse_no_proxy_entry(start, n, &rule, why, sizeof(why)) < 0) {
+			if (err && errlen)
+				snprintf(err, errlen, "entry \"%.*s\": %s", SHOW(start, n), why);
+			return -EINVAL;
+		}
+		struct policy_rule *slot = rules_add(rules);
+		if (!slot)
+			return -ENOMEM;
+		*slot = rule;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ decision */
+
+/* What the matching rules say, collected over all of them so that rule order never matters. */
+struct verdicts {
+	const struct policy_rule *refuse, *tor, *direct, *direct_other_port;
+};
+
+static bool port_listed(const struct policy_rule *r, uint16_t port)
+{
+	if (r->nports == 0 || port == 0)
+		return true;
+	for (unsigned i = 0; i < r->nports; i++)
+		if (port >= r->port_lo[i] && port <= r->port_hi[i])
+			return true;
+	return false;
+}
+
+static void note(struct verdicts *v, const struct policy_rule *r, uint16_t port)
+{
+	if (!port_listed(r, port)) {
+		if (r->verdict == POLICY_DIRECT && !v->direct_other_port)
+			v->direct_other_port = r;
+		return;
+	}
+	const struct policy_rule **slot = r->verdict == POLICY_REFUSE ? &v->refuse
+					  : r->verdict == POLICY_TOR  ? &v->tor
+								      : &v->direct;
+	if (!*slot)
+		*slot = r;
+}
+
+/* refuse > tor > direct > a direct destination on a port it was not allowed (refused: it is internal, and Tor
+ * could not reach it anyway) > default tor. */
+static enum policy_verdict conclude(const struct verdicts *v, const char *what, uint16_t port)
+{
+	const struct policy_rule *by = NULL;
+	enum policy_verdict out = POLICY_TOR;
+	if (v->refuse) {
+		by = v->refuse;
+		out = POLICY_REFUSE;
+	} else if (v->tor) {
+		by = v->tor;
+		out = POLICY_TOR;
+	} else if (v->direct) {
+		by = v->direct;
+		out = POLICY_DIRECT;
+	} else if (v->direct_other_port) {
+		by = v->direct_other_port;
+		out = POLICY_REFUSE;
+	}
+	if (by && by->line)
+		tw_debug("policy: %s port %u: %s (policy line %u)", what, port, policy_verdict_name(out), by->line);
+	else if (by)
+		tw_debug("policy: %s port %u: %s (NO_PROXY)", what, port, policy_verdict_name(out));
+	return out;
+}
+
+static bool name_matches(const struct policy_rule *r, const char *name)
+{
+	switch (r->kind) {
+	case POLICY_T_ANY:
+		return true;
+	case POLICY_T_NAME:
+		return strcmp(name, r->name) == 0;
+	case POLICY_T_SUFFIX:
+		return strcmp(name, r->name) != 0 && tw_name_in_domain(name, r->name);
+	case POLICY_T_DOMAIN:
+		return tw_name_in_domain(name, r->name);
+	case POLICY_T_ADDR:
+		return false;
+	}
+	return false;
+}
+
+static bool addr_matches(const struct policy_rule *r, int family, const uint8_t *a)
+{
+	if (r->kind == POLICY_T_ANY)
+		return true;
+	if (r->kind != POLICY_T_ADDR || r->family != family)
+		return false;
+	size_t len = family == AF_INET ? 4 : 16;
+	return memcmp(a, r->lo, len) >= 0 && memcmp(a, r->hi, len) <= 0;
+}
+
+/* Decides NAME as the IPv6 literal it is (a "%zone" does not matter to policy). */
+static enum policy_verdict decide_v6_literal(const struct tw_config *cfg, const char *name, uint16_t port)
+{
+	struct sockaddr_in6 sin6;
+	memset(&sin6, 0, sizeof(sin6));
+	const char *pct = strchr(name, '%');
+	size_t n = pct ? (size_t)(pct - name) : strlen(name);
+	if (!parse_v6(name, n, sin6.sin6_addr.s6_addr))
+		return POLICY_REFUSE; /* a colon, yet no address: nothing could route it */
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(port);
+	return policy_decide_addr(cfg, (const struct sockaddr *)&sin6, sizeof(sin6));
+}
+
+enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port)
+{
+	if (!cfg || !name)
+		return POLICY_REFUSE;
+	/* An address handed over as a name is decided as that address: the rules for it are address rules. */
+	if (strchr(name, ':'))
+		return decide_v6_literal(cfg, name, port);
+	char norm[TW_NAME_MAX];
+	if (tw_name_normalize(name, norm) < 0)
+		return POLICY_REFUSE; /* not a host name: nothing could route it */
+	/* inet_aton, as getaddrinfo uses: "134744072", "0x8.8.8.8" and "8.8.8.8." are 8.8.8.8 to libc, so they must
+	 * meet the rules for 8.8.8.8 rather than slip past them as names. */
+	struct sockaddr_in sin;
+	memset(&sin, 0, sizeof(sin));
+	if (inet_aton(norm, &sin.sin_addr)) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		return policy_decide_addr(cfg, (const struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (tw_name_is_localhost(norm))
+		return POLICY_DIRECT;
+	if (cfg->broken)
+		return POLICY_REFUSE;
+	if (cfg->proxy_host[0] && strcasecmp(norm, cfg->proxy_host) == 0)
+		return POLICY_DIRECT;
+
+	struct verdicts v = { 0 };
+	for (size_t i = 0; i < cfg->rules.count; i++)
+		if (name_matches(&cfg->rules.rule[i], norm))
+			note(&v, &cfg->rules.rule[i], port);
+	/* An onion service exists only inside Tor: a direct rule cannot apply, a refuse rule still does. */
+	if (tw_name_is_onion(norm))
+		return v.refuse ? POLICY_REFUSE : POLICY_TOR;
+	return conclude(&v, norm, port);
+}
+
+bool policy_is_virtual_v4(const struct tw_config *cfg, uint32_t addr)
+{
+	return cfg && cfg->vnet_mask != 0 && (addr & cfg->vnet_mask) == cfg->vnet_addr;
+}
+
+/* The proxy's address when proxy_host is a literal (an unwrapped v4-mapped literal counts as IPv4). */
+static bool proxy_literal(const struct tw_config *cfg, int *family, uint8_t a[16])
+{
+	if (inet_pton(AF_INET, cfg->proxy_host, a) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, cfg->proxy_host, a) == 1) {
+		*family = AF_INET6;
+		if (memcmp(a, v4mapped_prefix, 12) == 0) {
+			memmove(a, a + 12, 4);
+			*family = AF_INET;
+		}
+		return true;
+	}
+	return false;
+}
+
+enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len)
+{
+	if (!cfg || !sa)
+		return POLICY_REFUSE;
+	int family;
+	uint8_t a[16] = { 0 };
+	uint16_t port;
+	/* Copied out rather than cast: the caller's buffer need not be aligned for sockaddr_in6. */
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sin;
+		memcpy(&sin, sa, sizeof(sin));
+		family = AF_INET;
+		memcpy(a, &sin.sin_addr, 4);
+		port = ntohs(sin.sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 sin6;
+		memcpy(&sin6, sa, sizeof(sin6));
+		port = ntohs(sin6.sin6_port);
+		if (memcmp(sin6.sin6_addr.s6_addr, v4mapped_prefix, 12) == 0) {
+			family = AF_INET;
+			memcpy(a, sin6.sin6_addr.s6_addr + 12, 4);
+		} else {
+			family = AF_INET6;
+			memcpy(a, sin6.sin6_addr.s6_addr, 16);
+		}
+	} else {
+		return POLICY_REFUSE; /* not an Internet address: the caller should not have asked */
+	}
+
+	if (family == AF_INET) {
+		uint32_t v4;
+		memcpy(&v4, a, 4);
+		if (policy_is_virtual_v4(cfg, v4))
+			return cfg->broken ? POLICY_REFUSE : POLICY_TOR;
+		if (a[0] == 127 || v4 == 0)
+			return POLICY_DIRECT;
+	} else {
+		static const uint8_t any6[16] = { 0 };
+		static const uint8_t lo6[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+		if (memcmp(a, any6, 16) == 0 || memcmp(a, lo6, 16) == 0)
+			return POLICY_DIRECT;
+	}
+	if (cfg->broken)
+		return POLICY_REFUSE;
+
+	int pfam;
+	uint8_t pa[16];
+	if (proxy_literal(cfg, &pfam, pa) && pfam == family && memcmp(pa, a, family == AF_INET ? 4 : 16) == 0)
+		return POLICY_DIRECT;
+
+	struct verdicts v = { 0 };
+	for (size_t i = 0; i < cfg->rules.count; i++)
+		if (addr_matches(&cfg->rules.rule[i], family, a))
+			note(&v, &cfg->rules.rule[i], port);
+	char text[INET6_ADDRSTRLEN] = "?";
+	if (tw_log_get_level() >= TW_LOG_DEBUG)
+		inet_ntop(family, a, text, sizeof(text));
+	return conclude(&v, text, port);
+}

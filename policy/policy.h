@@ -1,0 +1,125 @@
+/* policy.h: torwrap's configuration and the routing decision (direct / tor / refuse).
+ *
+ * The configuration is built once (config_get) from the environment and the policy file, and is immutable
+ * afterwards. Anything that cannot be parsed does not stop the build: it marks the configuration broken, with a
+ * reason naming the variable or the file, line and problem, and policy_decide_* then refuses every destination
+ * that is not loopback (fail closed).
+ *
+ * This module knows nothing of the hooks: it takes names and addresses and answers.
+ */
+#ifndef TORWRAP_POLICY_H
+#define TORWRAP_POLICY_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/tw.h"
+
+#define POLICY_DEFAULT_FILE "/etc/torwrap/policy"
+#define POLICY_DEFAULT_PROXY_HOST "tor-proxy"
+#define POLICY_DEFAULT_PROXY_PORT 9050
+#define POLICY_DEFAULT_TIMEOUT_MS 30000
+#define POLICY_DEFAULT_VNET "127.192.0.0/10"
+
+enum policy_verdict {
+	POLICY_TOR = 0, /* through the SOCKS5 proxy (by name when there is one) */
+	POLICY_DIRECT, /* the real connect(), the real resolver (c-ares, /etc/hosts) */
+	POLICY_REFUSE, /* fail with EPERM and a log line */
+};
+
+const char *policy_verdict_name(enum policy_verdict v);
+
+/* One allow/refuse rule. Port ranges: an empty list (nports == 0) means every port. */
+#define POLICY_MAX_PORT_RANGES 16
+
+enum policy_target_kind {
+	POLICY_T_ANY, /* "*" */
+	POLICY_T_NAME, /* exact name */
+	POLICY_T_SUFFIX, /* ".example.com" / "*.example.com" in the file: subdomains only */
+	POLICY_T_DOMAIN, /* NO_PROXY "example.com" / ".example.com": the name and its subdomains (curl) */
+	POLICY_T_ADDR, /* an inclusive range of addresses in one family (a single address, a range, a CIDR) */
+};
+
+struct policy_rule {
+	enum policy_verdict verdict; /* POLICY_DIRECT, POLICY_TOR or POLICY_REFUSE */
+	enum policy_target_kind kind;
+	char name[TW_NAME_MAX]; /* NAME / SUFFIX / DOMAIN: normalised, no leading dot */
+	int family; /* ADDR: AF_INET or AF_INET6 */
+	uint8_t lo[16], hi[16]; /* ADDR: inclusive bounds, network byte order (4 bytes used for AF_INET) */
+	unsigned nports;
+	uint16_t port_lo[POLICY_MAX_PORT_RANGES], port_hi[POLICY_MAX_PORT_RANGES];
+	unsigned line; /* where it came from, for log lines: file line, or 0 for NO_PROXY */
+};
+
+struct policy_rules {
+	struct policy_rule *rule;
+	size_t count;
+};
+
+struct tw_config {
+	/* SOCKS5 proxy (tor-proxy:9050 by default). */
+	char proxy_host[TW_NAME_MAX];
+	uint16_t proxy_port;
+	/* Bounds every proxy handshake (connect to the proxy + SOCKS5 exchange), milliseconds. */
+	int timeout_ms;
+	int log_level;
+
+	char policy_file[4096];
+	bool policy_file_explicit; /* from TORWRAP_POLICY: a missing file is then an error */
+	struct policy_rules rules; /* policy file rules, then NO_PROXY rules */
+
+	/* Virtual address range handed out for names resolved through Tor (network byte order). */
+	uint32_t vnet_addr; /* e.g. 127.192.0.0 */
+	uint32_t vnet_mask; /* e.g. 255.192.0.0 */
+
+	/* Where local resolution reads (TORWRAP_RESOLV_CONF / TORWRAP_HOSTS; defaults /etc/...). */
+	char resolv_conf[4096];
+	char hosts_file[4096];
+	/* Their contents, read once while the configuration is built ("" when absent). */
+	char *resolv_text;
+	char *hosts_text;
+
+	/* Fail-closed state: set when anything could not be parsed. */
+	bool broken;
+	char broken_reason[512];
+};
+
+/* Environment lookup, injectable so tests need not touch the process environment. */
+typedef const char *(*policy_getenv_fn)(const char *name, void *ctx);
+
+/* Builds CFG from the variables (through GETENV) and the policy file they name. Always fills CFG completely
+ * (defaults where nothing is set); problems set cfg->broken and cfg->broken_reason. Returns 0, or -ENOMEM. */
+int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx);
+void config_free(struct tw_config *cfg);
+
+/* The process's configuration: built from the real environment on first call (thread safe), then immutable.
+ * Also sets the log level. Never NULL. */
+const struct tw_config *config_get(void);
+
+/* Parses the text of a policy file into RULES (appending). FILE names it in errors. Returns 0, or -EINVAL with
+ * ERR (size ERRLEN) set to "FILE:LINE: problem". */
+int policy_parse_text(struct policy_rules *rules, const char *text, const char *file, char *err, size_t errlen);
+
+/* Parses a NO_PROXY value (curl's conventions) into RULES (appending, verdict DIRECT). */
+int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *err, size_t errlen);
+
+void policy_rules_free(struct policy_rules *rules);
+
+/* Decision for a host NAME (normalised) and PORT (host byte order; 0 = unknown/any). Precedence, independent
+ * of rule order: refuse > tor > direct > default (tor). localhost names and the proxy's own host name are
+ * direct; .onion names are always tor; a broken configuration refuses everything that is not localhost. A name matched by a direct rule whose
+ * port list excludes PORT is refused (it is internal: sending it to Tor would leak it and cannot work). */
+enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port);
+
+/* Decision for an address (AF_INET / AF_INET6 sockaddr, port in it). v4-mapped IPv6 is unwrapped; loopback and
+ * the unspecified address are direct (so is the proxy's address when proxy_host is a literal), except the virtual range, which the caller must handle first (it is
+ * answered POLICY_TOR here). Same precedence as above. */
+enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len);
+
+/* True when the IPv4 address (network byte order) is in the virtual range. */
+bool policy_is_virtual_v4(const struct tw_config *cfg, uint32_t addr);
+
+#endif
