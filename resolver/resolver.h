@@ -1,0 +1,99 @@
+/* resolver.h: names. Two halves, neither of which knows anything of the hooks.
+ *
+ * 1. The virtual address map (vaddr_*): a name that must not be resolved locally is given an address in the
+ *    virtual range (127.192.0.0/10 by default); connect() to it sends the name to the proxy. The map is the one
+ *    piece of mutable shared state in torwrap. It lives in shared memory (a memfd, mapped MAP_SHARED), so it is
+ *    shared with forked children for free and with exec'd children through TORWRAP_VMAP_FD; it is lock-free
+ *    (atomic compare-and-swap on a hash table) so it is safe across threads and processes, and a process that
+ *    dies mid-insert cannot wedge the others.
+ *
+ * 2. Local resolution (resolver_local_*): for allowed names and the proxy's own name only. /etc/hosts first,
+ *    then DNS with c-ares against the nameservers of /etc/resolv.conf, with c-ares given socket functions that
+ *    call the real libc, so it never re-enters our hooks. The parsers are pure and unit-tested.
+ */
+#ifndef TORWRAP_RESOLVER_H
+#define TORWRAP_RESOLVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/tw.h"
+
+/* ------------------------------------------------------------------------------------------ virtual map */
+
+/* Environment variable through which an exec'd child finds its parent's map. */
+#define VADDR_FD_ENV "TORWRAP_VMAP_FD"
+
+/* How many names one process tree can hold. */
+#define VADDR_CAPACITY 65536
+
+/* Attaches to (or creates) the map for the virtual range NET/MASK (IPv4, network byte order). Thread safe and
+ * idempotent; returns 0 or a negative errno (then every vaddr_* call fails and names fail closed). */
+int vaddr_attach(uint32_t net, uint32_t mask);
+
+/* Creates a fresh map in a descriptor without CLOEXEC for a wrapper to hand to the program it execs. Returns
+ * the descriptor or a negative errno. */
+int vaddr_create_fd(uint32_t net, uint32_t mask);
+
+/* The virtual IPv4 address (network byte order) for NAME (normalised), assigning one if the name is new.
+ * Returns 0 or a negative errno (-ENOSPC when the range or the table is full, -ENODEV when not attached). */
+int vaddr_lookup_name(const char *name, uint32_t *addr);
+
+/* The name behind a virtual address, copied into NAME. Returns 0, or -ENOENT for an address this process tree
+ * never handed out. */
+int vaddr_lookup_addr(uint32_t addr, char name[TW_NAME_MAX]);
+
+/* Remembers that ADDR (FAMILY AF_INET: 4 bytes used, AF_INET6: 16) is where the allowed NAME resolved, so
+ * that connect() can apply NAME's rules to it. Returns 0, -ENOSPC when the table is full, -ENODEV. */
+int vaddr_remember_direct(int family, const uint8_t addr[16], const char *name);
+
+/* The allowed name an address was resolved from; -ENOENT when none is known. */
+int vaddr_direct_name(int family, const uint8_t addr[16], char name[TW_NAME_MAX]);
+
+/* ----------------------------------------------------------------------------------- local resolution */
+
+#define RESOLVER_MAX_ADDRS 16
+#define RESOLVER_MAX_NAMESERVERS 4
+
+struct resolver_addr {
+	int family; /* AF_INET / AF_INET6 */
+	uint8_t addr[16]; /* network order */
+};
+
+struct resolver_nameserver {
+	int family;
+	uint8_t addr[16];
+	uint16_t port; /* host order; 53 unless "nameserver IP:PORT" / "[IPv6]:PORT" */
+};
+
+struct resolver_conf {
+	struct resolver_nameserver ns[RESOLVER_MAX_NAMESERVERS];
+	unsigned nns;
+};
+
+/* Parses resolv.conf text: "nameserver" lines (IPv4, IPv6, with an optional :PORT extension); other lines are
+ * ignored. Returns 0 (possibly with no nameserver) or -EINVAL for a malformed nameserver line. */
+int resolver_parse_resolv_conf(const char *text, struct resolver_conf *conf);
+
+/* Looks NAME up in hosts-file TEXT. FAMILY: AF_INET, AF_INET6 or AF_UNSPEC. Fills up to MAX addresses in file
+ * order; returns the count (0 = not found). */
+int resolver_parse_hosts(const char *text, const char *name, int family, struct resolver_addr *out, int max);
+
+/* Reverse: the first name hosts-file TEXT gives for ADDR; returns 0 or -ENOENT. */
+int resolver_parse_hosts_reverse(const char *text, const struct resolver_addr *addr, char name[TW_NAME_MAX]);
+
+/* Resolves NAME locally: the hosts-file text HOSTS_TEXT first, then DNS through the nameservers of the
+ * resolv.conf text RESOLV_TEXT (c-ares over the real libc sockets; /etc files are read once per process, into
+ * the configuration). FAMILY as above. Returns the number of addresses (>= 1) or a negative errno (-ENOENT: no
+ * such name, -EAGAIN: no answer in time or no nameserver). */
+int resolver_local_lookup(const char *resolv_text, const char *hosts_text, const char *name, int family,
+			  struct resolver_addr *out, int max);
+
+/* Reverse lookup of ADDR locally (hosts text, then a PTR query). Only for addresses policy allows. */
+int resolver_local_reverse(const char *resolv_text, const char *hosts_text, const struct resolver_addr *addr,
+			   char name[TW_NAME_MAX]);
+
+#endif
