@@ -1,0 +1,159 @@
+/* proxy.c: the program's own socket becomes a connection through the SOCKS5 proxy.
+ *
+ * The handshake runs on the program's descriptor (so every option it set survives and no data is relayed by
+ * us), in one round trip (socks5/), bounded by TOR_CONNECTIVITY_TIMEOUT, and leaves the file status flags
+ * exactly as the program set them, O_NONBLOCK included. A non-blocking socket therefore blocks here for at most
+ * the timeout and then reports success at once (connect() returning 0 is allowed for non-blocking sockets).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* Where the proxy is, in a form FD (of DOMAIN) can connect to. */
+static int proxy_sockaddr(const struct tw_config *cfg, int domain, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
+	int n;
+	struct resolver_addr lit;
+	memset(&lit, 0, sizeof(lit));
+	if (inet_pton(AF_INET, cfg->proxy_host, lit.addr) == 1) {
+		lit.family = AF_INET;
+		addrs[0] = lit;
+		n = 1;
+	} else if (inet_pton(AF_INET6, cfg->proxy_host, lit.addr) == 1) {
+		lit.family = AF_INET6;
+		addrs[0] = lit;
+		n = 1;
+	} else {
+		/* The proxy's name is internal by definition: resolved locally (in Docker, by 127.0.0.11). */
+		n = resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, cfg->proxy_host, AF_UNSPEC, addrs,
+					  RESOLVER_MAX_ADDRS);
+		if (n <= 0) {
+			tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
+				 n == -ENOENT ? "no such name" : "no answer from the nameserver");
+			return -EHOSTUNREACH;
+		}
+	}
+	memset(ss, 0, sizeof(*ss));
+	for (int i = 0; i < n; i++) {
+		if (domain == AF_INET && addrs[i].family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(cfg->proxy_port);
+			memcpy(&sin->sin_addr, addrs[i].addr, 4);
+			*len = sizeof(*sin);
+			return 0;
+		}
+		if (domain == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(cfg->proxy_port);
+			if (addrs[i].family == AF_INET6) {
+				memcpy(&sin6->sin6_addr, addrs[i].addr, 16);
+			} else { /* an IPv6 socket reaches an IPv4 proxy through the v4-mapped form */
+				sin6->sin6_addr.s6_addr[10] = 0xff;
+				sin6->sin6_addr.s6_addr[11] = 0xff;
+				memcpy(&sin6->sin6_addr.s6_addr[12], addrs[i].addr, 4);
+			}
+			*len = sizeof(*sin6);
+			return 0;
+		}
+	}
+	tw_error("the proxy %s has no address of this socket's family", cfg->proxy_host);
+	return -EAFNOSUPPORT;
+}
+
+/* connect() with a deadline on a descriptor that is non-blocking for the duration. */
+static int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	if (tw_libc()->connect(fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS && errno != EINTR)
+		return -errno;
+	for (;;) {
+		int64_t left = deadline - tw_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			continue;
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+			return -errno;
+		return err ? -err : 0;
+	}
+}
+
+static void target_text(const struct socks5_target *t, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (t->atyp == 3)
+		snprintf(buf, len, "%s:%u", t->name, t->port);
+	else if (t->atyp == 1)
+		snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, t->addr, a, sizeof(a)), t->port);
+	else
+		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
+}
+
+int shim_proxy_connect(int fd, const struct socks5_target *target)
+{
+	const struct tw_config *cfg = shim_config();
+	char what[TW_NAME_MAX + 64];
+	target_text(target, what, sizeof(what));
+
+	int domain;
+	socklen_t dlen = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
+		return -errno;
+	struct sockaddr_storage proxy;
+	socklen_t plen;
+	int rc = proxy_sockaddr(cfg, domain, &proxy, &plen);
+	if (rc < 0) {
+		tw_error("connect %s refused: proxy %s:%u unavailable", what, cfg->proxy_host, cfg->proxy_port);
+		return rc;
+	}
+
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+		return -errno;
+
+	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
+	int code = -1;
+	rc = connect_until(fd, (struct sockaddr *)&proxy, plen, deadline);
+	if (rc < 0) {
+		tw_error("connect %s failed: proxy %s:%u unreachable (%s); not connecting directly", what,
+			 cfg->proxy_host, cfg->proxy_port, strerror(-rc));
+	} else {
+		/* Stream isolation: Tor builds separate circuits for different credentials (IsolateSOCKSAuth);
+		 * one token per process by default. */
+		char token[32];
+		snprintf(token, sizeof(token), "torwrap-%ld", (long)getpid());
+		struct socks5_auth auth = { .user = "<torS0X>0", .pass = token };
+		rc = socks5_handshake(fd, target, &auth, deadline, &socks5_default_io, &code);
+		if (rc == 0)
+			tw_info("connect %s: via tor (proxy %s:%u)", what, cfg->proxy_host, cfg->proxy_port);
+		else if (code >= 0)
+			tw_error("connect %s failed: the proxy answered %s (SOCKS reply 0x%02x)", what,
+				 socks5_reply_text(code), code);
+		else
+			tw_error("connect %s failed: SOCKS handshake with %s:%u: %s", what, cfg->proxy_host,
+				 cfg->proxy_port, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+	}
+	if (fcntl(fd, F_SETFL, flags) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
