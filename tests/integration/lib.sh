@@ -1,0 +1,146 @@
+# lib.sh: shared by the integration tests: a scratch directory, servers started and stopped by pid, helpers
+# to run programs under torwrap, and "ok / not ok / skip" reporting that tests/run counts.
+# shellcheck shell=bash
+set -uo pipefail
+
+TW_TOP=${TW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TW_BUILD=${TW_BUILD:-$TW_TOP/build}
+TW_SANITIZE=${TW_SANITIZE:-0}
+TORWRAP="$TW_BUILD/torwrap"
+LIBTORWRAP="$TW_BUILD/libtorwrap.so"
+TOOLS="$TW_TOP/tests/tools"
+PROGRAMS="$TW_BUILD/programs"
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+
+WORK=$(mktemp -d /tmp/torwrap-test.XXXXXX)
+TW_PIDS=()
+TW_FAILS=0
+
+tw_cleanup() {
+	local p
+	for p in "${TW_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${TW_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [[ ${TW_KEEP:-0} == 1 ]]; then
+		echo "# kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap tw_cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { echo "ok $*"; }
+notok() {
+	echo "not ok $*"
+	TW_FAILS=$((TW_FAILS + 1))
+}
+skip() { echo "skip $*"; }
+# check NAME COMMAND...: ok when COMMAND succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else notok "$name"; fi
+}
+finish() { [[ $TW_FAILS -eq 0 ]]; exit $?; }
+
+# Environment for programs: no proxy variables of the machine's may steer curl & co behind our back.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
+unset TOR_PROXY_URL SOCKS5_PROXY TOR_PROXY_HOST TOR_PROXY_SOCKS_PORT TORWRAP_PROXY TORWRAP_POLICY LD_PRELOAD
+
+if [[ $TW_SANITIZE == 1 ]]; then
+	ASAN_RT=$(gcc -print-file-name=libasan.so)
+	UBSAN_RT=$(gcc -print-file-name=libubsan.so)
+	SAN_PRELOAD="$ASAN_RT:$UBSAN_RT"
+else
+	SAN_PRELOAD=
+fi
+
+# tw CMD...: run CMD under the torwrap wrapper.
+tw() {
+	if [[ -n $SAN_PRELOAD ]]; then
+		LD_PRELOAD=$SAN_PRELOAD "$TORWRAP" "$@"
+	else
+		"$TORWRAP" "$@"
+	fi
+}
+# preload CMD...: run CMD with LD_PRELOAD only (the compose `environment:` way).
+preload() {
+	LD_PRELOAD="$LIBTORWRAP${SAN_PRELOAD:+:$SAN_PRELOAD}" "$@"
+}
+
+free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_file() { # wait_file FILE [TENTHS]
+	local i
+	for ((i = 0; i < ${2:-100}; i++)); do
+		[[ -s $1 ]] && return 0
+		sleep 0.1
+	done
+	echo "# timed out waiting for $1" >&2
+	return 1
+}
+
+# bg NAME COMMAND...: start a server in the background, remember its pid.
+bg() {
+	local name=$1
+	shift
+	"$@" >"$WORK/$name.out" 2>&1 &
+	TW_PIDS+=($!)
+}
+
+start_http() { # start_http NAME ADDR PORT BODY
+	mkdir -p "$WORK/www-$1"
+	echo "$4" >"$WORK/www-$1/index.html"
+	bg "http-$1" $PY -m http.server --bind "$2" --directory "$WORK/www-$1" "$3"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		curl -s --max-time 1 --noproxy '*' "http://$2:$3/" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_socks() { # start_socks NAME PORT [extra args]
+	local name=$1 port=$2
+	shift 2
+	bg "socks-$name" $PY "$TOOLS/socks5_server.py" --listen "127.0.0.1:$port" --log "$WORK/socks-$name.log" \
+		--ready-file "$WORK/socks-$name.ready" "$@"
+	wait_file "$WORK/socks-$name.ready"
+	touch "$WORK/socks-$name.log"
+}
+
+start_dns() { # start_dns NAME PORT [--record NAME=IP ...]
+	local name=$1 port=$2
+	shift 2
+	bg "dns-$name" $PY "$TOOLS/dns_server.py" --listen "127.0.0.1:$port" --log "$WORK/dns-$name.log" \
+		--ready-file "$WORK/dns-$name.ready" "$@"
+	wait_file "$WORK/dns-$name.ready"
+	touch "$WORK/dns-$name.log"
+}
+
+# strace_net OUT CMD...: run CMD (which may start with our "tw" or "preload") under strace, recording every
+# network system call of every process.
+strace_net() {
+	local out=$1
+	shift
+	local -a cmd
+	case "$1" in
+	tw) shift; cmd=(env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@") ;;
+	preload) shift; cmd=(env "LD_PRELOAD=$LIBTORWRAP${SAN_PRELOAD:+:$SAN_PRELOAD}" "$@") ;;
+	*) cmd=("$@") ;;
+	esac
+	strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg,bind -o "$out" "${cmd[@]}"
+}
+
+# The DNS leak checks: no datagram or connection to port 53 anywhere, and nothing at the test nameserver
+# about NAME.
+no_port53() { ! grep -qE 'htons\(53\)' "$1"; }
+dns_not_asked() { ! grep -q "\"$2\"" "$1"; }
+dns_asked() { grep -q "\"$2\"" "$1"; }

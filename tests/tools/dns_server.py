@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""dns_server.py: a tiny authoritative DNS server (UDP and TCP) for torwrap's integration tests.
+
+It answers only from its --record table and logs every query as a JSON line, so tests can prove a name was (or,
+more often, was NOT) looked up through the system resolver while a program ran under torwrap.
+
+    dns_server.py --listen 127.0.0.1:PORT --log FILE [--record NAME=IP ...] [--pidfile F] [--ready-file F]
+
+A/AAAA come from the records (IPv4 gives A, IPv6 gives AAAA; several records per name give several answers); a
+known name asked for another type gets an empty NOERROR answer; unknown names get NXDOMAIN; PTR queries for the
+reverse of a record's address return its name. PORT 0 picks a free port; the ready file then holds the real one.
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
+          41: "OPT", 64: "SVCB", 65: "HTTPS", 255: "ANY"}
+T_A, T_PTR, T_AAAA = 1, 12, 28
+RCODE_NOERROR, RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_NOTIMP = 0, 1, 3, 4
+TTL = 60
+
+
+class FormErr(Exception):
+    pass
+
+
+def norm(name):
+    return name.strip().lower().rstrip(".")
+
+
+def read_name(msg, off):
+    """Reads a (possibly compressed) name at OFF; returns (text, offset after the name in place)."""
+    labels = []
+    end = None
+    jumps = 0
+    while True:
+        if off >= len(msg):
+            raise FormErr("name runs past the message")
+        n = msg[off]
+        if n & 0xC0 == 0xC0:
+            if off + 1 >= len(msg):
+                raise FormErr("truncated pointer")
+            if end is None:
+                end = off + 2
+            off = ((n & 0x3F) << 8) | msg[off + 1]
+            jumps += 1
+            if jumps > 32:
+                raise FormErr("pointer loop")
+            continue
+        if n & 0xC0:
+            raise FormErr("bad label type")
+        off += 1
+        if n == 0:
+            break
+        if off + n > len(msg):
+            raise FormErr("label runs past the message")
+        labels.append(msg[off:off + n].decode("ascii", "replace"))
+        off += n
+    return ".".join(labels), (end if end is not None else off)
+
+
+def encode_name(name):
+    out = b""
+    for label in norm(name).split("."):
+        if label:
+            raw = label.encode("ascii")
+            out += bytes([len(raw)]) + raw
+    return out + b"\x00"
+
+
+class Resolver:
+    def __init__(self, records):
+        self.addrs = {}  # name -> [ip objects]
+        self.ptr = {}  # reverse name -> [names]
+        for item in records:
+            name, _, ip = item.partition("=")
+            if not ip:
+                raise SystemExit("--record wants NAME=IP, got %r" % item)
+            addr = ipaddress.ip_address(ip)
+            self.addrs.setdefault(norm(name), []).append(addr)
+            self.ptr.setdefault(norm(addr.reverse_pointer), []).append(norm(name))
+
+    def answer(self, query, limit=None):
+        """Returns (response bytes or None, log fields). Over LIMIT bytes, the answers are dropped and TC set so
+        the client retries over TCP (EDNS sizes are ignored: the classic 512 is enough for tests)."""
+        if len(query) < 12:
+            return None, {"error": "short message"}
+        qid, flags, qdcount = struct.unpack("!HHH", query[:6])
+        if flags & 0x8000:
+            return None, {"error": "not a query"}
+        opcode = (flags >> 11) & 0xF
+        rd = flags & 0x0100
+        head_flags = 0x8000 | (opcode << 11) | 0x0400 | rd | 0x0080  # QR, AA, RD echoed, RA
+        if opcode != 0 or qdcount != 1:
+            return struct.pack("!HHHHHH", qid, head_flags | RCODE_NOTIMP, 0, 0, 0, 0), {"error": "unsupported"}
+        try:
+            qname, off = read_name(query, 12)
+            if off + 4 > len(query):
+                raise FormErr("truncated question")
+            qtype, qclass = struct.unpack("!HH", query[off:off + 4])
+        except FormErr as e:
+            return struct.pack("!HHHHHH", qid, head_flags | RCODE_FORMERR, 0, 0, 0, 0), {"error": str(e)}
+        question = query[12:off + 4]
+        name = norm(qname)
+        fields = {"qname": name, "qtype": QTYPES.get(qtype, "TYPE%d" % qtype)}
+
+        answers = []
+        if qtype in (T_A, T_AAAA, 255) and name in self.addrs:
+            for addr in self.addrs[name]:
+                if addr.version == 4 and qtype in (T_A, 255):
+                    answers.append((T_A, addr.packed, str(addr)))
+                elif addr.version == 6 and qtype in (T_AAAA, 255):
+                    answers.append((T_AAAA, addr.packed, str(addr)))
+        if qtype in (T_PTR, 255) and name in self.ptr:
+            for target in self.ptr[name]:
+                answers.append((T_PTR, encode_name(target), target))
+        known = name in self.addrs or name in self.ptr
+        rcode = RCODE_NOERROR if known else RCODE_NXDOMAIN
+        fields["rcode"] = "NOERROR" if known else "NXDOMAIN"
+        fields["answers"] = [text for _, _, text in answers]
+
+        out = struct.pack("!HHHHHH", qid, head_flags | rcode, 1, len(answers), 0, 0) + question
+        for rtype, rdata, _ in answers:
+            # 0xC00C: a pointer to the name in the question, which starts right after the header.
+            out += struct.pack("!HHHIH", 0xC00C, rtype, qclass, TTL, len(rdata)) + rdata
+        if limit and len(out) > limit:
+            fields["truncated"] = True
+            out = struct.pack("!HHHHHH", qid, head_flags | 0x0200 | rcode, 1, 0, 0, 0) + question
+        return out, fields
+
+
+class Server:
+    def __init__(self, args):
+        self.resolver = Resolver(args.record)
+        self.log_lock = threading.Lock()
+        self.log_file = open(args.log, "a", buffering=1) if args.log else None
+
+    def log(self, proto, client, fields):
+        record = {"ts": round(time.time(), 6), "proto": proto, "client": client}
+        record.update(fields)
+        line = json.dumps(record)
+        with self.log_lock:
+            if self.log_file:
+                self.log_file.write(line + "\n")
+                self.log_file.flush()
+
+    def on_udp(self, usock):
+        try:
+            data, peer = usock.recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        resp, fields = self.resolver.answer(data, limit=512)
+        self.log("udp", fmt_hostport(peer[0], peer[1]), fields)
+        if resp is None:
+            return
+        try:
+            usock.sendto(resp, peer)
+        except OSError:
+            pass
+
+    def on_tcp(self, sock, peer):
+        client = fmt_hostport(peer[0], peer[1])
+        sock.settimeout(10)
+        try:
+            while True:
+                head = recv_exact(sock, 2)
+                if head is None:
+                    return
+                (length,) = struct.unpack("!H", head)
+                data = recv_exact(sock, length)
+                if data is None:
+                    return
+                resp, fields = self.resolver.answer(data)
+                self.log("tcp", client, fields)
+                if resp is None:
+                    return
+                sock.sendall(struct.pack("!H", len(resp)) + resp)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def serve(self, usock, tsock, stop):
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([usock, tsock], [], [], 0.2)
+            except InterruptedError:
+                continue
+            if usock in ready:
+                self.on_udp(usock)
+            if tsock in ready:
+                try:
+                    sock, peer = tsock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+                sock.setblocking(True)
+                threading.Thread(target=self.on_tcp, args=(sock, peer), daemon=True).start()
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        data = sock.recv(n - len(buf))
+        if not data:
+            return None
+        buf += data
+    return buf
+
+
+def fmt_hostport(host, port):
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def parse_hostport(text):
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)", text)
+    if not m:
+        raise SystemExit("--listen wants HOST:PORT or [V6]:PORT, got %r" % text)
+    return (m.group(1), int(m.group(2))) if m.group(1) else (m.group(3), int(m.group(4)))
+
+
+def write_atomic(path, text):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def remove_quietly(path):
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def bind_pair(host, port):
+    """Binds UDP and TCP on the same port; with PORT 0, retries until a port is free for both."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        usock = socket.socket(family, socket.SOCK_DGRAM)
+        usock.bind((host, port))
+        real = usock.getsockname()[1]
+        tsock = socket.socket(family, socket.SOCK_STREAM)
+        tsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tsock.bind((host, real))
+        except OSError:
+            usock.close()
+            tsock.close()
+            if port:
+                raise
+            continue
+        tsock.listen(64)
+        usock.setblocking(False)
+        tsock.setblocking(False)
+        return usock, tsock
+    raise SystemExit("no port free for both UDP and TCP")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="DNS server (UDP+TCP) for torwrap's tests")
+    ap.add_argument("--listen", required=True, help="HOST:PORT (PORT 0 = any free port)")
+    ap.add_argument("--log", help="append one JSON line per query here")
+    ap.add_argument("--record", action="append", default=[], metavar="NAME=IP")
+    ap.add_argument("--pidfile")
+    ap.add_argument("--ready-file", help="written (with the port) once listening")
+    args = ap.parse_args(argv)
+
+    server = Server(args)
+    host, port = parse_hostport(args.listen)
+    usock, tsock = bind_pair(host, port)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    if args.pidfile:
+        write_atomic(args.pidfile, "%d\n" % os.getpid())
+    if args.ready_file:
+        write_atomic(args.ready_file, "%d\n" % usock.getsockname()[1])
+    try:
+        server.serve(usock, tsock, stop)
+    finally:
+        usock.close()
+        tsock.close()
+        remove_quietly(args.ready_file)
+        remove_quietly(args.pidfile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

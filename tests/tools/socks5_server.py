@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""socks5_server.py: a real SOCKS5 server standing in for Tor in torwrap's integration tests.
+
+It resolves names only from its own table (as Tor's exit would, never through this host's DNS), answers with
+Tor's reply codes, relays the connection, and logs every request as one JSON line so tests can assert exactly
+what torwrap sent (name or address, credentials, and whether the request was pipelined).
+
+    socks5_server.py --listen 127.0.0.1:PORT --log FILE [--map NAME=IP ...] [--default-ip IP]
+                     [--fail NAME=CODE ...] [--delay-ms N] [--pidfile F] [--ready-file F]
+
+Names: a --map entry (exact, case-insensitive) wins; then --fail NAME=CODE forces a reply code (hex: 01, F2)
+for that name; names under .invalid get 04; *.onion gets F0 when its label is a well-formed v3 address (56
+base32 characters) or starts with "missing", else F6; any other name gets --default-ip, or 04 without one.
+PORT 0 picks a free port; the ready file then holds the real one.
+"""
+
+import argparse
+import errno
+import ipaddress
+import json
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+REP_OK = 0x00
+REP_GENERAL = 0x01
+REP_NET_UNREACH = 0x03
+REP_HOST_UNREACH = 0x04
+REP_REFUSED = 0x05
+REP_TTL = 0x06
+REP_CMD = 0x07
+REP_ATYP = 0x08
+REP_ONION_NOT_FOUND = 0xF0
+REP_ONION_BAD_ADDRESS = 0xF6
+
+ONION_V3 = re.compile(r"^[a-z2-7]{56}$")
+
+
+class ClientGone(Exception):
+    """The client closed (or broke) the connection before the exchange was over."""
+
+
+class Conn:
+    """One client connection, read through our own buffer so pipelined bytes are never lost."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _recv(self):
+        try:
+            data = self.sock.recv(65536)
+        except OSError as e:
+            raise ClientGone(str(e)) from e
+        if not data:
+            raise ClientGone("EOF")
+        self.buf += data
+
+    def take(self, n):
+        while len(self.buf) < n:
+            self._recv()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def drain_available(self):
+        """Pull in whatever has already arrived, without waiting."""
+        while True:
+            try:
+                data = self.sock.recv(65536, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            self.buf += data
+
+    def send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise ClientGone(str(e)) from e
+
+
+def request_complete(buf, with_auth):
+    """True when BUF (what follows the greeting) already holds the whole auth message and CONNECT request."""
+    pos = 0
+    if with_auth:
+        if len(buf) < 2:
+            return False
+        ulen = buf[1]
+        if len(buf) < 2 + ulen + 1:
+            return False
+        plen = buf[2 + ulen]
+        pos = 2 + ulen + 1 + plen
+    if len(buf) < pos + 4:
+        return False
+    atyp = buf[pos + 3]
+    if atyp == 1:
+        return len(buf) >= pos + 4 + 4 + 2
+    if atyp == 4:
+        return len(buf) >= pos + 4 + 16 + 2
+    if atyp == 3:
+        if len(buf) < pos + 5:
+            return False
+        return len(buf) >= pos + 5 + buf[pos + 4] + 2
+    return True  # malformed, but all of it is there
+
+
+class Server:
+    def __init__(self, args):
+        self.args = args
+        self.map = {}
+        for item in args.map:
+            name, _, ip = item.partition("=")
+            if not ip:
+                raise SystemExit("--map wants NAME=IP, got %r" % item)
+            self.map[norm(name)] = str(ipaddress.ip_address(ip))
+        self.fail = {}
+        for item in args.fail:
+            name, _, code = item.partition("=")
+            if not code:
+                raise SystemExit("--fail wants NAME=CODE, got %r" % item)
+            self.fail[norm(name)] = int(code, 16)  # written as on the wire: 04, F0, 0xF6
+        self.default_ip = str(ipaddress.ip_address(args.default_ip)) if args.default_ip else None
+        self.delay = args.delay_ms / 1000.0
+        self.log_lock = threading.Lock()
+        self.log_file = open(args.log, "a", buffering=1) if args.log else None
+
+    # --------------------------------------------------------------------------------------------- logging
+
+    def log(self, record):
+        record = dict({"ts": round(time.time(), 6)}, **record)
+        line = json.dumps(record, sort_keys=False)
+        with self.log_lock:
+            if self.log_file:
+                self.log_file.write(line + "\n")
+                self.log_file.flush()
+
+    # --------------------------------------------------------------------------------------------- resolving
+
+    def resolve(self, name):
+        """Returns (ip, 0) or (None, reply_code), the way Tor's exit (or onion client) would answer."""
+        n = norm(name)
+        if n in self.map:
+            return self.map[n], REP_OK
+        if n in self.fail:
+            return None, self.fail[n]
+        if n == "invalid" or n.endswith(".invalid"):
+            return None, REP_HOST_UNREACH
+        if n.endswith(".onion"):
+            labels = n.split(".")
+            label = labels[-2] if len(labels) >= 2 else ""
+            if ONION_V3.match(label) or label.startswith("missing"):
+                return None, REP_ONION_NOT_FOUND
+            return None, REP_ONION_BAD_ADDRESS
+        if self.default_ip:
+            return self.default_ip, REP_OK
+        return None, REP_HOST_UNREACH
+
+    # ------------------------------------------------------------------------------------------- a session
+
+    def pause(self):
+        if self.delay > 0:
+            time.sleep(self.delay)
+
+    def handle(self, sock, peer):
+        conn = Conn(sock)
+        rec = {"client": fmt_hostport(peer[0], peer[1]), "atyp": None, "host": None, "port": None,
+               "user": None, "pass": None, "reply": None, "pipelined": False}
+        upstream = None
+        try:
+            ver, nmethods = conn.take(2)
+            if ver != 5:
+                rec["error"] = "not SOCKS5 (version %d)" % ver
+                self.log(rec)
+                return
+            methods = conn.take(nmethods)
+            rec["methods"] = list(methods)
+            if 0x02 in methods:
+                method = 0x02
+            elif 0x00 in methods:
+                method = 0x00
+            else:
+                method = 0xFF
+            self.pause()
+            conn.drain_available()
+            rec["pipelined"] = request_complete(conn.buf, method == 0x02)
+            conn.send(bytes([5, method]))
+            if method == 0xFF:
+                rec["error"] = "no acceptable method"
+                self.log(rec)
+                return
+
+            if method == 0x02:
+                aver, ulen = conn.take(2)
+                user = conn.take(ulen)
+                (plen,) = conn.take(1)
+                pw = conn.take(plen)
+                rec["user"] = user.decode("utf-8", "replace")
+                rec["pass"] = pw.decode("utf-8", "replace")
+                if aver != 1:
+                    rec["error"] = "auth version %d" % aver
+                    self.pause()
+                    conn.send(bytes([1, 1]))
+                    self.log(rec)
+                    return
+                self.pause()
+                conn.send(bytes([1, 0]))  # any credentials: Tor uses them for isolation, not access
+
+            ver, cmd, _rsv, atyp = conn.take(4)
+            rec["atyp"] = atyp
+            if ver != 5:
+                rec["error"] = "request version %d" % ver
+                self.log(rec)
+                return
+            if atyp == 1:
+                host = socket.inet_ntop(socket.AF_INET, conn.take(4))
+            elif atyp == 4:
+                host = socket.inet_ntop(socket.AF_INET6, conn.take(16))
+            elif atyp == 3:
+                (nlen,) = conn.take(1)
+                host = conn.take(nlen).decode("utf-8", "replace")
+            else:
+                self.reply(conn, rec, REP_ATYP)
+                return
+            port = int.from_bytes(conn.take(2), "big")
+            rec["host"] = host
+            rec["port"] = port
+            if cmd != 1:
+                self.reply(conn, rec, REP_CMD)
+                return
+
+            if atyp == 3:
+                ip, code = self.resolve(host)
+            else:
+                ip, code = host, REP_OK
+            rec["resolved"] = ip
+            if code != REP_OK:
+                self.reply(conn, rec, code)
+                return
+            upstream, code = open_upstream(ip, port)
+            if code != REP_OK:
+                self.reply(conn, rec, code)
+                return
+            self.reply(conn, rec, REP_OK, upstream.getsockname())
+            # Bytes the client sent after its request (pipelined application data) go first.
+            if conn.buf:
+                upstream.sendall(bytes(conn.buf))
+                conn.buf.clear()
+            relay(sock, upstream)
+        except ClientGone as e:
+            if not rec.get("logged"):
+                rec["error"] = "client closed: %s" % e
+                self.log(rec)
+        except OSError:
+            pass  # the relay broke: the request was logged already
+        finally:
+            close_quietly(upstream)
+            close_quietly(sock)
+
+
+    def reply(self, conn, rec, code, bound=None):
+        """Sends the CONNECT reply (after the simulated circuit delay) and logs the request."""
+        self.pause()
+        rec["reply"] = code
+        self.log({k: v for k, v in rec.items() if k != "logged"})
+        rec["logged"] = True
+        if bound is None:
+            bnd = bytes([1, 0, 0, 0, 0, 0, 0])
+        else:
+            ip = ipaddress.ip_address(bound[0])
+            bnd = bytes([1 if ip.version == 4 else 4]) + ip.packed + bound[1].to_bytes(2, "big")
+        conn.send(bytes([5, code, 0]) + bnd)
+
+    # ----------------------------------------------------------------------------------------------- serving
+
+    def serve(self, lsock, stop):
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([lsock], [], [], 0.2)
+            except InterruptedError:
+                continue
+            if not ready:
+                continue
+            try:
+                sock, peer = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE):
+                    time.sleep(0.05)
+                    continue
+                raise
+            sock.setblocking(True)
+            t = threading.Thread(target=self.handle, args=(sock, peer), daemon=True)
+            t.start()
+
+
+def open_upstream(ip, port):
+    """Connects to the destination; maps the failure to the reply code Tor would send."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.connect((ip, port))
+    except ConnectionRefusedError:
+        s.close()
+        return None, REP_REFUSED
+    except socket.timeout:
+        s.close()
+        return None, REP_TTL
+    except OSError as e:
+        s.close()
+        if e.errno == errno.ENETUNREACH:
+            return None, REP_NET_UNREACH
+        if e.errno == errno.EHOSTUNREACH:
+            return None, REP_HOST_UNREACH
+        return None, REP_GENERAL
+    s.settimeout(None)
+    return s, REP_OK
+
+
+def relay(a, b):
+    """Copies both ways until both directions have ended, passing each half-close on."""
+    peers = {a: b, b: a}
+    open_in = {a, b}
+    while open_in:
+        readable, _, _ = select.select(list(open_in), [], [], 1.0)
+        for s in readable:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                data = b""
+            if data:
+                try:
+                    peers[s].sendall(data)
+                    continue
+                except OSError:
+                    return
+            open_in.discard(s)
+            try:
+                peers[s].shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+def parse_hostport(text):
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)", text)
+    if not m:
+        raise SystemExit("--listen wants HOST:PORT or [V6]:PORT, got %r" % text)
+    return (m.group(1), int(m.group(2))) if m.group(1) else (m.group(3), int(m.group(4)))
+
+
+def write_atomic(path, text):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def remove_quietly(path):
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="SOCKS5 server for torwrap's tests (Tor stand-in)")
+    ap.add_argument("--listen", required=True, help="HOST:PORT (PORT 0 = any free port)")
+    ap.add_argument("--log", help="append one JSON line per request here")
+    ap.add_argument("--map", action="append", default=[], metavar="NAME=IP", help="how the 'exit' resolves NAME")
+    ap.add_argument("--fail", action="append", default=[], metavar="NAME=CODE", help="force a reply code for NAME")
+    ap.add_argument("--default-ip", help="address for names not in --map (else reply 04)")
+    ap.add_argument("--delay-ms", type=int, default=0, help="delay before each reply (circuit round trip)")
+    ap.add_argument("--pidfile")
+    ap.add_argument("--ready-file", help="written (with the port) once listening")
+    args = ap.parse_args(argv)
+
+    server = Server(args)
+    host, port = parse_hostport(args.listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    lsock = socket.socket(family, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((host, port))
+    lsock.listen(128)
+    lsock.setblocking(False)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    if args.pidfile:
+        write_atomic(args.pidfile, "%d\n" % os.getpid())
+    if args.ready_file:
+        write_atomic(args.ready_file, "%d\n" % lsock.getsockname()[1])
+    try:
+        server.serve(lsock, stop)
+    finally:
+        lsock.close()
+        remove_quietly(args.ready_file)
+        remove_quietly(args.pidfile)
+    return 0
+
+
+
+def norm(name):
+    return name.strip().lower().rstrip(".")
+
+
+def fmt_hostport(host, port):
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def close_quietly(s):
+    if s is not None:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
