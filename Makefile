@@ -65,7 +65,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS)
 
 $(BUILD)/programs/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread -o $@ $< $(LDFLAGS)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread -o $@ $< -lresolv $(LDFLAGS)
 
 programs: $(HELPER_BINS)
 

@@ -8,8 +8,12 @@
  *
  * Built static, so it runs in a distroless image with nothing but the loader and libc.
  */
-#include <elf.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -17,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "../policy/policy.h"
@@ -130,83 +133,37 @@ static int find_command(const char *cmd, char *out, size_t outlen)
 	return err;
 }
 
-enum exe_kind { EXE_DYNAMIC, EXE_STATIC, EXE_SCRIPT, EXE_OTHER };
-
-/* Reads PATH's ELF program headers for PT_INTERP; for "#!" scripts returns the interpreter in INTERP. */
-static enum exe_kind inspect_exe(const char *path, char *interp, size_t interplen)
+/* Refuses what the library could not follow. Returns 0, or an exit status after printing why. */
+static int check_command(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return EXE_OTHER;
-	unsigned char hdr[sizeof(Elf64_Ehdr)];
-	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-	enum exe_kind kind = EXE_OTHER;
-	if (n >= 2 && hdr[0] == '#' && hdr[1] == '!') {
-		char line[PATH_MAX];
-		ssize_t m = pread(fd, line, sizeof(line) - 1, 2);
-		if (m > 0) {
-			line[m] = '\0';
-			char *s = line + strspn(line, " \t");
-			s[strcspn(s, " \t\n")] = '\0';
-			snprintf(interp, interplen, "%s", s);
-			kind = EXE_SCRIPT;
-		}
-	} else if (n >= (ssize_t)sizeof(Elf32_Ehdr) && memcmp(hdr, ELFMAG, SELFMAG) == 0) {
-		kind = EXE_STATIC;
-		bool is64 = hdr[EI_CLASS] == ELFCLASS64;
-		uint64_t phoff;
-		unsigned phnum, phentsize;
-		if (is64) {
-			Elf64_Ehdr *e = (Elf64_Ehdr *)(void *)hdr;
-			phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-		} else {
-			Elf32_Ehdr *e = (Elf32_Ehdr *)(void *)hdr;
-			phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-		}
-		for (unsigned i = 0; i < phnum && i < 4096; i++) {
-			uint32_t type;
-			if (pread(fd, &type, sizeof(type), (off_t)(phoff + (uint64_t)i * phentsize)) != sizeof(type))
-				break;
-			if (type == PT_INTERP) {
-				kind = EXE_DYNAMIC;
-				break;
-			}
-		}
-	}
-	close(fd);
-	return kind;
+	char why[PATH_MAX + 128];
+	if (tw_exe_check(path, why, sizeof(why)) != TW_EXE_OK)
+		return fail(EXIT_REFUSED, "refusing to run %s: %s, so its connections would not go through Tor", path,
+			    why);
+	return 0;
 }
 
-/* Refuses what the library could not follow. Returns 0, or an exit status after printing why. */
-static int check_command(const char *path, int depth)
+/* io_uring connects in the kernel, where no hook sees them, and liburing makes its system calls without libc:
+ * make io_uring_setup fail with ENOSYS for the whole tree (programs then fall back to ordinary calls). The
+ * filter needs no_new_privs, which costs nothing here: setuid programs are refused anyway. */
+static void refuse_io_uring(void)
 {
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return fail(EXIT_NOTFOUND, "%s: %s", path, strerror(errno));
-	if (st.st_mode & (S_ISUID | S_ISGID))
-		return fail(EXIT_REFUSED,
-			    "refusing to run %s: it is setuid/setgid, and the loader ignores LD_PRELOAD for such "
-			    "programs, so its connections would not go through Tor",
-			    path);
-	if (getxattr(path, "security.capability", NULL, 0) > 0)
-		return fail(EXIT_REFUSED,
-			    "refusing to run %s: it has file capabilities (setcap), and the loader ignores "
-			    "LD_PRELOAD for such programs, so its connections would not go through Tor",
-			    path);
-	char interp[PATH_MAX];
-	switch (inspect_exe(path, interp, sizeof(interp))) {
-	case EXE_STATIC:
-		return fail(EXIT_REFUSED,
-			    "refusing to run %s: it is statically linked, so libtorwrap.so cannot see its "
-			    "connections and they would leak past Tor",
-			    path);
-	case EXE_SCRIPT:
-		if (depth >= 4 || interp[0] != '/')
-			return 0; /* let the kernel judge odd scripts; their interpreter is checked when it runs */
-		return check_command(interp, depth + 1);
-	default:
-		return 0;
-	}
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 4),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		/* 425-427: io_uring_setup, io_uring_enter, io_uring_register (the same on x86_64 and i386) */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 425, 0, 2),
+		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 427, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		fprintf(stderr, "torwrap: warning: cannot install the io_uring filter (%s); io_uring is refused "
+				"only through libc's syscall()\n",
+			strerror(errno));
 }
 
 static int set_preload(const char *lib)
@@ -298,7 +255,7 @@ int main(int argc, char **argv)
 	int rc = find_command(argv[i], path, sizeof(path));
 	if (rc != 0)
 		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", argv[i], strerror(-rc));
-	rc = check_command(path, 0);
+	rc = check_command(path);
 	if (rc != 0)
 		return rc;
 
@@ -310,6 +267,7 @@ int main(int argc, char **argv)
 	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || set_preload(lib) != 0)
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	config_free(&cfg);
+	refuse_io_uring();
 
 	execv(path, argv + i);
 	return fail(errno == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED, "%s: %s", path, strerror(errno));

@@ -47,6 +47,16 @@ static void real_resolve(void)
 	LOOKUP(sendmsg, stub_int);
 	LOOKUP(recvfrom, stub_int);
 	LOOKUP(writev, stub_int);
+	LOOKUP(write, stub_int);
+	LOOKUP(send, stub_int);
+	LOOKUP(sendmmsg, stub_int);
+	LOOKUP(getpeername, stub_int);
+	LOOKUP(close_range, stub_int);
+	LOOKUP(closefrom, stub_void);
+	LOOKUP(syscall, stub_int);
+	LOOKUP(execve, stub_int);
+	LOOKUP(execveat, stub_int);
+	LOOKUP(fexecve, stub_int);
 	LOOKUP(getaddrinfo, stub_int);
 	LOOKUP(freeaddrinfo, stub_void);
 	LOOKUP(getnameinfo, stub_int);

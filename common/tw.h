@@ -61,6 +61,16 @@ struct tw_libc {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*send)(int, const void *, size_t, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	long (*syscall)(long, ...);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*fexecve)(int, char *const[], char *const[]);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
@@ -91,6 +101,11 @@ bool tw_name_is_localhost(const char *name);
 
 /* True for names under ".onion". */
 bool tw_name_is_onion(const char *name);
+
+/* Whether the library can follow the program at PATH (following "#!" interpreters). Returns TW_EXE_OK, or a
+ * reason to refuse it with a sentence in WHY. */
+enum { TW_EXE_OK = 0, TW_EXE_STATIC, TW_EXE_SETID, TW_EXE_SETCAP };
+int tw_exe_check(const char *path, char *why, size_t whylen);
 
 /* Monotonic milliseconds, for deadlines. */
 int64_t tw_now_ms(void);

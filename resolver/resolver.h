@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "../common/tw.h"
 
@@ -37,6 +38,14 @@ int vaddr_attach(uint32_t net, uint32_t mask);
 /* Creates a fresh map in a descriptor without CLOEXEC for a wrapper to hand to the program it execs. Returns
  * the descriptor or a negative errno. */
 int vaddr_create_fd(uint32_t net, uint32_t mask);
+
+/* The map's descriptor for a child about to be exec'd (to name in TORWRAP_VMAP_FD), or -1 when there is none
+ * or the program has closed it. */
+int vaddr_fd(void);
+
+/* The descriptor to hand an exec'd child: the map's own, or, when the program closed it, a new descriptor
+ * holding a copy of the map (*FRESH set: the caller closes it if the exec fails). -1 when not attached. */
+int vaddr_fd_for_exec(bool *fresh);
 
 /* The virtual IPv4 address (network byte order) for NAME (normalised), assigning one if the name is new.
  * Returns 0 or a negative errno (-ENOSPC when the range or the table is full, -ENODEV when not attached). */
@@ -95,5 +104,30 @@ int resolver_local_lookup(const char *resolv_text, const char *hosts_text, const
 /* Reverse lookup of ADDR locally (hosts text, then a PTR query). Only for addresses policy allows. */
 int resolver_local_reverse(const char *resolv_text, const char *hosts_text, const struct resolver_addr *addr,
 			   char name[TW_NAME_MAX]);
+
+/* ------------------------------------------------------------------------------------ DNS wire format */
+
+#define RESOLVER_DNS_A 1
+#define RESOLVER_DNS_PTR 12
+#define RESOLVER_DNS_AAAA 28
+#define RESOLVER_DNS_ANY 255
+
+struct resolver_dns_question {
+	uint16_t id, flags, qdcount;
+	char name[TW_NAME_MAX]; /* the first question's name, lower-cased, no final dot ("" for the root) */
+	uint16_t qtype, qclass;
+	size_t qend; /* offset just past the first question */
+};
+
+/* Reads the header and first question of a DNS query. Returns 0 or -EBADMSG (not a well-formed query). */
+int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns_question *q);
+
+/* Writes a reply to Q: RCODE, and one answer record with RDATA when RDATA is not NULL. Returns the length or
+ * a negative errno (-ENOBUFS when OUT is too small). */
+ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,
+				 uint16_t rdlen, uint8_t *out, size_t outlen);
+
+/* The address named by a reverse-lookup name (in-addr.arpa / ip6.arpa); -EINVAL for other names. */
+int resolver_dns_ptr_addr(const char *name, struct resolver_addr *addr);
 
 #endif

@@ -46,6 +46,7 @@ struct vaddr_table {
 	uint32_t net, mask; /* network byte order */
 	uint32_t capacity; /* min(VADDR_CAPACITY, addresses in the range - 1) */
 	_Atomic uint32_t next; /* next unclaimed entry */
+	_Atomic uint32_t ndirect; /* direct[] slots ever claimed (0: nothing to copy in a snapshot) */
 	_Atomic uint32_t slot[VADDR_SLOTS];
 	struct vaddr_entry entry[VADDR_CAPACITY];
 	struct vaddr_direct direct[VADDR_DIRECT_SLOTS];
@@ -53,6 +54,20 @@ struct vaddr_table {
 
 static struct vaddr_table *_Atomic vaddr_table;
 static pthread_mutex_t vaddr_attach_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The map's descriptor, kept open without CLOEXEC so exec'd children can attach (see vaddr_fd). */
+static int vaddr_map_fd = -1;
+static ino_t vaddr_map_ino;
+static dev_t vaddr_map_dev;
+
+static void remember_fd(int fd)
+{
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		vaddr_map_fd = fd;
+		vaddr_map_ino = st.st_ino;
+		vaddr_map_dev = st.st_dev;
+	}
+}
 
 static uint32_t vaddr_hash(const char *name)
 {
@@ -107,12 +122,15 @@ static struct vaddr_table *vaddr_map_inherited(uint32_t net, uint32_t mask)
 		munmap(m, sizeof(struct vaddr_table));
 		return NULL;
 	}
+	remember_fd((int)fd);
 	return m;
 }
 
+/* A new map. With KEEP_FD the descriptor is handed to the caller (the wrapper passes it to the program it
+ * execs); otherwise it is kept here, moved out of the low numbers programs like to use. */
 static struct vaddr_table *vaddr_map_new(int *keep_fd)
 {
-	int fd = memfd_create("torwrap-vmap", keep_fd ? 0 : MFD_CLOEXEC);
+	int fd = memfd_create("torwrap-vmap", 0);
 	void *m;
 	if (fd >= 0) {
 		if (ftruncate(fd, sizeof(struct vaddr_table)) != 0) {
@@ -124,10 +142,16 @@ static struct vaddr_table *vaddr_map_new(int *keep_fd)
 			close(fd);
 			return NULL;
 		}
-		if (keep_fd)
+		if (keep_fd) {
 			*keep_fd = fd;
-		else
-			close(fd); /* the mapping outlives the descriptor */
+		} else {
+			int high = fcntl(fd, F_DUPFD, 100);
+			if (high >= 0) {
+				close(fd);
+				fd = high;
+			}
+			remember_fd(fd);
+		}
 		return m;
 	}
 	if (keep_fd)
@@ -135,6 +159,15 @@ static struct vaddr_table *vaddr_map_new(int *keep_fd)
 	/* No memfd (old kernel, seccomp): still shared with forked children, just not across exec. */
 	m = mmap(NULL, sizeof(struct vaddr_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return m == MAP_FAILED ? NULL : m;
+}
+
+int vaddr_fd(void)
+{
+	struct stat st;
+	if (vaddr_map_fd < 0 || fstat(vaddr_map_fd, &st) != 0 || st.st_ino != vaddr_map_ino ||
+	    st.st_dev != vaddr_map_dev)
+		return -1; /* closed by the program (close_range & co): children start their own map */
+	return vaddr_map_fd;
 }
 
 int vaddr_attach(uint32_t net, uint32_t mask)
@@ -273,6 +306,7 @@ int vaddr_remember_direct(int family, const uint8_t addr[16], const char *name)
 		memcpy(d->addr, key, 16);
 		memcpy(d->name, name, len + 1);
 		atomic_store_explicit(&d->state, DIRECT_READY, memory_order_release);
+		atomic_fetch_add_explicit(&t->ndirect, 1, memory_order_relaxed);
 		return 0;
 	}
 	return -ENOSPC;
@@ -298,4 +332,69 @@ int vaddr_direct_name(int family, const uint8_t addr[16], char name[TW_NAME_MAX]
 		}
 	}
 	return -ENOENT;
+}
+
+/* A copy of the map in a new descriptor, for a child about to be exec'd after the program closed ours (Python's
+ * subprocess closes every descriptor above 2): the child then knows every name handed out so far. Runs between
+ * fork and exec, so it allocates nothing but the new mapping. */
+static int vaddr_snapshot_fd(struct vaddr_table *t)
+{
+	int fd = memfd_create("torwrap-vmap", 0);
+	if (fd < 0)
+		return -1;
+	struct vaddr_table *c = MAP_FAILED;
+	if (ftruncate(fd, sizeof(*c)) == 0)
+		c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	c->version = t->version;
+	c->net = t->net;
+	c->mask = t->mask;
+	c->capacity = t->capacity;
+	uint32_t n = atomic_load_explicit(&t->next, memory_order_acquire);
+	if (n > t->capacity)
+		n = t->capacity;
+	atomic_store_explicit(&c->next, n, memory_order_relaxed);
+	for (uint32_t i = 0; i < n; i++) {
+		if (!atomic_load_explicit(&t->entry[i].ready, memory_order_acquire))
+			continue;
+		memcpy(c->entry[i].name, t->entry[i].name, TW_NAME_MAX);
+		atomic_store_explicit(&c->entry[i].ready, 1, memory_order_relaxed);
+		uint32_t h = vaddr_hash(c->entry[i].name);
+		for (uint32_t probe = 0; probe < VADDR_SLOTS; probe++) {
+			_Atomic uint32_t *slot = &c->slot[(h + probe) % VADDR_SLOTS];
+			if (atomic_load_explicit(slot, memory_order_relaxed) == 0) {
+				atomic_store_explicit(slot, i + 1, memory_order_relaxed);
+				break;
+			}
+		}
+	}
+	if (atomic_load_explicit(&t->ndirect, memory_order_acquire) > 0) {
+		for (uint32_t i = 0; i < VADDR_DIRECT_SLOTS; i++) {
+			struct vaddr_direct *d = &t->direct[i];
+			if (atomic_load_explicit(&d->state, memory_order_acquire) != DIRECT_READY)
+				continue;
+			memcpy(&c->direct[i], d, sizeof(*d)); /* same slot: the probe sequences stay valid */
+		}
+		atomic_store_explicit(&c->ndirect, t->ndirect, memory_order_relaxed);
+	}
+	atomic_store_explicit(&c->magic, VADDR_MAGIC, memory_order_release);
+	munmap(c, sizeof(*c));
+	return fd;
+}
+
+int vaddr_fd_for_exec(bool *fresh)
+{
+	*fresh = false;
+	int fd = vaddr_fd();
+	if (fd >= 0)
+		return fd;
+	struct vaddr_table *t = atomic_load_explicit(&vaddr_table, memory_order_acquire);
+	if (t == NULL)
+		return -1;
+	fd = vaddr_snapshot_fd(t);
+	*fresh = fd >= 0;
+	return fd;
 }

@@ -126,3 +126,6 @@ TW_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 		return EAI_FAMILY;
 	return resolve_name(node, service, &h, res);
 }
+
+int shim_hook_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+			  struct addrinfo **res) TW_HOOK_ALIAS(getaddrinfo);

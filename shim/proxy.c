@@ -107,7 +107,8 @@ static void target_text(const struct socks5_target *t, char *buf, size_t len)
 		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
 }
 
-int shim_proxy_connect(int fd, const struct socks5_target *target)
+int shim_proxy_connect(int fd, const struct socks5_target *target, const struct sockaddr *asked,
+		       socklen_t asked_len)
 {
 	const struct tw_config *cfg = shim_config();
 	char what[TW_NAME_MAX + 64];
@@ -144,8 +145,10 @@ int shim_proxy_connect(int fd, const struct socks5_target *target)
 		snprintf(token, sizeof(token), "torwrap-%ld", (long)getpid());
 		struct socks5_auth auth = { .user = "<torS0X>0", .pass = token };
 		rc = socks5_handshake(fd, target, &auth, deadline, &socks5_default_io, &code);
-		if (rc == 0)
+		if (rc == 0) {
 			tw_info("connect %s: via tor (proxy %s:%u)", what, cfg->proxy_host, cfg->proxy_port);
+			shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&proxy, plen);
+		}
 		else if (code >= 0)
 			tw_error("connect %s failed: the proxy answered %s (SOCKS reply 0x%02x)", what,
 				 socks5_reply_text(code), code);

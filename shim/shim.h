@@ -8,12 +8,30 @@
 #ifndef TORWRAP_SHIM_H
 #define TORWRAP_SHIM_H
 
+#include <errno.h>
+#include <sys/uio.h>
+
 #include "../common/tw.h"
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
 #include "../socks5/socks5.h"
 
 #define TW_EXPORT __attribute__((visibility("default")))
+
+/* Our own hooks under private names, for the library's other entry points that must take the same path
+ * (syscall(SYS_connect), execvp...): the public names could bind to something else. */
+#define TW_HOOK_ALIAS(name) __attribute__((alias(#name), visibility("hidden"), copy(name)))
+struct mmsghdr;
+int shim_hook_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int shim_hook_socket(int domain, int type, int protocol);
+ssize_t shim_hook_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t l);
+ssize_t shim_hook_sendmsg(int fd, const struct msghdr *msg, int flags);
+int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+int shim_hook_execve(const char *path, char *const argv[], char *const envp[]);
+int shim_hook_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
+int shim_hook_execvpe(const char *file, char *const argv[], char *const envp[]);
+int shim_hook_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+			  struct addrinfo **res);
 
 /* The configuration, with the virtual map attached; built on first use (never at load: loading the library
  * into a program that makes no network call must cost nothing). */
@@ -33,8 +51,10 @@ int shim_virtual_name(const struct resolver_addr *addr, char name[TW_NAME_MAX]);
 int shim_reverse(const struct resolver_addr *addr, char name[TW_NAME_MAX]);
 
 /* Connects the program's own socket FD to the proxy and asks for TARGET. Bounded by the configured timeout;
- * the socket's file status flags are restored exactly. Returns 0 or a negative errno; logs the outcome. */
-int shim_proxy_connect(int fd, const struct socks5_target *target);
+ * the socket's file status flags are restored exactly. ASKED is what the program passed to connect() (kept
+ * for getpeername). Returns 0 or a negative errno; logs the outcome. */
+int shim_proxy_connect(int fd, const struct socks5_target *target, const struct sockaddr *asked,
+		       socklen_t asked_len);
 
 /* Builds a hostent in BUF for NAME with N addresses of FAMILY. Returns 0 or ERANGE (positive: the _r API's). */
 int shim_fill_hostent(const char *name, int family, const struct resolver_addr *addrs, int n, struct hostent *he,
@@ -45,5 +65,39 @@ bool shim_is_numeric_host(const char *text);
 
 /* "a.b.c.d" / "x:y::z" for log lines. */
 const char *shim_addr_text(const struct resolver_addr *addr, char *buf, size_t len);
+
+/* ----------------------------------------------------------------------------------- per-descriptor state */
+
+#define SHIM_FD_MAX 65536
+#define SHIM_FD_DNS 1u /* connected to a nameserver: writes are DNS queries to inspect */
+#define SHIM_FD_PROXIED 2u /* connected through the proxy: getpeername reports the requested destination */
+#define SHIM_FD_DNS_LENGTH 4u /* TCP DNS: a 2-byte length was written alone, the message follows */
+
+unsigned shim_fd_flags(int fd);
+void shim_fd_set(int fd, unsigned flags);
+void shim_fd_clear(int fd, unsigned flags);
+void shim_fd_forget_range(unsigned first, unsigned last);
+void shim_fd_set_peer(int fd, const struct sockaddr *dest, socklen_t dlen, const struct sockaddr *proxy,
+		      socklen_t plen);
+int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_storage *proxy);
+
+/* connect() as routed by torwrap (the hook's body), for the other paths that connect: TCP Fast Open sends,
+ * syscall(SYS_connect). Returns 0 or a negative errno. */
+int shim_connect(int fd, const struct sockaddr *sa, socklen_t len);
+
+/* The destination policy for a datagram (or an address given with a send): 0 to send, -EPERM (logged). Also
+ * inspects DNS queries to nameservers. */
+int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const struct iovec *iov, size_t iovcnt);
+
+/* Inspects what is about to be written to a socket marked SHIM_FD_DNS: 0 to let it go, -EPERM when it asks a
+ * nameserver about a name or address that must not be resolved locally (logged). */
+int shim_dns_guard(int fd, const struct iovec *iov, size_t iovcnt, bool stream);
+
+/* True when SA is a nameserver: port 53, or an address:port of resolv.conf. */
+bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len);
+
+/* The decision for an address, as connect() makes it: policy, refined by the allowed name it was resolved
+ * from. Virtual addresses answer POLICY_TOR with their name in NAME (else NAME is ""). */
+enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX]);
 
 #endif

@@ -144,3 +144,47 @@ strace_net() {
 no_port53() { ! grep -qE 'htons\(53\)' "$1"; }
 dns_not_asked() { ! grep -q "\"$2\"" "$1"; }
 dns_asked() { grep -q "\"$2\"" "$1"; }
+
+# start_world: the loopback stand-in for a compose stack: an "internet" web server reached only through the
+# proxy (which maps every name to it), an internal service (tron-wallet-manager at 127.0.0.2), tor-proxy (a
+# logging SOCKS5 server), the container's nameserver (a logging DNS server), and the files and variables that
+# point torwrap at them.
+start_world() {
+	HPORT=$(free_port)  # "the internet": reached only through the proxy (its exit maps every name here)
+	IPORT=$(free_port)  # an internal service, tron-wallet-manager at 127.0.0.2
+	SPORT=$(free_port)  # tor-proxy
+	DPORT=$(free_port)  # the container's nameserver (Docker's 127.0.0.11 in production)
+	DEAD=$(free_port)   # nothing listens here
+
+	start_http ext 127.0.0.1 "$HPORT" "hello from the internet" || { notok "http server"; finish; }
+	start_http int 127.0.0.2 "$IPORT" "hello from tron-wallet-manager" || { notok "internal http server"; finish; }
+	start_socks main "$SPORT" --default-ip 127.0.0.1 || { notok "socks server"; finish; }
+	start_dns main "$DPORT" --record tron-wallet-manager=127.0.0.2 --record tor-proxy=127.0.0.1 \
+		--record lucid-mongodb=127.0.0.2 --record api.trongrid.io=127.0.0.9 || { notok "dns server"; finish; }
+
+	SOCKS_LOG=$WORK/socks-main.log
+	DNS_LOG=$WORK/dns-main.log
+	printf 'nameserver 127.0.0.1:%s\n' "$DPORT" >"$WORK/resolv.conf"
+	printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$WORK/hosts"
+	cat >"$WORK/policy" <<-POLICY
+	# the TRON stack's internal services
+	tron-wallet-manager
+	lucid-mongodb port 27017
+	.internal.test
+	172.20.1.91-98
+	POLICY
+	export TORWRAP_RESOLV_CONF=$WORK/resolv.conf TORWRAP_HOSTS=$WORK/hosts TORWRAP_POLICY=$WORK/policy
+	export TOR_PROXY_HOST=tor-proxy TOR_PROXY_SOCKS_PORT=$SPORT TOR_CONNECTIVITY_TIMEOUT=5
+}
+
+socks_count() { wc -l <"$SOCKS_LOG"; }
+# socks_saw ATYP HOST PORT: the last request the proxy logged.
+socks_saw() {
+	tail -n 1 "$SOCKS_LOG" | $PY -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+want = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+got = (r["atyp"], r["host"], r["port"])
+sys.exit(0 if got == want else print("proxy saw", got, "wanted", want) or 1)' "$@"
+}
+

@@ -1,0 +1,165 @@
+/* dnsmsg.c: just enough of the DNS wire format (RFC 1035) to read the question of a query and to write a
+ * reply to it. Pure functions: the res_* hooks answer from the virtual map with them, and the DNS guard reads
+ * what a program's own resolver is about to send.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "resolver.h"
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Reads the (uncompressed: queries never compress) name at MSG+*OFF into NAME, lower-cased, no final dot. */
+static int read_qname(const uint8_t *msg, size_t len, size_t *off, char name[TW_NAME_MAX])
+{
+	size_t o = *off, n = 0;
+	for (;;) {
+		if (o >= len)
+			return -EBADMSG;
+		uint8_t l = msg[o++];
+		if (l == 0)
+			break;
+		if (l & 0xc0)
+			return -EBADMSG; /* compression or extended labels have no place in a question we read */
+		if (o + l > len || n + l + 1 >= TW_NAME_MAX)
+			return -EBADMSG;
+		if (n)
+			name[n++] = '.';
+		for (uint8_t i = 0; i < l; i++) {
+			char c = (char)msg[o + i];
+			name[n++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+		}
+		o += l;
+	}
+	name[n] = '\0';
+	*off = o;
+	return 0;
+}
+
+int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns_question *q)
+{
+	if (len < 12)
+		return -EBADMSG;
+	memset(q, 0, sizeof(*q));
+	q->id = get16(msg);
+	q->flags = get16(msg + 2);
+	q->qdcount = get16(msg + 4);
+	if (q->flags & 0x8000)
+		return -EBADMSG; /* a response, not a query */
+	if (q->qdcount == 0)
+		return 0;
+	size_t off = 12;
+	int rc = read_qname(msg, len, &off, q->name);
+	if (rc < 0)
+		return rc;
+	if (off + 4 > len)
+		return -EBADMSG;
+	q->qtype = get16(msg + off);
+	q->qclass = get16(msg + off + 2);
+	q->qend = off + 4;
+	return 0;
+}
+
+static int write_name(uint8_t *out, size_t outlen, size_t *off, const char *name)
+{
+	size_t o = *off;
+	const char *p = name;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l == 0 || l > 63 || o + 1 + l >= outlen)
+			return -EINVAL;
+		out[o++] = (uint8_t)l;
+		memcpy(out + o, p, l);
+		o += l;
+		p += l;
+		if (*p == '.')
+			p++;
+	}
+	if (o >= outlen)
+		return -ENOBUFS;
+	out[o++] = 0;
+	*off = o;
+	return 0;
+}
+
+ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,
+				 uint16_t rdlen, uint8_t *out, size_t outlen)
+{
+	if (outlen < 12)
+		return -ENOBUFS;
+	memset(out, 0, 12);
+	put16(out, q->id);
+	/* QR, the opcode and RD of the query, RA; AA is not claimed. */
+	put16(out + 2, (uint16_t)(0x8000 | (q->flags & 0x7900) | 0x0080 | (rcode & 0xf)));
+	put16(out + 4, 1);
+	put16(out + 6, rdata ? 1 : 0);
+	size_t off = 12;
+	int rc = write_name(out, outlen, &off, q->name);
+	if (rc < 0)
+		return rc;
+	if (off + 4 > outlen)
+		return -ENOBUFS;
+	put16(out + off, q->qtype);
+	put16(out + off + 2, q->qclass);
+	off += 4;
+	if (rdata) {
+		if (off + 12 + rdlen > outlen)
+			return -ENOBUFS;
+		put16(out + off, 0xc00c); /* the question's name */
+		put16(out + off + 2, q->qtype);
+		put16(out + off + 4, q->qclass);
+		put16(out + off + 6, 0);
+		put16(out + off + 8, 60); /* TTL: short, the map lives as long as the process tree */
+		put16(out + off + 10, rdlen);
+		memcpy(out + off + 12, rdata, rdlen);
+		off += 12 + rdlen;
+	}
+	return (ssize_t)off;
+}
+
+/* "4.3.2.1.in-addr.arpa" / nibbles ".ip6.arpa" back to an address. */
+int resolver_dns_ptr_addr(const char *name, struct resolver_addr *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	size_t len = strlen(name);
+	static const char v4s[] = ".in-addr.arpa", v6s[] = ".ip6.arpa";
+	if (len > sizeof(v4s) - 1 && strcmp(name + len - (sizeof(v4s) - 1), v4s) == 0) {
+		unsigned o[4];
+		char tail;
+		if (sscanf(name, "%u.%u.%u.%u.in-addr.arpa%c", &o[3], &o[2], &o[1], &o[0], &tail) != 4)
+			return -EINVAL;
+		for (int i = 0; i < 4; i++) {
+			if (o[i] > 255)
+				return -EINVAL;
+			addr->addr[i] = (uint8_t)o[i];
+		}
+		addr->family = AF_INET;
+		return 0;
+	}
+	if (len == 64 + sizeof(v6s) - 1 && strcmp(name + 64, v6s) == 0) {
+		for (int i = 0; i < 32; i++) {
+			char c = name[2 * i];
+			if (name[2 * i + 1] != '.')
+				return -EINVAL;
+			int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+			if (v < 0)
+				return -EINVAL;
+			int nib = 31 - i; /* least significant nibble first */
+			addr->addr[nib / 2] |= (uint8_t)(nib % 2 ? v : v << 4);
+		}
+		addr->family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}

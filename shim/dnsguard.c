@@ -1,0 +1,177 @@
+/* dnsguard.c: the datagram rule and the DNS guard.
+ *
+ * Programs with a resolver of their own (dig, host, nslookup, Node's dns.resolve*, which is c-ares) send DNS
+ * queries themselves. A query for a name that is not allowed must never reach a nameserver: in Docker,
+ * 127.0.0.11 forwards what it does not know to the host's resolvers, outside Tor. Such queries are refused
+ * (EPERM) before they are sent; queries for allowed names, and reverse lookups of allowed addresses, go
+ * through. (Answering them from the virtual map instead would need the reply to come from the nameserver's
+ * address, which a library cannot forge; the program's getaddrinfo() path already gets virtual addresses.)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shim.h"
+
+bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len)
+{
+	uint16_t port;
+	const uint8_t *addr;
+	int family = sa->sa_family;
+	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+		port = ntohs(sin->sin_port);
+		addr = (const uint8_t *)&sin->sin_addr;
+	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		port = ntohs(sin6->sin6_port);
+		addr = (const uint8_t *)&sin6->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)addr)) {
+			family = AF_INET;
+			addr += 12;
+		}
+	} else {
+		return false;
+	}
+	if (port == 53)
+		return true;
+	const struct tw_config *cfg = shim_config();
+	struct resolver_conf conf;
+	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &conf) != 0)
+		return false;
+	for (unsigned i = 0; i < conf.nns; i++)
+		if (conf.ns[i].port == port && conf.ns[i].family == family &&
+		    memcmp(conf.ns[i].addr, addr, family == AF_INET ? 4 : 16) == 0)
+			return true;
+	return false;
+}
+
+/* Copies up to OUTLEN bytes of the iovecs into OUT; returns the total length of the iovecs. */
+static size_t gather(const struct iovec *iov, size_t iovcnt, uint8_t *out, size_t outlen, size_t skip)
+{
+	size_t total = 0, n = 0;
+	for (size_t i = 0; i < iovcnt; i++) {
+		const uint8_t *b = iov[i].iov_base;
+		for (size_t j = 0; j < iov[i].iov_len; j++, total++) {
+			if (total < skip)
+				continue;
+			if (n < outlen)
+				out[n++] = b[j];
+		}
+	}
+	return total;
+}
+
+/* May this question go to a nameserver? */
+static bool question_allowed(const struct resolver_dns_question *q, char *why, size_t whylen)
+{
+	const struct tw_config *cfg = shim_config();
+	if (q->qdcount == 0)
+		return true;
+	if (q->qdcount > 1) {
+		snprintf(why, whylen, "a query with %u questions", q->qdcount);
+		return false;
+	}
+	struct resolver_addr a;
+	if (resolver_dns_ptr_addr(q->name, &a) == 0) {
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		socklen_t len;
+		if (a.family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			sin->sin_family = AF_INET;
+			memcpy(&sin->sin_addr, a.addr, 4);
+			len = sizeof(*sin);
+			uint32_t v4;
+			memcpy(&v4, a.addr, 4);
+			if (policy_is_virtual_v4(cfg, v4)) {
+				snprintf(why, whylen, "a reverse lookup of a virtual address (%s)", q->name);
+				return false;
+			}
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+			sin6->sin6_family = AF_INET6;
+			memcpy(&sin6->sin6_addr, a.addr, 16);
+			len = sizeof(*sin6);
+		}
+		if (policy_decide_addr(cfg, (struct sockaddr *)&ss, len) == POLICY_DIRECT)
+			return true;
+		snprintf(why, whylen, "a reverse lookup of an address policy does not allow (%s)", q->name);
+		return false;
+	}
+	char name[TW_NAME_MAX];
+	if (q->name[0] == '\0')
+		return true; /* the root: priming queries reveal nothing */
+	if (tw_name_normalize(q->name, name) == 0 && policy_decide_name(cfg, name, 0) == POLICY_DIRECT)
+		return true;
+	snprintf(why, whylen, "a query for %s, which is not allowed: it would be resolved outside Tor", q->name);
+	return false;
+}
+
+int shim_dns_guard(int fd, const struct iovec *iov, size_t iovcnt, bool stream)
+{
+	/* The flag may be stale (a descriptor closed behind our back and reused): ask the kernel. */
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	if (tw_libc()->getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+	    !shim_is_nameserver((struct sockaddr *)&peer, plen)) {
+		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH);
+		return 0;
+	}
+	uint8_t msg[1024];
+	size_t skip = 0;
+	unsigned flags = shim_fd_flags(fd);
+	if (stream && !(flags & SHIM_FD_DNS_LENGTH)) {
+		size_t total = gather(iov, iovcnt, msg, 2, 0);
+		if (total == 2) { /* the length alone; the message comes with the next write */
+			shim_fd_set(fd, SHIM_FD_DNS_LENGTH);
+			return 0;
+		}
+		skip = 2;
+	}
+	shim_fd_clear(fd, SHIM_FD_DNS_LENGTH);
+	size_t total = gather(iov, iovcnt, msg, sizeof(msg), skip);
+	size_t n = total - skip < sizeof(msg) ? total - skip : sizeof(msg);
+	struct resolver_dns_question q;
+	char why[TW_NAME_MAX + 128];
+	if (resolver_dns_parse_query(msg, n, &q) != 0)
+		snprintf(why, sizeof(why), "something that is not a DNS query");
+	else if (question_allowed(&q, why, sizeof(why)))
+		return 0;
+	tw_error("DNS to a nameserver refused: %s", why);
+	return -EPERM;
+}
+
+int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const struct iovec *iov, size_t iovcnt)
+{
+	char name[TW_NAME_MAX];
+	enum policy_verdict v = shim_decide_addr(sa, len, name);
+	if (v == POLICY_REFUSE)
+		return -EPERM;
+	if (v == POLICY_TOR) {
+		struct resolver_addr a = { .family = sa->sa_family };
+		char text[INET6_ADDRSTRLEN];
+		if (sa->sa_family == AF_INET)
+			memcpy(a.addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		else
+			memcpy(a.addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		tw_error("datagram to %s refused: only TCP can go through Tor, and the destination is not allowed",
+			 name[0] ? name : shim_addr_text(&a, text, sizeof(text)));
+		return -EPERM;
+	}
+	if (shim_is_nameserver(sa, len)) {
+		struct resolver_dns_question q;
+		uint8_t msg[1024];
+		size_t total = gather(iov, iovcnt, msg, sizeof(msg), 0);
+		char why[TW_NAME_MAX + 128];
+		if (resolver_dns_parse_query(msg, total < sizeof(msg) ? total : sizeof(msg), &q) != 0)
+			snprintf(why, sizeof(why), "something that is not a DNS query");
+		else if (question_allowed(&q, why, sizeof(why)))
+			return 0;
+		(void)fd;
+		tw_error("DNS to a nameserver refused: %s", why);
+		return -EPERM;
+	}
+	return 0;
+}

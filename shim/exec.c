@@ -1,0 +1,374 @@
+/* exec.c: execve and every libc function that execs (glibc's execvp, execl* and posix_spawn call the kernel
+ * through internal symbols, so each needs its own hook).
+ *
+ * Two jobs. A program the library could not follow (statically linked, setuid/setgid, setcap) is refused with
+ * EPERM: it would run unwrapped. And the wrapped tree stays wrapped: the new program's environment keeps
+ * libtorwrap.so in LD_PRELOAD, torwrap's configuration, and the descriptor of the shared virtual map, even when
+ * the caller passes an environment of its own (env -i, daemons that sanitise it).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* The variables a child needs to see the same configuration (see policy/config.c). */
+static const char *const carried[] = {
+	"TORWRAP_PROXY", "TORWRAP_POLICY", "TORWRAP_LOG_LEVEL", "TORWRAP_VIRTUAL_NET", "TORWRAP_RESOLV_CONF",
+	"TORWRAP_HOSTS", "TORWRAP_ISOLATION", "TORWRAP_MODE", "TOR_PROXY_URL", "SOCKS5_PROXY", "TOR_PROXY_HOST",
+	"TOR_PROXY_SOCKS_PORT", "TOR_CONNECTIVITY_TIMEOUT", "TOR_CIRCUIT_ROTATION_INTERVAL", "NO_PROXY",
+	"no_proxy",
+};
+#define NCARRIED (sizeof(carried) / sizeof(carried[0]))
+#define EXTRA_VARS (NCARRIED + 2)
+
+static const char *library_path(void)
+{
+	static char path[PATH_MAX];
+	static int done;
+	if (!done) {
+		Dl_info info;
+		if (dladdr((void *)library_path, &info) && info.dli_fname && strlen(info.dli_fname) < sizeof(path))
+			strcpy(path, info.dli_fname);
+		done = 1;
+	}
+	return path[0] ? path : NULL;
+}
+
+static const char *env_find(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* The configuration variables as the program received them. Taken at load, before the program can clear its
+ * environment (env -i, daemons): a child must get the configuration torwrap was started with. Pointers only:
+ * the initial environment strings live for the whole process. */
+static const char *initial[NCARRIED];
+static const char *initial_map_fd;
+
+__attribute__((constructor)) static void exec_snapshot_env(void)
+{
+	for (char **e = environ; e && *e; e++) {
+		char c = (*e)[0];
+		if (c != 'T' && c != 'N' && c != 'n' && c != 'S')
+			continue; /* every carried name starts with one of these: most entries cost one compare */
+		for (size_t i = 0; i < NCARRIED; i++) {
+			size_t n = strlen(carried[i]);
+			if (strncmp(*e, carried[i], n) == 0 && (*e)[n] == '=')
+				initial[i] = *e + n + 1;
+		}
+		if (strncmp(*e, VADDR_FD_ENV "=", sizeof(VADDR_FD_ENV)) == 0)
+			initial_map_fd = *e + sizeof(VADDR_FD_ENV);
+	}
+}
+
+/* The environment the new program gets, in caller-provided storage (no malloc: this may run in a vfork child).
+ * OUT has room for the caller's entries plus EXTRA_VARS and NULL; BUF holds the strings we make. */
+static void build_env(char *const envp[], char **out, char *buf, size_t buflen, int *snapshot_fd)
+{
+	const char *lib = library_path();
+	const char *preload = env_find(envp, "LD_PRELOAD");
+	size_t n = 0, used = 0;
+	for (size_t i = 0; envp && envp[i]; i++) {
+		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], VADDR_FD_ENV "=", sizeof(VADDR_FD_ENV)) == 0)
+			continue;
+		out[n++] = envp[i];
+	}
+	if (lib) {
+		int w;
+		if (preload == NULL || *preload == '\0')
+			w = snprintf(buf + used, buflen - used, "LD_PRELOAD=%s", lib);
+		else if (strstr(preload, lib))
+			w = snprintf(buf + used, buflen - used, "LD_PRELOAD=%s", preload);
+		else
+			w = snprintf(buf + used, buflen - used, "LD_PRELOAD=%s:%s", lib, preload);
+		if (w > 0 && (size_t)w < buflen - used) {
+			out[n++] = buf + used;
+			used += (size_t)w + 1;
+		}
+	}
+	bool fresh;
+	int mapfd = vaddr_fd_for_exec(&fresh);
+	*snapshot_fd = fresh ? mapfd : -1;
+	const char *inherited = initial_map_fd; /* a process that never resolved a name passes its own on */
+	if (mapfd < 0 && inherited == NULL)
+		inherited = env_find(envp, VADDR_FD_ENV);
+	if (mapfd >= 0 || inherited) {
+		int w = mapfd >= 0 ? snprintf(buf + used, buflen - used, "%s=%d", VADDR_FD_ENV, mapfd)
+				   : snprintf(buf + used, buflen - used, "%s=%s", VADDR_FD_ENV, inherited);
+		if (w > 0 && (size_t)w < buflen - used) {
+			out[n++] = buf + used;
+			used += (size_t)w + 1;
+		}
+	}
+	for (size_t i = 0; i < NCARRIED; i++) {
+		const char *mine = initial[i];
+		if (mine == NULL || env_find(envp, carried[i]))
+			continue;
+		int w = snprintf(buf + used, buflen - used, "%s=%s", carried[i], mine);
+		if (w > 0 && (size_t)w < buflen - used) {
+			out[n++] = buf + used;
+			used += (size_t)w + 1;
+		}
+	}
+	out[n] = NULL;
+}
+
+static size_t env_count(char *const envp[])
+{
+	size_t n = 0;
+	while (envp && envp[n])
+		n++;
+	return n;
+}
+
+static int refuse(const char *path)
+{
+	char why[PATH_MAX + 128];
+	if (tw_exe_check(path, why, sizeof(why)) == TW_EXE_OK)
+		return 0;
+	tw_error("exec refused: %s, so it would run outside Tor", why);
+	return -EPERM;
+}
+
+#define ENV_BUF 16384
+#define ENV_STACK_MAX 2048
+
+/* Runs EXEC_FN with the rebuilt environment; the arrays live on this frame. */
+#define WITH_ENV(envp, newenv, body)                                                                           \
+	do {                                                                                                   \
+		size_t n_ = env_count(envp);                                                                   \
+		if (n_ > ENV_STACK_MAX) {                                                                      \
+			errno = E2BIG;                                                                         \
+			return -1;                                                                             \
+		}                                                                                              \
+		char *newenv[n_ + EXTRA_VARS + 1];                                                             \
+		char buf_[ENV_BUF];                                                                            \
+		int snap_;                                                                                     \
+		build_env(envp, newenv, buf_, sizeof(buf_), &snap_);                                           \
+		body;                                                                                          \
+		if (snap_ >= 0) { /* the exec failed: the copy is not needed */                                \
+			int e_ = errno;                                                                        \
+			tw_libc()->close(snap_);                                                               \
+			errno = e_;                                                                            \
+		}                                                                                              \
+		return -1;                                                                                     \
+	} while (0)
+
+TW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	int rc = refuse(path);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	WITH_ENV(envp, env, tw_libc()->execve(path, argv, env));
+}
+
+TW_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	char full[PATH_MAX];
+	if (path[0] == '/')
+		snprintf(full, sizeof(full), "%s", path);
+	else if (path[0] == '\0')
+		snprintf(full, sizeof(full), "/proc/self/fd/%d", dirfd);
+	else if (dirfd == AT_FDCWD)
+		snprintf(full, sizeof(full), "%s", path);
+	else
+		snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dirfd, path);
+	int rc = refuse(full);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	WITH_ENV(envp, env, tw_libc()->execveat(dirfd, path, argv, env, flags));
+}
+
+TW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	char full[64];
+	snprintf(full, sizeof(full), "/proc/self/fd/%d", fd);
+	int rc = refuse(full);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	WITH_ENV(envp, env, tw_libc()->fexecve(fd, argv, env));
+}
+
+TW_EXPORT int execv(const char *path, char *const argv[])
+{
+	return shim_hook_execve(path, argv, environ);
+}
+
+/* execvpe's search, through our execve so every candidate is judged. */
+TW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (*file == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	if (strchr(file, '/'))
+		return shim_hook_execve(file, argv, envp);
+	const char *path = getenv("PATH");
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	int err = ENOENT;
+	char cand[PATH_MAX];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		if (snprintf(cand, sizeof(cand), "%.*s%s%s", len, p, len ? "/" : "", file) < (int)sizeof(cand)) {
+			shim_hook_execve(cand, argv, envp);
+			if (errno == ENOEXEC) { /* a script without "#!": the shell runs it, as execvp does */
+				size_t argc = 0;
+				while (argv[argc])
+					argc++;
+				char *sh_argv[argc + 2];
+				sh_argv[0] = (char *)"/bin/sh";
+				sh_argv[1] = cand;
+				for (size_t i = 1; i <= argc; i++)
+					sh_argv[i + 1] = argv[i];
+				shim_hook_execve("/bin/sh", sh_argv, envp);
+				return -1;
+			}
+			if (errno == EACCES || errno == EPERM)
+				err = errno;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return -1;
+		}
+		if (*end == '\0')
+			break;
+		p = end;
+	}
+	errno = err;
+	return -1;
+}
+
+TW_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return shim_hook_execvpe(file, argv, environ);
+}
+
+/* Collects execl*'s variadic arguments into an array on the caller's frame. */
+#define COLLECT_ARGS(arg0, ap, argv, max)                                                                      \
+	char *argv[max];                                                                                       \
+	size_t argc_ = 0;                                                                                      \
+	argv[argc_++] = (char *)(arg0);                                                                        \
+	while (argc_ < (max) && (argv[argc_] = va_arg(ap, char *)) != NULL)                                   \
+		argc_++;                                                                                       \
+	if (argc_ >= (max)) {                                                                                  \
+		va_end(ap);                                                                                    \
+		errno = E2BIG;                                                                                 \
+		return -1;                                                                                     \
+	}
+
+#define EXECL_MAX 4096
+
+TW_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, EXECL_MAX);
+	va_end(ap);
+	return shim_hook_execve(path, argv, environ);
+}
+
+TW_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, EXECL_MAX);
+	va_end(ap);
+	return shim_hook_execvpe(file, argv, environ);
+}
+
+TW_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, EXECL_MAX);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return shim_hook_execve(path, argv, envp);
+}
+
+/* posix_spawn runs the child with an internal execve: judge the program and fix the environment here. */
+static int spawn_path(const char *file, bool search, char *out, size_t outlen)
+{
+	if (!search || strchr(file, '/')) {
+		snprintf(out, outlen, "%s", file);
+		return 0;
+	}
+	const char *path = getenv("PATH");
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		if (snprintf(out, outlen, "%.*s%s%s", len, p, len ? "/" : "", file) < (int)outlen &&
+		    access(out, X_OK) == 0)
+			return 0;
+		if (*end == '\0')
+			break;
+		p = end;
+	}
+	return -ENOENT;
+}
+
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+			char *const[], char *const[]);
+
+static int spawn(const char *which, bool search, pid_t *pid, const char *file,
+		 const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[],
+		 char *const envp[])
+{
+	static spawn_fn real_spawn, real_spawnp;
+	spawn_fn *slot = search ? &real_spawnp : &real_spawn;
+	if (*slot == NULL)
+		*(void **)slot = dlsym(RTLD_NEXT, which);
+	if (*slot == NULL)
+		return ENOSYS;
+	char path[PATH_MAX];
+	if (spawn_path(file, search, path, sizeof(path)) == 0 && refuse(path) < 0)
+		return EPERM; /* posix_spawn returns the error number */
+	size_t n = env_count(envp);
+	if (n > ENV_STACK_MAX)
+		return E2BIG;
+	char *env[n + EXTRA_VARS + 1];
+	char buf[ENV_BUF];
+	int snap;
+	build_env(envp, env, buf, sizeof(buf), &snap);
+	int rc = (*slot)(pid, file, fa, attr, argv, env);
+	if (snap >= 0)
+		tw_libc()->close(snap); /* the child has its own copy of the descriptor by now */
+	return rc;
+}
+
+TW_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn("posix_spawn", false, pid, path, fa, attr, argv, envp);
+}
+
+TW_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn("posix_spawnp", true, pid, file, fa, attr, argv, envp);
+}
+
+int shim_hook_execve(const char *path, char *const argv[], char *const envp[]) TW_HOOK_ALIAS(execve);
+int shim_hook_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+	TW_HOOK_ALIAS(execveat);
+int shim_hook_execvpe(const char *file, char *const argv[], char *const envp[]) TW_HOOK_ALIAS(execvpe);

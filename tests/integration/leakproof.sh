@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# leakproof.sh: the paths by which a name or a packet could still escape the shim (issue 3), each watched on
+# the wire: strace sees no packet to port 53 and no datagram to a non-allowed address, the test nameserver
+# never hears a name it must not, and the proxy sees what went through it.
+. "$(dirname "$0")/lib.sh"
+start_world
+L=$PROGRAMS/leaky
+
+# ------------------------------------------------------------------------------------ libresolv's res_* API
+for mode in res-query res-search res-send; do
+	name=$mode.example.test
+	out=$(strace_net "$WORK/st.$mode" tw "$L" "$mode" "$name" 2>&1)
+	check "$mode external name: answered with a virtual address" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
+	check "$mode external name: no packet to port 53" no_port53 "$WORK/st.$mode"
+	check "$mode external name: no datagram at all" bash -c "! grep -qE 'sendto|sendmsg|sendmmsg' '$WORK/st.$mode'"
+	check "$mode external name: nameserver never asked" dns_not_asked "$DNS_LOG" "$name"
+done
+out=$(tw "$L" res-querydomain api example.test 2>&1)
+check "res_querydomain: answered with a virtual address" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
+check "res_querydomain: nameserver never asked" dns_not_asked "$DNS_LOG" api.example.test
+out=$(tw "$L" res-aaaa aaaa.example.test 2>&1)
+check "res_query AAAA of an external name: NODATA, nothing sent" grep -q "No address associated" <<<"$out"
+out=$(tw "$L" res-mx mx.example.test 2>&1)
+check "res_query MX of an external name: fails without a query" grep -q "failed" <<<"$out"
+check "res_query MX of an external name: nameserver never asked" dns_not_asked "$DNS_LOG" mx.example.test
+out=$(tw bash -c "a=\$('$L' res-query ptr.example.test); '$L' res-ptr \"\$a\"" 2>&1)
+check "res_query PTR of a virtual address: the name, from the map" grep -qx "ptr.example.test" <<<"$out"
+out=$(tw "$L" res-query tron-wallet-manager 2>&1)
+check "res_query of an allowed name: goes to the real resolver" bash -c "! grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<'$out'"
+out=$(tw "$L" gai-a gaia.example.test 2>&1)
+check "getaddrinfo_a: virtual address, nothing sent" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
+
+# ------------------------------------------------------------------------ programs with their own resolver
+if command -v dig >/dev/null; then
+	out=$(strace_net "$WORK/st.dig" tw dig +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig.example.test 2>&1)
+	check "dig external name: the query is refused before it is sent" dns_not_asked "$DNS_LOG" dig.example.test
+	check "dig external name: the log says why" grep -q "DNS to a nameserver refused" <<<"$out"
+	out=$(tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
+	check "dig allowed name: answered by the nameserver" grep -qx "127.0.0.2" <<<"$out"
+	out=$(strace_net "$WORK/st.dig2" tw dig +tries=1 +time=2 @198.51.100.53 dig2.example.test 2>&1)
+	check "dig to an external nameserver: no datagram leaves" bash -c "! grep -q '198.51.100.53' '$WORK/st.dig2'"
+	out=$(strace_net "$WORK/st.host" tw host -W 2 host.example.test 127.0.0.1 2>&1)
+	check "host: the query is refused before it is sent" bash -c "! grep -E 'sendto|sendmsg' '$WORK/st.host' | grep -q 'htons(53)'"
+	out=$(strace_net "$WORK/st.nslookup" tw nslookup -timeout=2 -retry=0 nslookup.example.test 2>&1)
+	check "nslookup: no packet to port 53" no_port53 "$WORK/st.nslookup"
+	out=$(tw dig +tcp +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tcpdig.example.test 2>&1)
+	check "dig +tcp external name: refused, nameserver never asked" dns_not_asked "$DNS_LOG" tcpdig.example.test
+	out=$(tw dig +tcp +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
+	check "dig +tcp allowed name: answered" grep -qx "127.0.0.2" <<<"$out"
+else
+	skip "dig/host/nslookup: not installed (dnsutils)"
+fi
+if command -v node >/dev/null; then
+	out=$(strace_net "$WORK/st.node" tw node -e "
+const dns = require('dns');
+dns.setServers(['127.0.0.1:$DPORT']);
+dns.resolve4('node.example.test', (err, a) => { console.log(err ? 'resolve4 error ' + err.code : 'resolve4 ' + a); });
+dns.lookup('lookup.example.test', (err, a) => { console.log(err ? 'lookup error' : 'lookup ' + a); });
+dns.resolve4('tron-wallet-manager', (err, a) => { console.log(err ? 'internal error ' + err.code : 'internal ' + a); });
+" 2>&1)
+	check "node dns.resolve4 external name: fails, never asked" \
+		bash -c "grep -q 'resolve4 error' <<<'$out' && ! grep -q node.example.test '$DNS_LOG'"
+	check "node dns.lookup: virtual address" grep -qE 'lookup 127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
+	check "node dns.resolve4 allowed name: answered" grep -q "internal 127.0.0.2" <<<"$out"
+	check "node: no packet to port 53" no_port53 "$WORK/st.node"
+	out=$(tw node -e "
+require('http').get('http://nodehttp.example.test:$HPORT/', r => { let b=''; r.on('data', d => b += d); r.on('end', () => console.log(b.trim())); }).on('error', e => console.log('error', e.code));" 2>&1)
+	check "node http.get external name: through the proxy" grep -q "hello from the internet" <<<"$out"
+	check "node http.get external name: proxy got the hostname" socks_saw 3 nodehttp.example.test "$HPORT"
+else
+	skip "node: not installed"
+fi
+out=$(strace_net "$WORK/st.getent" tw getent ahosts getent-ahosts.example.test 2>&1)
+check "getent ahosts: virtual address, no packet to port 53" bash -c "no_port53() { ! grep -qE 'htons\(53\)' \"\$1\"; }; no_port53 '$WORK/st.getent' && grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<'$out'"
+
+# --------------------------------------------------------------------------------------- UDP and raw sockets
+for mode in udp-sendto udp-sendmsg udp-sendmmsg; do
+	out=$(strace_net "$WORK/st.$mode" tw "$L" "$mode" 198.51.100.9 9999 2>&1)
+	check "$mode to an external address: EPERM" grep -qx EPERM <<<"$out"
+	check "$mode to an external address: nothing sent" bash -c "! grep -q '198.51.100.9' '$WORK/st.$mode'"
+done
+out=$(tw "$L" udp-sendto 2001:db8::9 9999 2>&1)
+check "UDP to an external IPv6 address: EPERM" grep -qx EPERM <<<"$out"
+out=$(tw bash -c "'$L' udp-sendto \$('$PROGRAMS/resolve' gai udpname.example.test | head -1) 9999" 2>&1)
+check "UDP to a virtual address (a name only Tor knows): EPERM" grep -qx EPERM <<<"$out"
+out=$(tw "$L" udp-sendto 127.0.0.1 "$DEAD" 2>&1)
+check "UDP to loopback: sent" grep -qx sent <<<"$out"
+out=$(TORWRAP_POLICY=$WORK/policy NO_PROXY=198.51.100.0/24 tw "$L" udp-sendto 198.51.100.9 9 2>&1)
+check "UDP to an allowed address: passes the shim" bash -c "! grep -qx EPERM <<<'$out'"
+out=$(tw "$L" raw 2>&1)
+check "raw socket refused at socket()" grep -qx EPERM <<<"$out"
+out=$(tw $PY -c "
+import socket
+try:
+    socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    print('opened')
+except OSError as e:
+    print('refused', e.errno)" 2>&1)
+check "packet socket refused at socket()" grep -q "refused 1" <<<"$out"
+
+# ----------------------------------------------------------------------------------------- other TCP paths
+out=$(strace_net "$WORK/st.tfo" tw "$L" tfo tfo.example.test "$HPORT" 2>&1)
+check "TCP Fast Open to a name: through the proxy" grep -q "hello from the internet" <<<"$out"
+check "TCP Fast Open to a name: proxy got the hostname" socks_saw 3 tfo.example.test "$HPORT"
+check "TCP Fast Open to a name: no SYN to the destination" bash -c "! grep -q 'MSG_FASTOPEN' '$WORK/st.tfo'"
+out=$(tw "$L" syscall-connect sysc.example.test "$HPORT" 2>&1)
+check "syscall(SYS_connect): through the proxy like connect()" grep -q "hello from the internet" <<<"$out"
+check "syscall(SYS_connect): proxy got the hostname" socks_saw 3 sysc.example.test "$HPORT"
+out=$(tw "$L" io-uring 2>&1)
+check "io_uring_setup refused with ENOSYS" grep -qx ENOSYS <<<"$out"
+out=$(tw "$L" io-uring-raw 2>&1)
+check "io_uring_setup as a raw system call (liburing's way) refused under torwrap (seccomp)" grep -qx ENOSYS <<<"$out"
+out=$(preload "$L" io-uring 2>&1)
+check "io_uring_setup through syscall() refused under plain LD_PRELOAD" grep -qx ENOSYS <<<"$out"
+out=$(tw bash -c "a=\$('$PROGRAMS/resolve' gai peer.example.test | head -1); echo \"want \$a $HPORT\"; '$L' peername peer.example.test $HPORT" 2>&1)
+check "getpeername reports the destination asked for, not the proxy" \
+	bash -c "w=\$(grep '^want' <<<'$out' | cut -d' ' -f2-); [ -n \"\$w\" ] && grep -qx \"\$w\" <<<'$out'"
+
+# -------------------------------------------------------------------------------------------- process trees
+out=$(tw $PY -c "
+import socket, subprocess
+a = socket.getaddrinfo('forked.example.test', $HPORT, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+print(subprocess.run(['$PROGRAMS/tcpget', a, '$HPORT'], capture_output=True, text=True).stdout.strip())" 2>&1)
+check "exec'd child connects to an address its parent resolved" grep -q "hello from the internet" <<<"$out"
+check "exec'd child: the proxy got the parent's name" socks_saw 3 forked.example.test "$HPORT"
+out=$(preload $PY -c "
+import socket, subprocess
+a = socket.getaddrinfo('preforked.example.test', $HPORT, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+print(subprocess.run(['$PROGRAMS/tcpget', a, '$HPORT'], capture_output=True, text=True).stdout.strip())" 2>&1)
+check "same under plain LD_PRELOAD (map passed on by the exec hook)" grep -q "hello from the internet" <<<"$out"
+out=$(tw $PY -c "
+import os, socket
+a = socket.getaddrinfo('forkonly.example.test', $HPORT, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+pid = os.fork()
+if pid == 0:
+    s = socket.create_connection((a, $HPORT), 10); s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+    print(s.makefile('rb').read().decode().split('\r\n\r\n', 1)[1].strip(), flush=True); os._exit(0)
+os.waitpid(pid, 0)" 2>&1)
+check "forked child connects to an address its parent resolved" grep -q "hello from the internet" <<<"$out"
+out=$(strace_net "$WORK/st.envi" tw env -i "$PROGRAMS/tcpget" envi.example.test "$HPORT" 2>&1)
+check "env -i child stays wrapped (LD_PRELOAD and configuration carried)" grep -q "hello from the internet" <<<"$out"
+check "env -i child: no packet to port 53" no_port53 "$WORK/st.envi"
+printf 'int main(void){return 0;}\n' >"$WORK/static.c"
+gcc -static -o "$WORK/static-prog" "$WORK/static.c" 2>/dev/null
+out=$(tw bash -c "'$WORK/static-prog'; echo status=\$?" 2>&1)
+check "exec of a static program inside the tree: refused" grep -q "exec refused" <<<"$out"
+check "exec of a static program inside the tree: EPERM (status 126)" grep -q "status=126" <<<"$out"
+cp /usr/bin/true "$WORK/suid-true" && chmod u+s "$WORK/suid-true"
+out=$(tw $PY -c "
+import os
+try:
+    os.posix_spawn('$WORK/suid-true', ['x'], {}); print('spawned')
+except OSError as e:
+    print('refused', e.errno)" 2>&1)
+check "posix_spawn of a setuid program: refused" grep -q "refused 1" <<<"$out"
+out=$(tw $PY -c "
+import os
+pid = os.posix_spawn('$PROGRAMS/tcpget', ['tcpget', 'spawned.example.test', '$HPORT'], {})
+os.waitpid(pid, 0)" 2>&1)
+check "posix_spawn with an empty environment: child still wrapped" grep -q "hello from the internet" <<<"$out"
+out=$(tw $PY -c "
+import os, socket
+os.closerange(3, 65536)
+s = socket.create_connection(('closed.example.test', $HPORT), 10); s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+print(s.makefile('rb').read().decode().split('\r\n\r\n', 1)[1].strip())" 2>&1)
+check "a program that closes every descriptor keeps working" grep -q "hello from the internet" <<<"$out"
+out=$(tw "$L" threads threads.example.test "$HPORT" 32 8 1000 2>&1)
+check "32 threads: 32000 lookups and 256 connects through the proxy, no error" grep -qx "ok 32256" <<<"$out"
+
+finish
