@@ -158,6 +158,10 @@ import os
 pid = os.posix_spawn('$PROGRAMS/tcpget', ['tcpget', 'spawned.example.test', '$HPORT'], {})
 os.waitpid(pid, 0)" 2>&1)
 check "posix_spawn with an empty environment: child still wrapped" grep -q "hello from the internet" <<<"$out"
+out=$(tw "$L" vfork-exec "$PROGRAMS/tcpget" vforked.example.test "$HPORT" 2>&1)
+check "vfork + exec: the child is wrapped and reaches a name through the proxy" grep -q "hello from the internet" <<<"$out"
+out=$(tw "$L" vfork-exec "$WORK/static-prog" 2>&1)
+check "vfork + exec of a static program: refused" grep -q "exec refused" <<<"$out"
 out=$(tw $PY -c "
 import os, socket
 os.closerange(3, 65536)

@@ -44,7 +44,25 @@ skip() { echo "skip $*"; }
 check() {
 	local name=$1
 	shift
+	if [[ -e $WORK/san-blocked ]]; then
+		skip "$name: $(cat "$WORK/san-blocked") hangs under a preloaded ASan runtime, even without torwrap"
+		return
+	fi
 	if "$@"; then ok "$name"; else notok "$name"; fi
+}
+# Every program run through tw/preload/strace_net starts a new check: forget the previous one's block.
+san_reset() { rm -f "$WORK/san-blocked"; }
+# In the sanitizer run, curl and wget cannot run at all (they hang in setlocale with libasan preloaded, with
+# or without torwrap): the checks that use them are reported as skipped, by name.
+san_blocked() {
+	[[ $TW_SANITIZE == 1 ]] || return 1
+	local w
+	for w in "$@"; do
+		case "$(basename -- "$w")" in
+		curl | wget) echo "$(basename -- "$w")" >"$WORK/san-blocked"; return 0 ;;
+		esac
+	done
+	return 1
 }
 finish() { [[ $TW_FAILS -eq 0 ]]; exit $?; }
 
@@ -62,6 +80,8 @@ fi
 
 # tw CMD...: run CMD under the torwrap wrapper.
 tw() {
+	san_reset
+	san_blocked "$@" && return 1
 	if [[ -n $SAN_PRELOAD ]]; then
 		LD_PRELOAD=$SAN_PRELOAD "$TORWRAP" "$@"
 	else
@@ -70,6 +90,8 @@ tw() {
 }
 # preload CMD...: run CMD with LD_PRELOAD only (the compose `environment:` way).
 preload() {
+	san_reset
+	san_blocked "$@" && return 1
 	LD_PRELOAD="$LIBTORWRAP${SAN_PRELOAD:+:$SAN_PRELOAD}" "$@"
 }
 
@@ -130,6 +152,8 @@ start_dns() { # start_dns NAME PORT [--record NAME=IP ...]
 strace_net() {
 	local out=$1
 	shift
+	san_reset
+	san_blocked "$@" && { : >"$out"; return 1; }
 	local -a cmd
 	case "$1" in
 	tw) shift; cmd=(env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@") ;;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MSG_FASTOPEN
@@ -252,6 +253,16 @@ int main(int argc, char **argv)
 		long rc = syscall(425 /* SYS_io_uring_setup */, 8, ans);
 		printf("%s\n", rc < 0 ? strerrorname_np(errno) : "allowed");
 		return 0;
+	}
+	if (strcmp(mode, "vfork-exec") == 0 && argc >= 3) { /* the child execs PROG ARGS... straight from vfork */
+		pid_t pid = vfork();
+		if (pid == 0) {
+			execv(argv[2], argv + 2);
+			_exit(127);
+		}
+		int status = 0;
+		waitpid(pid, &status, 0);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
 	}
 	if (strcmp(mode, "io-uring-raw") == 0) { /* as liburing does it: no libc in the way */
 #if defined(__x86_64__)
