@@ -56,6 +56,7 @@ static const char *env_find(char *const envp[], const char *name)
  * the initial environment strings live for the whole process. */
 static const char *initial[NCARRIED];
 static const char *initial_map_fd;
+static const char *initial_preload; /* other preloaded libraries (an allocator, a sanitizer) stay too */
 
 __attribute__((constructor)) static void exec_snapshot_env(void)
 {
@@ -71,6 +72,7 @@ __attribute__((constructor)) static void exec_snapshot_env(void)
 		if (strncmp(*e, VADDR_FD_ENV "=", sizeof(VADDR_FD_ENV)) == 0)
 			initial_map_fd = *e + sizeof(VADDR_FD_ENV);
 	}
+	initial_preload = getenv("LD_PRELOAD");
 }
 
 /* The environment the new program gets, in caller-provided storage (no malloc: this may run in a vfork child).
@@ -79,6 +81,8 @@ static void build_env(char *const envp[], char **out, char *buf, size_t buflen, 
 {
 	const char *lib = library_path();
 	const char *preload = env_find(envp, "LD_PRELOAD");
+	if (preload == NULL)
+		preload = initial_preload;
 	size_t n = 0, used = 0;
 	for (size_t i = 0; envp && envp[i]; i++) {
 		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], VADDR_FD_ENV "=", sizeof(VADDR_FD_ENV)) == 0)

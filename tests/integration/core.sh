@@ -175,8 +175,8 @@ out=$(tw "$WORK/suid-true" 2>&1)
 check "setuid program refused (exit 126)" [ $? -eq 126 ]
 out=$(tw nonexistent-command-xyz 2>&1)
 check "unknown command: exit 127" [ $? -eq 127 ]
-out=$(LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 tw $PY -c 'import os; print(os.environ["LD_PRELOAD"])' 2>&1)
-check "LD_PRELOAD entries kept, ours first" grep -qE "^[^:]*libtorwrap\.so.*libm\.so\.6$" <<<"$out"
+out=$(LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6${SAN_PRELOAD:+:$SAN_PRELOAD} "$TORWRAP" $PY -c 'import os; print(os.environ["LD_PRELOAD"])' 2>&1)
+check "LD_PRELOAD entries kept, ours first" grep -qE "^[^:]*libtorwrap\.so:.*libm\.so\.6" <<<"$out"
 check "torwrap --help" bash -c "'$TORWRAP' --help | grep -q Usage"
 check "torwrap --version" bash -c "'$TORWRAP' --version | grep -q '^torwrap '"
 out=$(tw --proxy 127.0.0.1:$SPORT curl -sS --max-time 10 "http://flag.example.test:$HPORT/" 2>&1)
