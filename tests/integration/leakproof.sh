@@ -137,7 +137,10 @@ if pid == 0:
     print(s.makefile('rb').read().decode().split('\r\n\r\n', 1)[1].strip(), flush=True); os._exit(0)
 os.waitpid(pid, 0)" 2>&1)
 check "forked child connects to an address its parent resolved" grep -q "hello from the internet" <<<"$out"
-out=$(strace_net "$WORK/st.envi" tw env -i "$PROGRAMS/tcpget" envi.example.test "$HPORT" 2>&1)
+# (the sanitizer run must keep ASAN_OPTIONS: it is not torwrap's to carry)
+san_env=()
+[[ $TW_SANITIZE == 1 ]] && san_env=("ASAN_OPTIONS=$ASAN_OPTIONS" "UBSAN_OPTIONS=$UBSAN_OPTIONS")
+out=$(strace_net "$WORK/st.envi" tw env -i "${san_env[@]}" "$PROGRAMS/tcpget" envi.example.test "$HPORT" 2>&1)
 check "env -i child stays wrapped (LD_PRELOAD and configuration carried)" grep -q "hello from the internet" <<<"$out"
 check "env -i child: no packet to port 53" no_port53 "$WORK/st.envi"
 printf 'int main(void){return 0;}\n' >"$WORK/static.c"
@@ -155,7 +158,8 @@ except OSError as e:
 check "posix_spawn of a setuid program: refused" grep -q "refused 1" <<<"$out"
 out=$(tw $PY -c "
 import os
-pid = os.posix_spawn('$PROGRAMS/tcpget', ['tcpget', 'spawned.example.test', '$HPORT'], {})
+pid = os.posix_spawn('$PROGRAMS/tcpget', ['tcpget', 'spawned.example.test', '$HPORT'],
+                     {k: os.environ[k] for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS') if k in os.environ})
 os.waitpid(pid, 0)" 2>&1)
 check "posix_spawn with an empty environment: child still wrapped" grep -q "hello from the internet" <<<"$out"
 out=$(tw "$L" vfork-exec "$PROGRAMS/tcpget" vforked.example.test "$HPORT" 2>&1)
