@@ -81,6 +81,42 @@ const char *socks5_reply_text(int code)
 	return e ? e->text : "unknown SOCKS reply code";
 }
 
+const char *socks5_reply_hint(int code)
+{
+	switch (code) {
+	case SOCKS5_REP_GENERAL_FAILURE:
+		return "Tor could not open the stream: the destination refused it or no exit could reach it";
+	case SOCKS5_REP_NOT_ALLOWED:
+		return "Tor's exit or SOCKS policy does not allow this destination";
+	case SOCKS5_REP_NET_UNREACHABLE:
+		return "the exit has no route to the destination";
+	case SOCKS5_REP_HOST_UNREACHABLE:
+		return "the exit could not resolve or reach the host: check the name";
+	case SOCKS5_REP_CONN_REFUSED:
+		return "the destination refused the connection: nothing listens on that port";
+	case SOCKS5_REP_TTL_EXPIRED:
+		return "Tor gave up waiting for the circuit or the destination";
+	case SOCKS5_REP_ONION_DESC_NOT_FOUND:
+		return "the onion service is not published: it is offline or the address is wrong";
+	case SOCKS5_REP_ONION_DESC_INVALID:
+		return "the onion service published a descriptor Tor cannot use";
+	case SOCKS5_REP_ONION_INTRO_FAILED:
+		return "the onion service's introduction points did not answer: it may be overloaded or offline";
+	case SOCKS5_REP_ONION_REND_FAILED:
+		return "the rendezvous with the onion service failed: try again";
+	case SOCKS5_REP_ONION_MISSING_AUTH:
+		return "the onion service needs client authorization (ClientOnionAuthDir on tor-proxy)";
+	case SOCKS5_REP_ONION_WRONG_AUTH:
+		return "tor-proxy's client authorization key for this onion service is wrong";
+	case SOCKS5_REP_ONION_BAD_ADDRESS:
+		return "not a valid v3 onion address: check it for a typo";
+	case SOCKS5_REP_ONION_INTRO_TIMEOUT:
+		return "the onion service did not answer in time";
+	default:
+		return NULL;
+	}
+}
+
 const char *socks5_strerror(int err, int reply_code)
 {
 	if (reply_code >= 0)
@@ -223,6 +259,14 @@ static int parser_step(struct socks5_reply_parser *p)
 	switch (p->state) {
 	case ST_METHOD: {
 		uint8_t offered = p->with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
+		/* Tor (0.4.9 at least) parses a pipelined greeting and RFC 1929 request in one go and keeps only the
+		 * last reply it prepared, so its method reply (05 02) never arrives and the first bytes are the
+		 * authentication reply (01 STATUS). We offered exactly one method, so an authentication reply means
+		 * the proxy took it: read these bytes as that reply. */
+		if (p->with_auth && p->buf[0] == SOCKS5_AUTH_VERSION) {
+			p->state = ST_AUTH;
+			return parser_step(p);
+		}
 		if (p->buf[0] != SOCKS5_VERSION)
 			return parser_fail(p, -EPROTO, "method reply is not SOCKS version 5");
 		if (p->buf[1] == SOCKS5_METHOD_REFUSED)

@@ -87,6 +87,10 @@ size_t socks5_need(const struct socks5_reply_parser *p);
 int socks5_reply_errno(int code);
 const char *socks5_reply_text(int code);
 
+/* What a failure reply means for the person reading the log, for Tor's proxy ("the onion service is not
+ * published: it is offline or the address is wrong"); NULL for success and unknown codes. */
+const char *socks5_reply_hint(int code);
+
 /* Words for a socks5_handshake() outcome (its return value and *REPLY_CODE): the reply text when there is a
  * reply code, else words for the errors the handshake itself produces; NULL for other errno values (use
  * strerror). */

@@ -317,6 +317,23 @@ static void test_reply_text_table(void **state)
 	assert_string_equal(socks5_reply_text(0x00), "succeeded");
 }
 
+/* Every failure code Tor sends has advice; success and unknown codes have none. */
+static void test_reply_hints(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(CODES) / sizeof(CODES[0]); i++) {
+		if (CODES[i].code == 0x07 || CODES[i].code == 0x08)
+			continue; /* our own request's fault, not the destination's: the reply text says it all */
+		const char *h = socks5_reply_hint(CODES[i].code);
+		if (!h || !*h)
+			fail_msg("no hint for 0x%02x", CODES[i].code);
+	}
+	assert_null(socks5_reply_hint(0x00));
+	assert_null(socks5_reply_hint(0x42));
+	assert_non_null(strstr(socks5_reply_hint(0xF0), "not published"));
+	assert_non_null(strstr(socks5_reply_hint(0xF6), "not a valid v3 onion address"));
+}
+
 static void test_reply_unknown_codes(void **state)
 {
 	(void)state;
@@ -518,6 +535,28 @@ static void test_parse_auth_refused(void **state)
 	assert_int_equal(used, 4); /* nothing after the failing status is taken */
 	assert_int_equal(p.reply, -1);
 	assert_int_equal(socks5_need(&p), 0);
+}
+
+/* Tor 0.4.9 answers a pipelined greeting + credentials with the credentials' reply only (seen on the private
+ * network: 01 00 05 00 00 01 ...): accepted, in one piece or byte by byte; a refusal there is still -EACCES. */
+static void test_parse_auth_without_method_reply(void **state)
+{
+	(void)state;
+	const uint8_t r[] = {0x01, 0x00, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0};
+	struct socks5_reply_parser p;
+	size_t used = 0;
+	socks5_reply_parser_init(&p, 1);
+	assert_int_equal(feed_all(&p, r, sizeof(r), &used), 1);
+	assert_int_equal(used, sizeof(r));
+	assert_int_equal(p.reply, 0);
+	socks5_reply_parser_init(&p, 1);
+	assert_int_equal(feed_bytewise(&p, r, sizeof(r)), 1);
+	const uint8_t refused[] = {0x01, 0x01};
+	socks5_reply_parser_init(&p, 1);
+	assert_int_equal(socks5_reply_feed(&p, refused, sizeof(refused), &used), -EACCES);
+	/* Without credentials offered, 01 is no reply of ours: still a protocol error. */
+	socks5_reply_parser_init(&p, 0);
+	assert_int_equal(socks5_reply_feed(&p, r, sizeof(r), &used), -EPROTO);
 }
 
 static void test_parse_auth_wrong_version(void **state)
@@ -948,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_reply_errno_table),
 		cmocka_unit_test(test_reply_text_table),
 		cmocka_unit_test(test_reply_unknown_codes),
+		cmocka_unit_test(test_reply_hints),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_parse_noauth_ipv4_chunk),
 		cmocka_unit_test(test_parse_noauth_ipv4_bytewise),
@@ -963,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_parse_method_not_offered),
 		cmocka_unit_test(test_parse_auth_refused),
 		cmocka_unit_test(test_parse_auth_wrong_version),
+		cmocka_unit_test(test_parse_auth_without_method_reply),
 		cmocka_unit_test(test_parse_connect_wrong_version),
 		cmocka_unit_test(test_parse_bad_atyp),
 		cmocka_unit_test(test_parse_every_reply_code),
