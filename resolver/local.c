@@ -89,7 +89,11 @@ static int channel_open(const char *resolv_text, ares_channel *ch)
 	opts.lookups = (char *)"b"; /* the hosts text was already consulted */
 	opts.ndomains = 0;
 	opts.domains = NULL;
-	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS | ARES_OPT_DOMAINS;
+	opts.ndots = 1;
+	/* A complete set of options: c-ares then skips reading /etc/resolv.conf on every lookup (the servers are
+	 * set just below, from torwrap's own parse). */
+	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS | ARES_OPT_DOMAINS |
+		   ARES_OPT_SERVERS | ARES_OPT_SORTLIST | ARES_OPT_NDOTS;
 	if (ares_init_options(ch, &opts, mask) != ARES_SUCCESS)
 		return -EAGAIN;
 	ares_set_socket_functions(*ch, &real_socket_functions, NULL);

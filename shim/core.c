@@ -10,11 +10,14 @@
 #include "shim.h"
 
 static const struct tw_config *shim_cfg;
+static struct resolver_conf shim_ns; /* resolv.conf's nameservers, parsed once with the configuration */
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 
 static void shim_init(void)
 {
 	const struct tw_config *cfg = config_get();
+	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &shim_ns) != 0)
+		memset(&shim_ns, 0, sizeof(shim_ns)); /* c-ares reports the bad line when it is used */
 	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
 	if (rc < 0)
 		tw_error("virtual address map unavailable (%s): names routed through Tor will fail", strerror(-rc));
@@ -25,6 +28,12 @@ const struct tw_config *shim_config(void)
 {
 	pthread_once(&shim_once, shim_init);
 	return shim_cfg;
+}
+
+const struct resolver_conf *shim_nameservers(void)
+{
+	shim_config();
+	return &shim_ns;
 }
 
 const char *shim_addr_text(const struct resolver_addr *addr, char *buf, size_t len)
@@ -75,8 +84,8 @@ int shim_lookup(const char *name_in, int family, struct resolver_addr *out, int 
 
 	enum policy_verdict v = policy_decide_name(cfg, name, 0);
 	if (v == POLICY_REFUSE) {
-		tw_error("lookup of %s refused by policy%s%s", name, cfg->broken ? ": " : "",
-			 cfg->broken ? cfg->broken_reason : "");
+		char why[sizeof(cfg->broken_reason) + 32];
+		tw_error("lookup of %s refused by policy%s", name, policy_refusal_why(cfg, name, why, sizeof(why)));
 		return -EPERM;
 	}
 	if (v == POLICY_DIRECT) {

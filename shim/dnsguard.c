@@ -36,13 +36,10 @@ bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len)
 	}
 	if (port == 53)
 		return true;
-	const struct tw_config *cfg = shim_config();
-	struct resolver_conf conf;
-	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &conf) != 0)
-		return false;
-	for (unsigned i = 0; i < conf.nns; i++)
-		if (conf.ns[i].port == port && conf.ns[i].family == family &&
-		    memcmp(conf.ns[i].addr, addr, family == AF_INET ? 4 : 16) == 0)
+	const struct resolver_conf *conf = shim_nameservers(); /* on every direct connect: parsed once */
+	for (unsigned i = 0; i < conf->nns; i++)
+		if (conf->ns[i].port == port && conf->ns[i].family == family &&
+		    memcmp(conf->ns[i].addr, addr, family == AF_INET ? 4 : 16) == 0)
 			return true;
 	return false;
 }
