@@ -3,6 +3,10 @@
  * Looked up once with dlsym(RTLD_NEXT), so from inside libtorwrap.so they are the next definitions after ours
  * (libc's). Everything in torwrap that needs a socket call or a libc resolver goes through this table; calling
  * the public names instead would land in our own hooks.
+ *
+ * The statically linked wrapper (cli/) has no dynamic symbol table, so dlsym finds nothing there; it has no hooks
+ * either, so the public names are libc's own. It provides the ones it needs in tw_libc_direct, which this file
+ * declares weak: absent from the library, present in the wrapper.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,6 +15,8 @@
 #include "tw.h"
 
 static struct tw_libc real;
+
+extern const struct tw_libc tw_libc_direct __attribute__((weak, visibility("hidden")));
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 /* Stubs for the (theoretical) case where libc lacks a symbol: fail, never call through NULL. */
@@ -30,9 +36,11 @@ static void *stub_ptr(void)
 	return NULL;
 }
 
+/* From tw_libc_direct when the binary provides it (NULL fields are left to the stubs), else from dlsym. */
 #define LOOKUP(field, fallback)                                                                                \
 	do {                                                                                                   \
-		void *sym = dlsym(RTLD_NEXT, #field);                                                          \
+		void *sym = &tw_libc_direct != NULL ? *(void *const *)(&tw_libc_direct.field)                 \
+						    : dlsym(RTLD_NEXT, #field);                                \
 		if (sym == NULL)                                                                               \
 			sym = (void *)(fallback);                                                              \
 		*(void **)(&real.field) = sym;                                                                 \

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A policy file is a short allowlist; anything bigger is a mistake (a wrong path), not a policy. Hosts files
@@ -343,6 +345,85 @@ static void config_vnet(struct tw_config *cfg, const char *v)
 	cfg->vnet_mask = htonl(mask);
 }
 
+/* TORWRAP_MODE: policy | tor-only | onion-only ("tor_only" and "onion_only" too: env files often avoid '-'). */
+static void config_mode(struct tw_config *cfg, const char *v)
+{
+	char val[32];
+	if (trimmed(v, val, sizeof(val))) {
+		if (strcasecmp(val, "policy") == 0) {
+			cfg->mode = POLICY_MODE_POLICY;
+			return;
+		}
+		if (strcasecmp(val, "tor-only") == 0 || strcasecmp(val, "tor_only") == 0) {
+			cfg->mode = POLICY_MODE_TOR_ONLY;
+			return;
+		}
+		if (strcasecmp(val, "onion-only") == 0 || strcasecmp(val, "onion_only") == 0) {
+			cfg->mode = POLICY_MODE_ONION_ONLY;
+			return;
+		}
+	}
+	broken(cfg, "TORWRAP_MODE=\"%.*s\": not a mode (policy, tor-only or onion-only)", VAL(v));
+}
+
+static void config_isolation(struct tw_config *cfg, const char *v)
+{
+	static const struct {
+		const char *word;
+		enum policy_isolation iso;
+	} words[] = {
+		{ "process", POLICY_ISO_PROCESS },
+		{ "none", POLICY_ISO_NONE },
+		{ "connection", POLICY_ISO_CONNECTION },
+		{ "destination", POLICY_ISO_DESTINATION },
+	};
+	char val[32];
+	if (trimmed(v, val, sizeof(val))) {
+		for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+			if (strcasecmp(val, words[i].word) == 0) {
+				cfg->isolation = words[i].iso;
+				return;
+			}
+		}
+	}
+	broken(cfg, "TORWRAP_ISOLATION=\"%.*s\": not an isolation (none, process, connection or destination)",
+	       VAL(v));
+}
+
+/* Whole seconds, 0 (off) to one year: a typo such as "10m" or "-1" must not silently turn rotation off. */
+#define CONFIG_ROTATION_MAX (366u * 24 * 3600)
+
+static void config_rotation(struct tw_config *cfg, const char *v)
+{
+	char val[32];
+	unsigned long s = 0;
+	if (!trimmed(v, val, sizeof(val)) || !val[0] || strspn(val, "0123456789") != strlen(val) || strlen(val) > 9) {
+		broken(cfg, "TOR_CIRCUIT_ROTATION_INTERVAL=\"%.*s\": not a whole number of seconds (0 = off)", VAL(v));
+		return;
+	}
+	for (const char *p = val; *p; p++)
+		s = s * 10 + (unsigned long)(*p - '0');
+	if (s > CONFIG_ROTATION_MAX) {
+		broken(cfg, "TOR_CIRCUIT_ROTATION_INTERVAL=\"%.*s\": at most %u seconds (one year)", VAL(v),
+		       CONFIG_ROTATION_MAX);
+		return;
+	}
+	cfg->rotation_s = (uint32_t)s;
+}
+
+/* The per-configuration seed of process and connection tokens. getrandom cannot fail for 8 bytes once the
+ * kernel's pool is ready; should it (seccomp, an old kernel), time and addresses still separate the tokens of
+ * processes that share a pid in different containers, which is all the seed is for. */
+static uint64_t config_seed(void)
+{
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&ts ^ (uint64_t)getpid();
+}
+
 static void config_path(struct tw_config *cfg, const char *var, const char *v, char *out, size_t outlen)
 {
 	if (!v)
@@ -427,8 +508,15 @@ static const char *errno_text(int e, char *buf, size_t len)
 		return "too large";
 	if (e == EILSEQ)
 		return "holds a NUL byte (not a text file)";
+#ifdef __GLIBC__
 	/* GNU strerror_r: thread safe, returns the text (maybe not in BUF). */
 	return strerror_r(e, buf, len);
+#else
+	/* XSI strerror_r (musl): fills BUF. */
+	if (strerror_r(e, buf, len) != 0)
+		snprintf(buf, len, "error %d", e);
+	return buf;
+#endif
 }
 
 static int config_policy_file(struct tw_config *cfg)
@@ -494,6 +582,10 @@ int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
 	snprintf(cfg->hosts_file, sizeof(cfg->hosts_file), "%s", "/etc/hosts");
 	cfg->vnet_addr = htonl(0x7fc00000u); /* POLICY_DEFAULT_VNET */
 	cfg->vnet_mask = htonl(0xffc00000u);
+	cfg->mode = POLICY_MODE_POLICY;
+	cfg->isolation = POLICY_ISO_PROCESS;
+	cfg->rotation_s = 0;
+	cfg->isolation_seed = config_seed();
 
 	const char *v;
 	if ((v = env(getenv_fn, ctx, "TORWRAP_LOG_LEVEL"))) {
@@ -512,6 +604,12 @@ int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
 		config_timeout(cfg, v);
 	if ((v = env(getenv_fn, ctx, "TORWRAP_VIRTUAL_NET")))
 		config_vnet(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TORWRAP_MODE")))
+		config_mode(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TORWRAP_ISOLATION")))
+		config_isolation(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TOR_CIRCUIT_ROTATION_INTERVAL")))
+		config_rotation(cfg, v);
 	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
 		    sizeof(cfg->resolv_conf));
 	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,
@@ -571,8 +669,12 @@ static void config_init(void)
 			 config_global.broken_reason);
 		return;
 	}
+	size_t ignored = 0;
 	for (size_t i = 0; i < config_global.rules.count; i++) {
 		const struct policy_rule *r = &config_global.rules.rule[i];
+		ignored += r->verdict == POLICY_DIRECT;
+		if (config_global.mode != POLICY_MODE_POLICY)
+			continue; /* direct rules do nothing in the strict modes: no "goes direct" warning */
 		if (r->kind != POLICY_T_ANY || r->verdict != POLICY_DIRECT || r->nports != 0)
 			continue;
 		if (r->line == 0)
@@ -581,9 +683,15 @@ static void config_init(void)
 			tw_warn("%s:%u: \"direct *\": every connection goes direct unless a tor or refuse rule matches",
 				config_global.policy_file, r->line);
 	}
-	tw_info("proxy %s port %u, timeout %d ms, policy %s (%zu rules)", config_global.proxy_host,
-		config_global.proxy_port, config_global.timeout_ms, config_global.policy_file,
-		config_global.rules.count);
+	/* Not an error: a strict mode layered over the stack's usual allowlist is the expected way to use it. */
+	if (config_global.mode != POLICY_MODE_POLICY && ignored > 0)
+		tw_info("mode %s: %zu direct rule%s (policy file and NO_PROXY) ignored",
+			policy_mode_name(config_global.mode), ignored, ignored == 1 ? "" : "s");
+	tw_info("proxy %s port %u, timeout %d ms, policy %s (%zu rules), mode %s, isolation %s, rotation %s%.0u%s",
+		config_global.proxy_host, config_global.proxy_port, config_global.timeout_ms,
+		config_global.policy_file, config_global.rules.count, policy_mode_name(config_global.mode),
+		policy_isolation_name(config_global.isolation), config_global.rotation_s ? "every " : "off",
+		config_global.rotation_s, config_global.rotation_s ? " s" : "");
 }
 
 const struct tw_config *config_get(void)

@@ -25,6 +25,34 @@ const char *policy_verdict_name(enum policy_verdict v)
 	return "?";
 }
 
+const char *policy_mode_name(enum policy_mode m)
+{
+	switch (m) {
+	case POLICY_MODE_POLICY:
+		return "policy";
+	case POLICY_MODE_TOR_ONLY:
+		return "tor-only";
+	case POLICY_MODE_ONION_ONLY:
+		return "onion-only";
+	}
+	return "?";
+}
+
+const char *policy_isolation_name(enum policy_isolation i)
+{
+	switch (i) {
+	case POLICY_ISO_PROCESS:
+		return "process";
+	case POLICY_ISO_NONE:
+		return "none";
+	case POLICY_ISO_CONNECTION:
+		return "connection";
+	case POLICY_ISO_DESTINATION:
+		return "destination";
+	}
+	return "?";
+}
+
 /* ------------------------------------------------------------------------------------------------ rule list */
 
 /* The list carries no capacity field: it grows by doubling, so a count that is zero or a power of two (from 8 on)
@@ -625,8 +653,11 @@ static bool port_listed(const struct policy_rule *r, uint16_t port)
 	return false;
 }
 
-static void note(struct verdicts *v, const struct policy_rule *r, uint16_t port)
+static void note(const struct tw_config *cfg, struct verdicts *v, const struct policy_rule *r, uint16_t port)
 {
+	/* tor-only: the allowlist is set aside (and onion-only never gets here for anything but .onion names). */
+	if (cfg->mode != POLICY_MODE_POLICY && r->verdict == POLICY_DIRECT)
+		return;
 	if (!port_listed(r, port)) {
 		if (r->verdict == POLICY_DIRECT && !v->direct_other_port)
 			v->direct_other_port = r;
@@ -729,13 +760,17 @@ enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *
 		return POLICY_DIRECT;
 	if (cfg->broken)
 		return POLICY_REFUSE;
-	if (cfg->proxy_host[0] && strcasecmp(norm, cfg->proxy_host) == 0)
+	if (cfg->mode == POLICY_MODE_ONION_ONLY && !tw_name_is_onion(norm)) {
+		tw_debug("policy: %s port %u: refuse (mode onion-only)", norm, port);
+		return POLICY_REFUSE;
+	}
+	if (cfg->mode != POLICY_MODE_ONION_ONLY && cfg->proxy_host[0] && strcasecmp(norm, cfg->proxy_host) == 0)
 		return POLICY_DIRECT;
 
 	struct verdicts v = { 0 };
 	for (size_t i = 0; i < cfg->rules.count; i++)
 		if (name_matches(&cfg->rules.rule[i], norm))
-			note(&v, &cfg->rules.rule[i], port);
+			note(cfg, &v, &cfg->rules.rule[i], port);
 	/* An onion service exists only inside Tor: a direct rule cannot apply, a refuse rule still does. */
 	if (tw_name_is_onion(norm))
 		return v.refuse ? POLICY_REFUSE : POLICY_TOR;
@@ -809,6 +844,14 @@ enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct
 	}
 	if (cfg->broken)
 		return POLICY_REFUSE;
+	char text[INET6_ADDRSTRLEN] = "?";
+	if (tw_log_get_level() >= TW_LOG_DEBUG)
+		inet_ntop(family, a, text, sizeof(text));
+	/* An address is never an onion service. */
+	if (cfg->mode == POLICY_MODE_ONION_ONLY) {
+		tw_debug("policy: %s port %u: refuse (mode onion-only)", text, port);
+		return POLICY_REFUSE;
+	}
 
 	int pfam;
 	uint8_t pa[16];
@@ -818,9 +861,90 @@ enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct
 	struct verdicts v = { 0 };
 	for (size_t i = 0; i < cfg->rules.count; i++)
 		if (addr_matches(&cfg->rules.rule[i], family, a))
-			note(&v, &cfg->rules.rule[i], port);
-	char text[INET6_ADDRSTRLEN] = "?";
-	if (tw_log_get_level() >= TW_LOG_DEBUG)
-		inet_ntop(family, a, text, sizeof(text));
+			note(cfg, &v, &cfg->rules.rule[i], port);
 	return conclude(&v, text, port);
+}
+
+const char *policy_refusal_why(const struct tw_config *cfg, const char *name, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return "";
+	buf[0] = '\0';
+	if (!cfg)
+		return buf;
+	if (cfg->broken)
+		snprintf(buf, len, " (configuration broken: %s)", cfg->broken_reason);
+	else if (cfg->mode == POLICY_MODE_ONION_ONLY && !(name && tw_name_is_onion(name)))
+		snprintf(buf, len, " (TORWRAP_MODE=onion-only: only .onion destinations and this host are allowed)");
+	return buf;
+}
+
+/* --------------------------------------------------------------------------------------- stream isolation */
+
+/* splitmix64's finaliser: every input bit reaches every output bit. Tokens need to differ, not to be secret
+ * (only the local Tor sees them), so a keyed cryptographic hash would buy nothing here. */
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t absorb(uint64_t h, uint64_t v)
+{
+	return mix64(h ^ mix64(v));
+}
+
+static uint64_t absorb_text(uint64_t h, const char *s)
+{
+	uint64_t f = 0xcbf29ce484222325ull; /* FNV-1a, then mixed */
+	for (; *s; s++)
+		f = (f ^ (uint8_t)*s) * 0x100000001b3ull;
+	return absorb(h, f);
+}
+
+int policy_isolation_token(const struct tw_config *cfg, const struct policy_stream *s, char *token, size_t len)
+{
+	if (!cfg || !s || !token || len < POLICY_TOKEN_MAX)
+		return -EINVAL;
+	const char *kind;
+	uint64_t h = 0x746f72777261700aull; /* "torwrap" */
+	switch (cfg->isolation) {
+	case POLICY_ISO_NONE:
+		if (cfg->rotation_s == 0)
+			return 0;
+		/* Rotation still applies: every stream shares one circuit per interval. */
+		kind = "rotation";
+		break;
+	case POLICY_ISO_PROCESS:
+		kind = "process";
+		h = absorb(absorb(h, cfg->isolation_seed), (uint64_t)s->pid);
+		break;
+	case POLICY_ISO_CONNECTION:
+		kind = "connection";
+		h = absorb(absorb(absorb(h, cfg->isolation_seed), (uint64_t)s->pid), s->conn_seq);
+		break;
+	case POLICY_ISO_DESTINATION: {
+		/* No seed: the same destination shares its circuit across processes, which is what sets this apart
+		 * from "connection". Names are compared as Tor sees them (case-insensitively). */
+		if (!s->host || !*s->host)
+			return -EINVAL;
+		char norm[TW_NAME_MAX];
+		kind = "destination";
+		h = absorb(absorb_text(h, tw_name_normalize(s->host, norm) == 0 ? norm : s->host), s->port);
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	if (cfg->rotation_s > 0) {
+		/* floor(now / interval): a new epoch, hence a new token and a new circuit, every interval. Floor, not
+		 * truncation, so a clock before 1970 cannot merge two epochs. */
+		int64_t r = (int64_t)cfg->rotation_s;
+		int64_t epoch = s->now_s >= 0 ? s->now_s / r : -((-s->now_s + r - 1) / r);
+		h = absorb(h, (uint64_t)epoch);
+	}
+	snprintf(token, len, "%s-%016llx", kind, (unsigned long long)h);
+	return 1;
 }

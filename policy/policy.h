@@ -32,6 +32,25 @@ enum policy_verdict {
 
 const char *policy_verdict_name(enum policy_verdict v);
 
+/* TORWRAP_MODE: how much the allowlist may do. */
+enum policy_mode {
+	POLICY_MODE_POLICY = 0, /* default: the allowlist goes direct, everything else through Tor */
+	POLICY_MODE_TOR_ONLY, /* only loopback (and the proxy) direct; direct rules and NO_PROXY are ignored */
+	POLICY_MODE_ONION_ONLY, /* only .onion destinations (through Tor) and loopback; everything else refused */
+};
+
+/* TORWRAP_ISOLATION: which streams may share a Tor circuit. Tor (IsolateSOCKSAuth, on by default) puts streams
+ * with different SOCKS credentials on different circuits; torwrap chooses the credentials. */
+enum policy_isolation {
+	POLICY_ISO_PROCESS = 0, /* default: one token per process (pid and a random per-configuration seed) */
+	POLICY_ISO_NONE, /* no credentials at all (method 00): every stream may share a circuit */
+	POLICY_ISO_CONNECTION, /* a new token for every connection */
+	POLICY_ISO_DESTINATION, /* a token derived from the destination host:port, the same in every process */
+};
+
+const char *policy_mode_name(enum policy_mode m);
+const char *policy_isolation_name(enum policy_isolation i);
+
 /* One allow/refuse rule. Port ranges: an empty list (nports == 0) means every port. */
 #define POLICY_MAX_PORT_RANGES 16
 
@@ -82,6 +101,14 @@ struct tw_config {
 	char *resolv_text;
 	char *hosts_text;
 
+	/* TORWRAP_MODE, TORWRAP_ISOLATION, TOR_CIRCUIT_ROTATION_INTERVAL (seconds, 0 = off). */
+	enum policy_mode mode;
+	enum policy_isolation isolation;
+	uint32_t rotation_s;
+	/* Random, drawn when the configuration is built: process tokens must differ between containers, where
+	 * every main process is pid 1. */
+	uint64_t isolation_seed;
+
 	/* Fail-closed state: set when anything could not be parsed. */
 	bool broken;
 	char broken_reason[512];
@@ -111,13 +138,43 @@ void policy_rules_free(struct policy_rules *rules);
 /* Decision for a host NAME (normalised) and PORT (host byte order; 0 = unknown/any). Precedence, independent
  * of rule order: refuse > tor > direct > default (tor). localhost names and the proxy's own host name are
  * direct; .onion names are always tor; a broken configuration refuses everything that is not localhost. A name matched by a direct rule whose
- * port list excludes PORT is refused (it is internal: sending it to Tor would leak it and cannot work). */
+ * port list excludes PORT is refused (it is internal: sending it to Tor would leak it and cannot work).
+ * Modes: tor-only ignores direct rules (the proxy's name stays direct: talking to Tor is going through Tor);
+ * onion-only refuses every name but localhost and .onion names, the proxy's name included (a program that
+ * spoke SOCKS itself could name any destination). Refuse rules apply in every mode. */
 enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port);
 
 /* Decision for an address (AF_INET / AF_INET6 sockaddr, port in it). v4-mapped IPv6 is unwrapped; loopback and
  * the unspecified address are direct (so is the proxy's address when proxy_host is a literal), except the virtual range, which the caller must handle first (it is
- * answered POLICY_TOR here). Same precedence as above. */
+ * answered POLICY_TOR here). Same precedence and modes as above: tor-only sends every other address through
+ * Tor, onion-only refuses it. */
 enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len);
+
+/* Words saying why a destination was refused beyond what a rule says (the broken configuration, or the mode)
+ * for log lines: written to BUF as "" or " (...)". NAME is the name refused, NULL for an address. */
+const char *policy_refusal_why(const struct tw_config *cfg, const char *name, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------------------- stream isolation */
+
+/* The SOCKS5 username for Tor's extended parameters (proposal 351): format 0, the password is an opaque
+ * isolation token. */
+#define POLICY_SOCKS_USER "<torS0X>0"
+#define POLICY_TOKEN_MAX 48
+
+/* What the isolation token of one stream may depend on; the caller supplies the facts, so the function is
+ * pure and testable. */
+struct policy_stream {
+	const char *host; /* the destination as sent to the proxy: a name, or an address in text */
+	uint16_t port;
+	long pid;
+	uint64_t conn_seq; /* this process's connection counter (isolation "connection") */
+	int64_t now_s; /* wall-clock seconds: rotation epochs then agree between processes */
+};
+
+/* The SOCKS password (isolation token) for stream S under CFG's isolation and rotation, written to TOKEN
+ * (at least POLICY_TOKEN_MAX bytes). Returns 1 when credentials are to be sent (user POLICY_SOCKS_USER,
+ * password TOKEN), 0 when none are (isolation none without rotation: method 00), or -EINVAL. */
+int policy_isolation_token(const struct tw_config *cfg, const struct policy_stream *s, char *token, size_t len);
 
 /* True when the IPv4 address (network byte order) is in the virtual range. */
 bool policy_is_virtual_v4(const struct tw_config *cfg, uint32_t addr);

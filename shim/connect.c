@@ -49,6 +49,7 @@ enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, c
 	struct resolver_addr a;
 	uint16_t port;
 	char text[INET6_ADDRSTRLEN];
+	char why[sizeof(cfg->broken_reason) + 32];
 	name[0] = '\0';
 	sockaddr_to_addr(sa, &a, &port);
 
@@ -69,8 +70,8 @@ enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, c
 		}
 		enum policy_verdict v = policy_decide_name(cfg, name, port);
 		if (v == POLICY_REFUSE)
-			tw_error("connect %s:%u refused by policy%s%s", name, port, cfg->broken ? ": " : "",
-				 cfg->broken ? cfg->broken_reason : "");
+			tw_error("connect %s:%u refused by policy%s", name, port,
+				 policy_refusal_why(cfg, name, why, sizeof(why)));
 		else if (v == POLICY_DIRECT) /* an allowed name that reached us virtual: never to Tor */
 			tw_error("connect %s:%u refused: an allowed name behind a virtual address", name, port);
 		return v == POLICY_TOR ? POLICY_TOR : POLICY_REFUSE;
@@ -90,8 +91,8 @@ enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, c
 		return v;
 	}
 	if (v == POLICY_REFUSE)
-		tw_error("connect %s:%u refused by policy%s%s", shim_addr_text(&a, text, sizeof(text)), port,
-			 cfg->broken ? ": " : "", cfg->broken ? cfg->broken_reason : "");
+		tw_error("connect %s:%u refused by policy%s", shim_addr_text(&a, text, sizeof(text)), port,
+			 policy_refusal_why(cfg, NULL, why, sizeof(why)));
 	return v;
 }
 

@@ -1792,6 +1792,347 @@ static void test_config_get(void **state)
 	tw_log_set_level(TW_LOG_WARN);
 }
 
+/* ----------------------------------------------------------------------------------- modes and isolation */
+
+/* A configuration with policy text and extra variables (NULL-terminated pairs after the policy). */
+static void cfg_with(struct tw_config *cfg, const char *policy_text, const struct kv *extra)
+{
+	char *path = write_tmp(policy_text ? policy_text : "");
+	struct kv env[16];
+	size_t n = 0;
+	env[n++] = (struct kv){ "TORWRAP_POLICY", path };
+	for (; extra && extra->k && n < 15; extra++)
+		env[n++] = *extra;
+	env[n] = (struct kv){ NULL, NULL };
+	assert_int_equal(config_build(cfg, fake_getenv, env), 0);
+	unlink(path);
+	free(path);
+}
+
+static const char mode_policy[] = "api.internal\n10.0.0.0/8\n172.20.1.91-98\nlucid-mongodb port 27017\n"
+				  "refuse bad.example.com\nrefuse 10.6.6.6\nrefuse evil.onion\n";
+
+static void test_config_mode(void **state)
+{
+	(void)state;
+	const struct {
+		const char *value;
+		enum policy_mode mode;
+	} ok[] = { { "policy", POLICY_MODE_POLICY },	     { "tor-only", POLICY_MODE_TOR_ONLY },
+		   { " Tor-Only ", POLICY_MODE_TOR_ONLY },   { "tor_only", POLICY_MODE_TOR_ONLY },
+		   { "onion-only", POLICY_MODE_ONION_ONLY }, { "ONION_ONLY", POLICY_MODE_ONION_ONLY } };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct tw_config cfg;
+		struct kv env[] = { { "TORWRAP_MODE", ok[i].value }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		if (cfg.broken)
+			fail_msg("%s: %s", ok[i].value, cfg.broken_reason);
+		assert_int_equal(cfg.mode, ok[i].mode);
+		config_free(&cfg);
+	}
+	struct tw_config cfg;
+	cfg_with(&cfg, NULL, NULL);
+	assert_int_equal(cfg.mode, POLICY_MODE_POLICY); /* the default */
+	assert_string_equal(policy_mode_name(cfg.mode), "policy");
+	config_free(&cfg);
+	/* Malformed: broken, so everything not local is refused (fail closed), with the value named. */
+	const char *bad[] = { "toronly", "onion", "tor-only,policy", "1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct kv env[] = { { "TORWRAP_MODE", bad[i] }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		assert_true(cfg.broken);
+		assert_contains(cfg.broken_reason, "TORWRAP_MODE=\"");
+		assert_contains(cfg.broken_reason, "policy, tor-only or onion-only");
+		assert_int_equal(dn(&cfg, "example.com", 80), POLICY_REFUSE);
+		assert_int_equal(dn(&cfg, "x.onion", 80), POLICY_REFUSE);
+		assert_int_equal(dn(&cfg, "localhost", 80), POLICY_DIRECT);
+		config_free(&cfg);
+	}
+	assert_string_equal(policy_mode_name(POLICY_MODE_TOR_ONLY), "tor-only");
+	assert_string_equal(policy_mode_name(POLICY_MODE_ONION_ONLY), "onion-only");
+	assert_string_equal(policy_mode_name((enum policy_mode)42), "?");
+}
+
+static void test_config_isolation_and_rotation(void **state)
+{
+	(void)state;
+	const struct {
+		const char *value;
+		enum policy_isolation iso;
+	} ok[] = { { "process", POLICY_ISO_PROCESS },	  { "none", POLICY_ISO_NONE },
+		   { "Connection", POLICY_ISO_CONNECTION }, { " destination ", POLICY_ISO_DESTINATION } };
+	struct tw_config cfg;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct kv env[] = { { "TORWRAP_ISOLATION", ok[i].value }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		if (cfg.broken)
+			fail_msg("%s: %s", ok[i].value, cfg.broken_reason);
+		assert_int_equal(cfg.isolation, ok[i].iso);
+		config_free(&cfg);
+	}
+	cfg_with(&cfg, NULL, NULL);
+	assert_int_equal(cfg.isolation, POLICY_ISO_PROCESS);
+	assert_int_equal(cfg.rotation_s, 0);
+	config_free(&cfg);
+	const char *bad_iso[] = { "per-process", "pid", "0", "none process" };
+	for (size_t i = 0; i < sizeof(bad_iso) / sizeof(bad_iso[0]); i++) {
+		struct kv env[] = { { "TORWRAP_ISOLATION", bad_iso[i] }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		assert_true(cfg.broken);
+		assert_contains(cfg.broken_reason, "TORWRAP_ISOLATION=\"");
+		assert_contains(cfg.broken_reason, "none, process, connection or destination");
+		config_free(&cfg);
+	}
+
+	const struct {
+		const char *value;
+		uint32_t s;
+	} rot[] = { { "0", 0 }, { "3", 3 }, { " 600 ", 600 }, { "31622400", 31622400 }, { "", 0 } };
+	for (size_t i = 0; i < sizeof(rot) / sizeof(rot[0]); i++) {
+		struct kv env[] = { { "TOR_CIRCUIT_ROTATION_INTERVAL", rot[i].value }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		if (cfg.broken)
+			fail_msg("%s: %s", rot[i].value, cfg.broken_reason);
+		assert_int_equal(cfg.rotation_s, rot[i].s);
+		config_free(&cfg);
+	}
+	const char *bad_rot[] = { "-1", "10m", "2.5", "abc", "31622401", "9999999999", "1 0" };
+	for (size_t i = 0; i < sizeof(bad_rot) / sizeof(bad_rot[0]); i++) {
+		struct kv env[] = { { "TOR_CIRCUIT_ROTATION_INTERVAL", bad_rot[i] }, { 0 } };
+		cfg_with(&cfg, NULL, env);
+		if (!cfg.broken)
+			fail_msg("TOR_CIRCUIT_ROTATION_INTERVAL=\"%s\" was accepted", bad_rot[i]);
+		assert_contains(cfg.broken_reason, "TOR_CIRCUIT_ROTATION_INTERVAL=\"");
+		assert_int_equal(dn(&cfg, "example.com", 80), POLICY_REFUSE);
+		config_free(&cfg);
+	}
+	assert_string_equal(policy_isolation_name(POLICY_ISO_NONE), "none");
+	assert_string_equal(policy_isolation_name(POLICY_ISO_DESTINATION), "destination");
+	assert_string_equal(policy_isolation_name((enum policy_isolation)42), "?");
+}
+
+static void test_mode_policy_unchanged(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	struct kv env[] = { { "TORWRAP_MODE", "policy" }, { 0 } };
+	cfg_with(&cfg, mode_policy, env);
+	assert_false(cfg.broken);
+	assert_int_equal(dn(&cfg, "api.internal", 443), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "10.1.2.3", 80), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "10.6.6.6", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "lucid-mongodb", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "example.com", 443), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "tor-proxy", 9050), POLICY_DIRECT);
+	config_free(&cfg);
+}
+
+static void test_mode_tor_only(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	struct kv env[] = { { "TORWRAP_MODE", "tor-only" }, { "NO_PROXY", "lucid-redis,192.168.0.0/16" }, { 0 } };
+	cfg_with(&cfg, mode_policy, env);
+	assert_false(cfg.broken);
+	/* Allowed names and addresses, from the file and NO_PROXY, go through Tor instead. */
+	assert_int_equal(dn(&cfg, "api.internal", 443), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "lucid-redis", 6379), POLICY_TOR);
+	assert_int_equal(da(&cfg, "10.1.2.3", 80), POLICY_TOR);
+	assert_int_equal(da(&cfg, "172.20.1.95", 80), POLICY_TOR);
+	assert_int_equal(da(&cfg, "192.168.1.1", 80), POLICY_TOR);
+	/* A direct rule with ports no longer refuses the other ports: the rule is set aside as a whole. */
+	assert_int_equal(dn(&cfg, "lucid-mongodb", 27017), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "lucid-mongodb", 80), POLICY_TOR);
+	/* Refuse rules still refuse. */
+	assert_int_equal(dn(&cfg, "bad.example.com", 443), POLICY_REFUSE);
+	assert_int_equal(da(&cfg, "10.6.6.6", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "evil.onion", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "good.onion", 80), POLICY_TOR);
+	/* Loopback, localhost and the proxy itself stay direct. */
+	assert_int_equal(dn(&cfg, "localhost", 80), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "127.0.0.2", 80), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "::1", 80), POLICY_DIRECT);
+	assert_int_equal(dn(&cfg, "127.0.0.1", 80), POLICY_DIRECT);
+	assert_int_equal(dn(&cfg, "tor-proxy", 9050), POLICY_DIRECT);
+	/* The virtual range is Tor's as always. */
+	assert_int_equal(da(&cfg, "127.192.0.5", 80), POLICY_TOR);
+	config_free(&cfg);
+
+	/* "direct *" would send everything direct in mode policy; not in tor-only. */
+	struct kv env2[] = { { "TORWRAP_MODE", "tor-only" }, { "NO_PROXY", "*" }, { 0 } };
+	cfg_with(&cfg, "direct *\n", env2);
+	assert_int_equal(dn(&cfg, "example.com", 443), POLICY_TOR);
+	assert_int_equal(da(&cfg, "8.8.8.8", 53), POLICY_TOR);
+	config_free(&cfg);
+
+	/* A proxy given as an address stays direct too. */
+	struct kv env3[] = { { "TORWRAP_MODE", "tor-only" }, { "TORWRAP_PROXY", "172.20.0.5:9050" }, { 0 } };
+	cfg_with(&cfg, NULL, env3);
+	assert_int_equal(da(&cfg, "172.20.0.5", 9050), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "172.20.0.6", 9050), POLICY_TOR);
+	config_free(&cfg);
+}
+
+static void test_mode_onion_only(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	struct kv env[] = { { "TORWRAP_MODE", "onion-only" }, { "NO_PROXY", "lucid-redis" }, { 0 } };
+	cfg_with(&cfg, mode_policy, env);
+	assert_false(cfg.broken);
+	assert_int_equal(dn(&cfg, "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion", 443), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "www.abc.onion", 80), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "evil.onion", 80), POLICY_REFUSE); /* refuse rules still apply */
+	/* Everything else that is not this host is refused: names, allowed names, addresses, the proxy's name. */
+	assert_int_equal(dn(&cfg, "example.com", 443), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "api.internal", 443), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "lucid-redis", 6379), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "onion", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "onion.example.com", 80), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "tor-proxy", 9050), POLICY_REFUSE);
+	assert_int_equal(da(&cfg, "10.1.2.3", 80), POLICY_REFUSE);
+	assert_int_equal(da(&cfg, "93.184.216.34", 443), POLICY_REFUSE);
+	assert_int_equal(da(&cfg, "2001:db8::1", 443), POLICY_REFUSE);
+	assert_int_equal(dn(&cfg, "8.8.8.8", 53), POLICY_REFUSE);
+	/* This host stays reachable. */
+	assert_int_equal(dn(&cfg, "localhost", 80), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "127.0.0.1", 9050), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "::1", 80), POLICY_DIRECT);
+	assert_int_equal(da(&cfg, "127.192.0.5", 80), POLICY_TOR); /* virtual: decided by its name */
+
+	char why[600];
+	assert_contains(policy_refusal_why(&cfg, "example.com", why, sizeof(why)), "TORWRAP_MODE=onion-only");
+	assert_contains(policy_refusal_why(&cfg, NULL, why, sizeof(why)), "only .onion destinations");
+	assert_string_equal(policy_refusal_why(&cfg, "evil.onion", why, sizeof(why)), ""); /* a rule, not the mode */
+	config_free(&cfg);
+
+	cfg_with(&cfg, NULL, NULL);
+	assert_string_equal(policy_refusal_why(&cfg, "example.com", why, sizeof(why)), "");
+	config_free(&cfg);
+	struct kv env2[] = { { "TORWRAP_MODE", "what" }, { 0 } };
+	cfg_with(&cfg, NULL, env2);
+	assert_contains(policy_refusal_why(&cfg, "example.com", why, sizeof(why)), "configuration broken: TORWRAP_MODE");
+	config_free(&cfg);
+}
+
+static int token_of(const struct tw_config *cfg, const char *host, uint16_t port, long pid, uint64_t seq,
+		    int64_t now, char *out)
+{
+	struct policy_stream st = { .host = host, .port = port, .pid = pid, .conn_seq = seq, .now_s = now };
+	return policy_isolation_token(cfg, &st, out, POLICY_TOKEN_MAX);
+}
+
+static void test_isolation_tokens(void **state)
+{
+	(void)state;
+	struct tw_config a, b;
+	char t1[POLICY_TOKEN_MAX], t2[POLICY_TOKEN_MAX], t3[POLICY_TOKEN_MAX];
+
+	/* process (the default): one token per process; another pid, or another seed (another container whose
+	 * main process is also pid 1), another token; the destination and the counter do not matter. */
+	cfg_with(&a, NULL, NULL);
+	cfg_with(&b, NULL, NULL);
+	a.isolation_seed = 1;
+	b.isolation_seed = 2;
+	assert_int_equal(token_of(&a, "api.trongrid.io", 443, 1, 1, 1000, t1), 1);
+	assert_int_equal(strncmp(t1, "process-", 8), 0);
+	assert_true(strlen(t1) < POLICY_TOKEN_MAX);
+	token_of(&a, "example.com", 80, 1, 7, 999999, t2);
+	assert_string_equal(t1, t2);
+	token_of(&a, "api.trongrid.io", 443, 2, 1, 1000, t2);
+	assert_string_not_equal(t1, t2);
+	token_of(&b, "api.trongrid.io", 443, 1, 1, 1000, t2);
+	assert_string_not_equal(t1, t2);
+
+	/* connection: every connection its own. */
+	a.isolation = POLICY_ISO_CONNECTION;
+	token_of(&a, "api.trongrid.io", 443, 1, 1, 1000, t1);
+	token_of(&a, "api.trongrid.io", 443, 1, 2, 1000, t2);
+	token_of(&a, "api.trongrid.io", 443, 2, 1, 1000, t3);
+	assert_int_equal(strncmp(t1, "connection-", 11), 0);
+	assert_string_not_equal(t1, t2);
+	assert_string_not_equal(t1, t3);
+
+	/* destination: host:port decide, the same in every process (no seed), names compared case-insensitively. */
+	a.isolation = POLICY_ISO_DESTINATION;
+	b.isolation = POLICY_ISO_DESTINATION;
+	token_of(&a, "api.trongrid.io", 443, 1, 1, 1000, t1);
+	token_of(&b, "API.TronGrid.io.", 443, 99, 5, 2000, t2);
+	assert_int_equal(strncmp(t1, "destination-", 12), 0);
+	assert_string_equal(t1, t2);
+	token_of(&a, "api.trongrid.io", 80, 1, 1, 1000, t2);
+	assert_string_not_equal(t1, t2);
+	token_of(&a, "www.trongrid.io", 443, 1, 1, 1000, t2);
+	assert_string_not_equal(t1, t2);
+	token_of(&a, "10.1.2.3", 443, 1, 1, 1000, t2);
+	token_of(&a, "::1", 443, 1, 1, 1000, t3);
+	assert_string_not_equal(t2, t3);
+	assert_int_equal(token_of(&a, "", 443, 1, 1, 1000, t2), -EINVAL);
+	assert_int_equal(token_of(&a, NULL, 443, 1, 1, 1000, t2), -EINVAL);
+
+	/* none: no credentials at all. */
+	a.isolation = POLICY_ISO_NONE;
+	assert_int_equal(token_of(&a, "api.trongrid.io", 443, 1, 1, 1000, t1), 0);
+
+	/* Bad calls. */
+	struct policy_stream st = { .host = "x", .port = 1, .pid = 1 };
+	assert_int_equal(policy_isolation_token(NULL, &st, t1, sizeof(t1)), -EINVAL);
+	assert_int_equal(policy_isolation_token(&a, NULL, t1, sizeof(t1)), -EINVAL);
+	assert_int_equal(policy_isolation_token(&a, &st, NULL, sizeof(t1)), -EINVAL);
+	assert_int_equal(policy_isolation_token(&a, &st, t1, 8), -EINVAL);
+	config_free(&a);
+	config_free(&b);
+
+	/* The seed is drawn per configuration: two configurations of one process differ. */
+	cfg_with(&a, NULL, NULL);
+	cfg_with(&b, NULL, NULL);
+	assert_true(a.isolation_seed != b.isolation_seed);
+	config_free(&a);
+	config_free(&b);
+}
+
+static void test_isolation_rotation(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	char t1[POLICY_TOKEN_MAX], t2[POLICY_TOKEN_MAX];
+	struct kv env[] = { { "TOR_CIRCUIT_ROTATION_INTERVAL", "600" }, { 0 } };
+	enum policy_isolation isos[] = { POLICY_ISO_PROCESS, POLICY_ISO_CONNECTION, POLICY_ISO_DESTINATION };
+	cfg_with(&cfg, NULL, env);
+	assert_int_equal(cfg.rotation_s, 600);
+	for (size_t i = 0; i < sizeof(isos) / sizeof(isos[0]); i++) {
+		cfg.isolation = isos[i];
+		/* floor(now / 600): 1200..1799 is one interval, 1800 the next. */
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, 1200, t1);
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, 1799, t2);
+		assert_string_equal(t1, t2);
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, 1800, t2);
+		assert_string_not_equal(t1, t2);
+		/* Before 1970 too: -1 and 0 are in different intervals, -600 and -1 in the same. */
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, -1, t1);
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, 0, t2);
+		assert_string_not_equal(t1, t2);
+		token_of(&cfg, "api.trongrid.io", 443, 1, 1, -600, t2);
+		assert_string_equal(t1, t2);
+	}
+	/* Rotation with isolation none: one shared token per interval, instead of none. */
+	cfg.isolation = POLICY_ISO_NONE;
+	assert_int_equal(token_of(&cfg, "a", 1, 1, 1, 1200, t1), 1);
+	assert_int_equal(strncmp(t1, "rotation-", 9), 0);
+	token_of(&cfg, "b", 2, 2, 2, 1300, t2);
+	assert_string_equal(t1, t2);
+	token_of(&cfg, "a", 1, 1, 1, 1800, t2);
+	assert_string_not_equal(t1, t2);
+	config_free(&cfg);
+
+	/* Off: time does not matter. */
+	cfg_with(&cfg, NULL, NULL);
+	token_of(&cfg, "api.trongrid.io", 443, 1, 1, 0, t1);
+	token_of(&cfg, "api.trongrid.io", 443, 1, 1, 1000000000, t2);
+	assert_string_equal(t1, t2);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1854,6 +2195,13 @@ int main(void)
 		cmocka_unit_test(test_config_system_files),
 		cmocka_unit_test(test_config_first_reason_kept),
 		cmocka_unit_test(test_config_get),
+		cmocka_unit_test(test_config_mode),
+		cmocka_unit_test(test_config_isolation_and_rotation),
+		cmocka_unit_test(test_mode_policy_unchanged),
+		cmocka_unit_test(test_mode_tor_only),
+		cmocka_unit_test(test_mode_onion_only),
+		cmocka_unit_test(test_isolation_tokens),
+		cmocka_unit_test(test_isolation_rotation),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1,0 +1,17 @@
+/* cli.h: what the wrapper's source files share: exit statuses and the subcommands. */
+#ifndef TORWRAP_CLI_H
+#define TORWRAP_CLI_H
+
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
+
+/* `torwrap check`: one status per failing step, so a healthcheck's exit code says where it broke. */
+#define CLI_EXIT_RESOLVE 10 /* the proxy's name does not resolve */
+#define CLI_EXIT_CONNECT 11 /* the proxy does not accept a connection */
+#define CLI_EXIT_GREETING 12 /* no SOCKS5 greeting: not a SOCKS5 proxy, or a method refused */
+#define CLI_EXIT_STREAM 13 /* the stream to --target failed (Tor's answer is printed) */
+
+/* `torwrap check ...` (ARGV[0] is "check"). Returns the exit status. */
+int tw_check_main(int argc, char **argv);
+
+#endif
