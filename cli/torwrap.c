@@ -2,9 +2,10 @@
  *
  * It checks the configuration the library will see (and refuses to start the program when it is broken:
  * every connection would fail anyway, and this says why once, clearly), creates the virtual address map that
- * the whole process tree will share, puts libtorwrap.so first in LD_PRELOAD and execs the program. Programs the
- * library cannot follow are refused rather than run unwrapped: statically linked ones (no PT_INTERP: their
- * system calls never meet the library) and setuid/setcap ones (the loader drops LD_PRELOAD for them).
+ * the whole process tree will share, puts libtorwrap.so first in LD_PRELOAD and execs the program. Statically
+ * linked programs (no PT_INTERP: their system calls never meet the library), and any with --seccomp, run under
+ * the seccomp supervisor instead (supervisor.c). setuid/setcap programs are refused rather than run unwrapped
+ * (the loader drops LD_PRELOAD for them).
  *
  * Built static, so it runs in a distroless image with nothing but the loader and libc.
  */
@@ -25,19 +26,22 @@
 
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
+#include "cli.h"
+#include "supervisor.h"
 
 #ifndef TW_LIBDIR
 #define TW_LIBDIR "/usr/local/lib/torwrap"
 #endif
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE CLI_EXIT_USAGE
 #define EXIT_REFUSED 126 /* the shell's "found but cannot run" */
 #define EXIT_NOTFOUND 127
-#define EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
+#define EXIT_CONFIG CLI_EXIT_CONFIG
 
 static void usage(FILE *out)
 {
 	fputs("Usage: torwrap [OPTIONS] [--] COMMAND [ARGS...]\n"
+	      "       torwrap check [--target HOST:PORT] [--proxy HOST:PORT] [--timeout S]\n"
 	      "Run COMMAND with every connection it makes sent through the Tor SOCKS5 proxy by hostname,\n"
 	      "except destinations the policy allows, which go direct. No name is resolved locally unless allowed.\n"
 	      "\n"
@@ -45,13 +49,19 @@ static void usage(FILE *out)
 	      "  --policy FILE      policy file (default $TORWRAP_POLICY, else " POLICY_DEFAULT_FILE ")\n"
 	      "  --proxy HOST:PORT  SOCKS5 proxy (default from TOR_PROXY_URL, SOCKS5_PROXY,\n"
 	      "                     TOR_PROXY_HOST/TOR_PROXY_SOCKS_PORT, else tor-proxy:9050)\n"
+	      "  --mode MODE        policy (default), tor-only or onion-only; TORWRAP_MODE\n"
+	      "  --isolation ISO    process (default), none, connection or destination; TORWRAP_ISOLATION\n"
+	      "  --seccomp          also route COMMAND's raw system calls (seccomp supervisor; static\n"
+	      "                     programs always run under it)\n"
 	      "  -v, --verbose      log each decision (twice: protocol detail); TORWRAP_LOG_LEVEL\n"
 	      "  -q, --quiet        log nothing, not even refusals\n"
 	      "  -h, --help         this help\n"
 	      "  -V, --version      version\n"
 	      "\n"
 	      "Exit status: COMMAND's, or 2 (usage), 78 (configuration broken), 126 (COMMAND refused:\n"
-	      "statically linked or setuid/setcap), 127 (COMMAND not found).\n"
+	      "setuid/setcap, or static where seccomp cannot run), 127 (COMMAND not found).\n"
+	      "`torwrap check` is the health check (see `torwrap check --help`); to run a program named\n"
+	      "check, write `torwrap -- check`.\n"
 	      "See torwrap(1) and docs/policy.md.\n",
 	      out);
 }
@@ -133,11 +143,18 @@ static int find_command(const char *cmd, char *out, size_t outlen)
 	return err;
 }
 
-/* Refuses what the library could not follow. Returns 0, or an exit status after printing why. */
-static int check_command(const char *path)
+/* Refuses what neither the library nor the supervisor could follow; static programs (and any, with --seccomp)
+ * get the supervisor (*SECCOMP set). Returns 0, or an exit status after printing why. */
+static int check_command(const char *path, bool *seccomp)
 {
-	char why[PATH_MAX + 128];
-	if (tw_exe_check(path, why, sizeof(why)) != TW_EXE_OK)
+	char why[PATH_MAX + 128], sv_why[256];
+	int kind = tw_exe_check(path, why, sizeof(why));
+	bool supervised = kind == TW_EXE_STATIC || (kind == TW_EXE_OK && *seccomp);
+	if (supervised && supervisor_available(sv_why, sizeof(sv_why)) != 0)
+		return fail(EXIT_REFUSED, "refusing to run %s: %s%sthe seccomp supervisor cannot run here: %s", path,
+			    kind == TW_EXE_STATIC ? why : "", kind == TW_EXE_STATIC ? ", and " : "", sv_why);
+	*seccomp |= kind == TW_EXE_STATIC;
+	if (kind != TW_EXE_OK && kind != TW_EXE_STATIC)
 		return fail(EXIT_REFUSED, "refusing to run %s: %s, so its connections would not go through Tor", path,
 			    why);
 	return 0;
@@ -183,6 +200,25 @@ static int set_preload(const char *lib)
 	return rc;
 }
 
+/* The variable an option with a value stands for ("--proxy" or "--proxy=..."), or NULL. */
+static const char *option_var(const char *a)
+{
+	static const struct {
+		const char *opt, *var;
+	} opts[] = {
+		{ "--policy", "TORWRAP_POLICY" },
+		{ "--proxy", "TORWRAP_PROXY" },
+		{ "--mode", "TORWRAP_MODE" },
+		{ "--isolation", "TORWRAP_ISOLATION" },
+	};
+	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+		size_t n = strlen(opts[k].opt);
+		if (strncmp(a, opts[k].opt, n) == 0 && (a[n] == '\0' || a[n] == '='))
+			return opts[k].var;
+	}
+	return NULL;
+}
+
 static const char *env_getenv(const char *name, void *ctx)
 {
 	(void)ctx;
@@ -191,8 +227,12 @@ static const char *env_getenv(const char *name, void *ctx)
 
 int main(int argc, char **argv)
 {
+	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return tw_check_main(argc - 1, argv + 1);
 	int verbose = 0;
 	bool quiet = false;
+	bool seccomp = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -216,14 +256,15 @@ int main(int argc, char **argv)
 			verbose += 2;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			quiet = true;
-		} else if (strcmp(a, "--policy") == 0 || strcmp(a, "--proxy") == 0) {
-			if (i + 1 >= argc)
+		} else if (strcmp(a, "--seccomp") == 0) {
+			seccomp = true;
+		} else if (option_var(a)) {
+			/* Options only set the variables the library reads, so both see one configuration. */
+			const char *eq = strchr(a, '=');
+			if (!eq && i + 1 >= argc)
 				return fail(EXIT_USAGE, "%s needs a value", a);
-			setenv(strcmp(a, "--policy") == 0 ? "TORWRAP_POLICY" : "TORWRAP_PROXY", argv[++i], 1);
-		} else if (strncmp(a, "--policy=", 9) == 0) {
-			setenv("TORWRAP_POLICY", a + 9, 1);
-		} else if (strncmp(a, "--proxy=", 8) == 0) {
-			setenv("TORWRAP_PROXY", a + 8, 1);
+			if (setenv(option_var(a), eq ? eq + 1 : argv[++i], 1) != 0)
+				return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 		} else {
 			fail(EXIT_USAGE, "unknown option %s", a);
 			usage(stderr);
@@ -255,7 +296,7 @@ int main(int argc, char **argv)
 	int rc = find_command(argv[i], path, sizeof(path));
 	if (rc != 0)
 		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", argv[i], strerror(-rc));
-	rc = check_command(path);
+	rc = check_command(path, &seccomp);
 	if (rc != 0)
 		return rc;
 
@@ -266,6 +307,8 @@ int main(int argc, char **argv)
 	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
 	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || set_preload(lib) != 0)
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
+	if (seccomp) /* the supervisor refuses io_uring itself */
+		return supervisor_run(&cfg, path, argv + i, environ);
 	config_free(&cfg);
 	refuse_io_uring();
 

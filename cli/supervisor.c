@@ -1,0 +1,2011 @@
+/* supervisor.c: the seccomp supervisor behind `torwrap` for statically linked programs (and `--seccomp`).
+ *
+ * torwrap forks; the child installs a seccomp filter that traps the network system calls (connect, sendto with
+ * an address, sendmsg, sendmmsg) with SECCOMP_RET_USER_NOTIF and refuses outright what cannot be routed (raw
+ * and packet sockets, SCTP, io_uring, the i386 and x32 ABIs), sends the listener's number up a pipe and execs
+ * the program. The parent takes the listener with pidfd_getfd and serves the whole tree (children inherit the
+ * filter), the way the library serves libc's calls:
+ *
+ *  - connect(): the decision is made on the address read from the program's memory, and the supervisor then
+ *    performs the connect itself on the program's own socket (a pidfd_getfd duplicate shares the open file:
+ *    options, O_NONBLOCK and epoll registrations all survive): through the SOCKS5 proxy (by name for virtual
+ *    addresses, ATYP 3), directly for what policy allows, or not at all (EPERM). The program's call is answered
+ *    with the outcome; an AF_INET/AF_INET6 call never continues in the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE
+ *    would re-read the address from the program's memory after the decision).
+ *  - DNS: a connect to port 53 (or to a nameserver of TORWRAP_RESOLV_CONF), UDP or TCP, is redirected in place
+ *    to a responder inside the supervisor that answers from the shared virtual address map and forwards only
+ *    allowed names to the configured nameservers. glibc, Go, c-ares (the library's own lookups) and dig all
+ *    connect their query sockets and take the responder's answers. A query sent with an explicit address to
+ *    port 53 (musl's way) is refused: such resolvers check the reply's source, so it could not be answered.
+ *  - datagrams sent with an address: sent by the supervisor (from a copy) when the destination is allowed,
+ *    else EPERM; TCP Fast Open with an address: EOPNOTSUPP (the destination is decided by connect()).
+ *
+ * What does continue in the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE) is what no address can make leave:
+ * sockets of other families (AF_UNIX, netlink), TCP sends without MSG_FASTOPEN (TCP ignores the address) and
+ * sendmsg/sendmmsg without an address. Those decisions rest on the descriptor and on the msghdr as read; a
+ * program racing itself on purpose (dup2 of a UDP socket over the descriptor, or an address written into the
+ * msghdr by another thread, between the check and the kernel's own read) is outside what this defends: it
+ * guards programs that leak by accident, as the library does. connect() never continues for inet sockets.
+ *
+ * Every notification is served on a thread of a pool that grows whenever all its threads are busy, so a slow
+ * circuit stalls only its own caller. If the supervisor dies, the trapped calls fail with ENOSYS: fail closed.
+ * Not done: getpeername() on a socket connected through the proxy reports the proxy (the library reports the
+ * destination asked for). Verified facts and pitfalls: ../shared/docs/seccomp-notify.md.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/tw.h"
+#include "../policy/policy.h"
+#include "../resolver/resolver.h"
+#include "../socks5/socks5.h"
+#include "supervisor.h"
+
+/* Newer than some headers (Debian 12's lack the last two). */
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+#ifndef SIN6_LEN_RFC2133
+#define SIN6_LEN_RFC2133 24
+#endif
+
+#if defined(__x86_64__)
+#define SV_ARCH AUDIT_ARCH_X86_64
+#define SV_X32_BIT 0x40000000u
+#define SV_COMPAT_ARCH AUDIT_ARCH_I386
+#elif defined(__aarch64__)
+#define SV_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#define EXIT_REFUSED 126
+#define EXIT_NOTFOUND 127
+
+/* A handler's answer: >= 0 the call's value, < 0 a negative errno, or SV_CONTINUE (only for what cannot reach
+ * the network whatever the program's memory says by the time the kernel reads it). */
+#define SV_CONTINUE INT64_MIN
+
+#define SV_POOL_MAX 512 /* notifications served at once */
+#define SV_POOL_KEEP_IDLE 4 /* threads beyond this many idle ones leave */
+#define SV_DGRAM_MAX (1u << 20) /* the largest datagram (GSO included) the supervisor copies and sends */
+#define SV_CONTROL_MAX 65536
+#define SV_FORWARDS_MAX 128 /* DNS queries being forwarded at once */
+#define SV_DNS_MAX 65535
+#define SV_DNS_TRY_MS 2500 /* per nameserver */
+#define SV_PROXY_CACHE_MS 30000
+
+struct sv_state {
+	const struct tw_config *cfg;
+	int listener;
+	size_t notif_size, resp_size;
+	pid_t child;
+	struct resolver_conf ns; /* where allowed names are forwarded (TORWRAP_RESOLV_CONF) */
+
+	/* The DNS responder, on 127.0.0.1 and, when the host has it, ::1 (-1 when absent). */
+	int dns_udp4, dns_tcp4, dns_udp6, dns_tcp6;
+	uint16_t dns_udp4_port, dns_tcp4_port, dns_udp6_port, dns_tcp6_port;
+	_Atomic int forwards;
+	_Atomic uint64_t conn_seq; /* connections through the proxy, for isolation "connection" */
+
+	/* The proxy's addresses when its host is a name (resolved like an allowed name, kept a while). */
+	pthread_mutex_t proxy_lock;
+	struct resolver_addr proxy_addr[RESOLVER_MAX_ADDRS];
+	int proxy_naddr;
+	int64_t proxy_expires;
+
+	pthread_mutex_t pool_lock; /* guards pool_idle and pool_total */
+	int pool_idle, pool_total;
+};
+
+static struct sv_state sv = {
+	.listener = -1,
+	.dns_udp4 = -1,
+	.dns_tcp4 = -1,
+	.dns_udp6 = -1,
+	.dns_tcp6 = -1,
+	.proxy_lock = PTHREAD_MUTEX_INITIALIZER,
+	.pool_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* One notification being served. */
+struct sv_call {
+	const struct seccomp_notif *req;
+	pid_t tid;
+	int pidfd; /* -1 until opened */
+	int sfd; /* our duplicate of the program's descriptor, -1 until taken */
+	int domain, type, protocol;
+};
+
+/* ------------------------------------------------------------------------------------------- system calls */
+
+static int sys_seccomp(unsigned op, unsigned flags, void *arg)
+{
+	return (int)syscall(SYS_seccomp, op, flags, arg);
+}
+
+static int sys_pidfd_open(pid_t pid, unsigned flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+static int sys_pidfd_getfd(int pidfd, int fd)
+{
+	return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+/* Reads LEN bytes at ADDR in process PID (any of its threads). 0 or a negative errno. */
+static int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n < 0)
+		return errno == ESRCH ? -ESRCH : -EFAULT;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static bool notif_valid(uint64_t id)
+{
+	return ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* The thread group of TID (from /proc), or -1. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	pid_t tgid = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return tgid;
+}
+
+/* A pidfd for the thread TID: PIDFD_THREAD (6.9), else the thread group's pidfd. */
+static int pidfd_for(pid_t tid)
+{
+	static _Atomic bool no_thread_flag;
+	if (!atomic_load_explicit(&no_thread_flag, memory_order_relaxed)) {
+		int fd = sys_pidfd_open(tid, PIDFD_THREAD);
+		if (fd >= 0)
+			return fd;
+		if (errno != EINVAL)
+			return -errno;
+		atomic_store_explicit(&no_thread_flag, true, memory_order_relaxed);
+	}
+	int fd = sys_pidfd_open(tid, 0);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT && errno != EINVAL)
+		return -errno;
+	pid_t tgid = tgid_of(tid);
+	if (tgid <= 0)
+		return -ESRCH;
+	fd = sys_pidfd_open(tgid, 0);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Takes the program's descriptor FD and learns what kind of socket it is. */
+static int call_take_fd(struct sv_call *c, int fd)
+{
+	c->pidfd = pidfd_for(c->tid);
+	if (c->pidfd < 0)
+		return c->pidfd;
+	/* The pidfd names the task that is waiting, not a successor that reused its number. */
+	if (!notif_valid(c->req->id))
+		return -ESRCH;
+	c->sfd = sys_pidfd_getfd(c->pidfd, fd);
+	if (c->sfd < 0)
+		return -errno;
+	socklen_t len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_DOMAIN, &c->domain, &len) != 0)
+		return -errno; /* ENOTSOCK, as the kernel would say */
+	len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_TYPE, &c->type, &len) != 0)
+		return -errno;
+	len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_PROTOCOL, &c->protocol, &len) != 0)
+		c->protocol = 0;
+	return 0;
+}
+
+static bool call_is_inet(const struct sv_call *c)
+{
+	return c->domain == AF_INET || c->domain == AF_INET6;
+}
+
+static bool call_is_tcp(const struct sv_call *c)
+{
+	return c->type == SOCK_STREAM && (c->protocol == IPPROTO_TCP || c->protocol == IPPROTO_MPTCP);
+}
+
+/* ------------------------------------------------------------------------------------------- addresses */
+
+static void sockaddr_split(const struct sockaddr_storage *ss, struct resolver_addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		a->family = AF_INET;
+		memcpy(a->addr, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		a->family = AF_INET6;
+		memcpy(a->addr, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+	}
+}
+
+/* The IPv4 address inside A (plain or v4-mapped). */
+static bool addr_v4(const struct resolver_addr *a, uint32_t *v4)
+{
+	if (a->family == AF_INET) {
+		memcpy(v4, a->addr, 4);
+		return true;
+	}
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a->addr)) {
+		memcpy(v4, a->addr + 12, 4);
+		return true;
+	}
+	return false;
+}
+
+static const char *addr_text(const struct resolver_addr *a, char *buf, size_t len)
+{
+	if (inet_ntop(a->family, a->addr, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* A sockaddr for A and PORT, of the family a socket of DOMAIN takes (v4-mapped for IPv6 sockets). */
+static socklen_t sockaddr_make(const struct resolver_addr *a, uint16_t port, int domain,
+			       struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (domain == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	if (a->family == AF_INET6) {
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+	} else {
+		sin6->sin6_addr.s6_addr[10] = 0xff;
+		sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sin6->sin6_addr.s6_addr[12], a->addr, 4);
+	}
+	return sizeof(*sin6);
+}
+
+/* Port 53, or an address:port of the configured resolv.conf. */
+static bool is_nameserver(const struct resolver_addr *a, uint16_t port)
+{
+	if (port == 53)
+		return true;
+	uint32_t v4 = 0, ns4;
+	bool have_v4 = addr_v4(a, &v4);
+	for (unsigned i = 0; i < sv.ns.nns; i++) {
+		const struct resolver_nameserver *ns = &sv.ns.ns[i];
+		if (ns->port != port)
+			continue;
+		if (ns->family == AF_INET) {
+			memcpy(&ns4, ns->addr, 4);
+			if (have_v4 && ns4 == v4)
+				return true;
+		} else if (a->family == AF_INET6 && memcmp(ns->addr, a->addr, 16) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ----------------------------------------------------------------------------------------------- policy */
+
+/* The library's decision (shim/connect.c), for an inet sockaddr: virtual addresses are names, other addresses
+ * follow policy, refined by the allowed name an address was resolved from. NAME gets the name of a virtual
+ * address ("" otherwise); WHY, for a refusal, words for the log line. */
+#define WHY_MAX 700
+static enum policy_verdict decide(const struct resolver_addr *a, uint16_t port, const struct sockaddr_storage *ss,
+				  socklen_t len, char name[TW_NAME_MAX], char why[WHY_MAX])
+{
+	const struct tw_config *cfg = sv.cfg;
+	char extra[WHY_MAX - 32];
+	name[0] = '\0';
+	uint32_t v4;
+	if (addr_v4(a, &v4) && policy_is_virtual_v4(cfg, v4)) {
+		if (vaddr_lookup_addr(v4, name) != 0) {
+			snprintf(why, WHY_MAX, "a virtual address this process tree never handed out");
+			return POLICY_REFUSE;
+		}
+		enum policy_verdict v = policy_decide_name(cfg, name, port);
+		if (v == POLICY_DIRECT) {
+			snprintf(why, WHY_MAX, "an allowed name behind a virtual address");
+			return POLICY_REFUSE;
+		}
+		snprintf(why, WHY_MAX, "refused by policy%s", policy_refusal_why(cfg, name, extra, sizeof(extra)));
+		return v;
+	}
+	enum policy_verdict v = policy_decide_addr(cfg, (const struct sockaddr *)ss, len);
+	snprintf(why, WHY_MAX, "refused by policy%s", policy_refusal_why(cfg, NULL, extra, sizeof(extra)));
+	char learned[TW_NAME_MAX];
+	if (v != POLICY_REFUSE && vaddr_direct_name(a->family, a->addr, learned) == 0) {
+		enum policy_verdict by_name = policy_decide_name(cfg, learned, port);
+		v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && v == POLICY_DIRECT)) ? POLICY_DIRECT
+											: POLICY_REFUSE;
+		if (v == POLICY_REFUSE)
+			snprintf(why, WHY_MAX, "refused by the policy of %s, the name it was resolved from", learned);
+	}
+	return v;
+}
+
+/* ---------------------------------------------------------------------------------------------- sockets */
+
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - tw_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = events };
+		int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int sv_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, void *ctx)
+{
+	(void)ctx;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t r = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		int rc = wait_fd(fd, POLLOUT, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static ssize_t sv_recv_some(int fd, uint8_t *buf, size_t len, int64_t deadline, void *ctx)
+{
+	(void)ctx;
+	for (;;) {
+		ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		int rc = wait_fd(fd, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* The library's default I/O calls libc through dlsym(RTLD_NEXT), which a static wrapper has not: ours. */
+static const struct socks5_io sv_io = { .send_all = sv_send_all, .recv_some = sv_recv_some };
+
+static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t r = sv_recv_some(fd, buf + off, len - off, deadline, NULL);
+		if (r < 0)
+			return (int)r;
+		if (r == 0)
+			return -ECONNRESET;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+/* connect() bounded by DEADLINE on a descriptor that is non-blocking for the duration. */
+static int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	if (connect(fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS && errno != EINTR)
+		return -errno;
+	int rc = wait_fd(fd, POLLOUT, deadline);
+	if (rc < 0)
+		return rc;
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+		return -errno;
+	return -err;
+}
+
+static int64_t connect_in_place(int sfd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	return connect(sfd, (const struct sockaddr *)ss, len) == 0 ? 0 : -errno;
+}
+
+/* ---------------------------------------------------------------------------------------- DNS messages */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* NAME in wire form into OUT; the length or -1. */
+static int name_to_wire(const char *name, uint8_t *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *p = name; *p;) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l == 0 || l > 63 || o + 1 + l + 1 > outlen)
+			return -1;
+		out[o++] = (uint8_t)l;
+		memcpy(out + o, p, l);
+		o += l;
+		p += l + (dot ? 1 : 0);
+	}
+	if (o + 1 > outlen)
+		return -1;
+	out[o++] = 0;
+	return (int)o;
+}
+
+static int dns_build_query(uint8_t *out, size_t outlen, uint16_t id, const char *name, uint16_t qtype)
+{
+	if (outlen < 12 + 4)
+		return -1;
+	memset(out, 0, 12);
+	out[0] = (uint8_t)(id >> 8);
+	out[1] = (uint8_t)id;
+	out[2] = 0x01; /* RD */
+	out[5] = 1; /* QDCOUNT */
+	int n = name_to_wire(name, out + 12, outlen - 12 - 4);
+	if (n < 0)
+		return -1;
+	size_t o = 12 + (size_t)n;
+	out[o++] = (uint8_t)(qtype >> 8);
+	out[o++] = (uint8_t)qtype;
+	out[o++] = 0;
+	out[o++] = 1; /* IN */
+	return (int)o;
+}
+
+/* Skips the (possibly compressed) name at *OFF. */
+static int dns_skip_name(const uint8_t *msg, size_t len, size_t *off)
+{
+	size_t o = *off;
+	for (int labels = 0; labels < 128; labels++) {
+		if (o >= len)
+			return -1;
+		uint8_t l = msg[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return -1;
+			*off = o + 2;
+			return 0;
+		}
+		if (l & 0xc0)
+			return -1;
+		o += 1 + (size_t)l;
+		if (l == 0) {
+			*off = o;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The A/AAAA records of the answer section of reply MSG. The count, or -ENOENT (NXDOMAIN), -EAGAIN. */
+static int dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_addr *out, int max)
+{
+	if (len < 12 || !(msg[2] & 0x80))
+		return -EAGAIN;
+	int rcode = msg[3] & 0x0f;
+	if (rcode == 3)
+		return -ENOENT;
+	if (rcode != 0)
+		return -EAGAIN;
+	size_t off = 12;
+	for (unsigned i = 0, qd = get16(msg + 4); i < qd; i++) {
+		if (dns_skip_name(msg, len, &off) != 0 || off + 4 > len)
+			return -EAGAIN;
+		off += 4;
+	}
+	int n = 0;
+	for (unsigned i = 0, an = get16(msg + 6); i < an && n < max; i++) {
+		if (dns_skip_name(msg, len, &off) != 0 || off + 10 > len)
+			break;
+		uint16_t type = get16(msg + off), class = get16(msg + off + 2), rdlen = get16(msg + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			break;
+		if (class == 1 && type == RESOLVER_DNS_A && rdlen == 4) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].family = AF_INET;
+			memcpy(out[n++].addr, msg + off, 4);
+		} else if (class == 1 && type == RESOLVER_DNS_AAAA && rdlen == 16) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].family = AF_INET6;
+			memcpy(out[n++].addr, msg + off, 16);
+		}
+		off += rdlen;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------------------------ DNS: forwarding */
+
+static ssize_t forward_udp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
+			   uint8_t *out, size_t outlen, int64_t deadline)
+{
+	int s = socket(ns->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	ssize_t rc = -EAGAIN;
+	if (connect(s, (const struct sockaddr *)ns, nslen) != 0 || send(s, q, qlen, MSG_NOSIGNAL) != (ssize_t)qlen) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		int w = wait_fd(s, POLLIN, deadline);
+		if (w < 0) {
+			rc = w;
+			break;
+		}
+		ssize_t n = recv(s, out, outlen, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			rc = -errno; /* ECONNREFUSED: nobody there */
+			break;
+		}
+		if (n >= 12 && out[0] == q[0] && out[1] == q[1] && (out[2] & 0x80)) {
+			rc = n;
+			break;
+		}
+	}
+out:
+	close(s);
+	return rc;
+}
+
+static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
+			   uint8_t *out, size_t outlen, int64_t deadline)
+{
+	int s = socket(ns->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	uint8_t *msg = malloc(qlen + 2);
+	ssize_t rc = -ENOMEM;
+	if (msg == NULL)
+		goto out;
+	msg[0] = (uint8_t)(qlen >> 8);
+	msg[1] = (uint8_t)qlen;
+	memcpy(msg + 2, q, qlen);
+	uint8_t hdr[2];
+	if ((rc = connect_until(s, (const struct sockaddr *)ns, nslen, deadline)) < 0 ||
+	    (rc = sv_send_all(s, msg, qlen + 2, deadline, NULL)) < 0 || (rc = recv_exact(s, hdr, 2, deadline)) < 0)
+		goto out;
+	size_t n = get16(hdr);
+	if (n < 12 || n > outlen) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	if ((rc = recv_exact(s, out, n, deadline)) < 0)
+		goto out;
+	rc = (ssize_t)n;
+out:
+	free(msg);
+	close(s);
+	return rc;
+}
+
+/* Asks the configured nameservers, in order. The reply's length, or a negative errno. */
+static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t outlen, bool tcp)
+{
+	ssize_t rc = -EAGAIN;
+	int per = sv.cfg->timeout_ms < SV_DNS_TRY_MS ? sv.cfg->timeout_ms : SV_DNS_TRY_MS;
+	for (unsigned i = 0; i < sv.ns.nns; i++) {
+		struct resolver_addr a = { .family = sv.ns.ns[i].family };
+		memcpy(a.addr, sv.ns.ns[i].addr, 16);
+		struct sockaddr_storage ss;
+		socklen_t len = sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
+		int64_t deadline = tw_now_ms() + per;
+		rc = tcp ? forward_tcp(&ss, len, q, qlen, out, outlen, deadline)
+			 : forward_udp(&ss, len, q, qlen, out, outlen, deadline);
+		if (rc > 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* Resolves an allowed NAME as the library would: hosts text, then the configured nameservers. Every address
+ * is remembered as the name's, so connect() applies the name's rules to it. */
+static int resolve_allowed(const char *name, struct resolver_addr *out, int max)
+{
+	const struct tw_config *cfg = sv.cfg;
+	int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, AF_UNSPEC, out, max);
+	if (n > 0)
+		return n;
+	n = 0;
+	int err = -EAGAIN;
+	static const uint16_t types[2] = { RESOLVER_DNS_A, RESOLVER_DNS_AAAA };
+	uint8_t *reply = malloc(SV_DNS_MAX);
+	if (reply == NULL)
+		return -ENOMEM;
+	for (int t = 0; t < 2 && n < max; t++) {
+		uint8_t q[TW_NAME_MAX + 32];
+		int qlen = dns_build_query(q, sizeof(q), (uint16_t)(random() & 0xffff), name, types[t]);
+		if (qlen < 0)
+			break;
+		ssize_t r = dns_forward(q, (size_t)qlen, reply, SV_DNS_MAX, false);
+		if (r > 0 && (reply[2] & 0x02)) /* truncated: ask again over TCP */
+			r = dns_forward(q, (size_t)qlen, reply, SV_DNS_MAX, true);
+		if (r <= 0)
+			continue;
+		int got = dns_reply_addrs(reply, (size_t)r, out + n, max - n);
+		if (got > 0)
+			n += got;
+		else if (got == -ENOENT)
+			err = -ENOENT;
+	}
+	free(reply);
+	for (int i = 0; i < n; i++)
+		vaddr_remember_direct(out[i].family, out[i].addr, name);
+	return n > 0 ? n : err;
+}
+
+/* -------------------------------------------------------------------------------- DNS: the responder */
+
+enum { DNS_FORWARD = -2, DNS_DROP = -1 };
+
+enum { RCODE_OK = 0, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3, RCODE_NOTIMP = 4, RCODE_REFUSED = 5 };
+
+/* Answers QUERY from torwrap, as the library's res_* hooks do: the reply's length in OUT, DNS_FORWARD when
+ * the question may go to the configured nameservers (allowed names, reverse lookups of allowed addresses), or
+ * DNS_DROP for what is not a query. Q gets the parsed question. */
+static ssize_t dns_answer(const uint8_t *query, size_t len, struct resolver_dns_question *q, uint8_t *out,
+			  size_t outlen)
+{
+	const struct tw_config *cfg = sv.cfg;
+	if (resolver_dns_parse_query(query, len, q) != 0 || q->qdcount == 0)
+		return DNS_DROP;
+	if ((q->flags & 0x7800) != 0) /* not a standard QUERY */
+		return resolver_dns_build_reply(q, RCODE_NOTIMP, NULL, 0, out, outlen);
+	char name[TW_NAME_MAX];
+	if (q->qdcount != 1 || tw_name_normalize(q->name, name) < 0)
+		return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
+
+	uint8_t rdata[TW_NAME_MAX + 2];
+	int rdlen = -1;
+	int rcode = RCODE_OK;
+	struct resolver_addr a;
+	if (resolver_dns_ptr_addr(name, &a) == 0) {
+		uint32_t v4;
+		char found[TW_NAME_MAX];
+		if (addr_v4(&a, &v4) && policy_is_virtual_v4(cfg, v4)) {
+			if (vaddr_lookup_addr(v4, found) == 0 && q->qtype == RESOLVER_DNS_PTR)
+				rdlen = name_to_wire(found, rdata, sizeof(rdata));
+			else if (vaddr_lookup_addr(v4, found) != 0)
+				rcode = RCODE_NXDOMAIN;
+		} else {
+			struct sockaddr_storage ss;
+			socklen_t sslen = sockaddr_make(&a, 0, a.family, &ss);
+			bool loopback = (addr_v4(&a, &v4) && (ntohl(v4) >> 24) == 127) ||
+					(a.family == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a.addr));
+			/* A PTR query reveals the address to whoever answers: only for addresses policy allows. */
+			if (!loopback && policy_decide_addr(cfg, (struct sockaddr *)&ss, sslen) == POLICY_DIRECT)
+				return DNS_FORWARD;
+			if (resolver_parse_hosts_reverse(cfg->hosts_text ? cfg->hosts_text : "", &a, found) == 0 &&
+			    q->qtype == RESOLVER_DNS_PTR)
+				rdlen = name_to_wire(found, rdata, sizeof(rdata));
+			else
+				rcode = RCODE_NXDOMAIN;
+		}
+	} else {
+		enum policy_verdict v = policy_decide_name(cfg, name, 0);
+		if (v == POLICY_DIRECT)
+			return DNS_FORWARD;
+		if (v == POLICY_REFUSE) {
+			char why[WHY_MAX];
+			tw_error("DNS query for %s refused by policy%s", name,
+				 policy_refusal_why(cfg, name, why, sizeof(why)));
+			return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
+		}
+		if (q->qclass == 1 && (q->qtype == RESOLVER_DNS_A || q->qtype == RESOLVER_DNS_ANY ||
+				       q->qtype == RESOLVER_DNS_AAAA)) {
+			int family = q->qtype == RESOLVER_DNS_AAAA ? AF_INET6 : AF_INET;
+			struct resolver_addr h;
+			/* The hosts file sends no packet; an operator's entries there are honoured (as the library). */
+			if (!tw_name_is_onion(name) &&
+			    resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, &h, 1) == 1) {
+				rdlen = family == AF_INET ? 4 : 16;
+				memcpy(rdata, h.addr, (size_t)rdlen);
+			} else if (family == AF_INET) {
+				uint32_t v4;
+				int rc = vaddr_lookup_name(name, &v4);
+				if (rc < 0) {
+					tw_error("DNS query for %s failed: no virtual address (%s)", name, strerror(-rc));
+					rcode = RCODE_SERVFAIL;
+				} else {
+					memcpy(rdata, &v4, 4);
+					rdlen = 4;
+					char text[INET_ADDRSTRLEN];
+					tw_info("DNS query for %s answered by torwrap: %s (tor, nothing sent)", name,
+						inet_ntop(AF_INET, &v4, text, sizeof(text)));
+				}
+			}
+			if (rdlen > 0 && q->qtype == RESOLVER_DNS_ANY)
+				q->qtype = RESOLVER_DNS_A;
+		}
+		/* AAAA, MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA. */
+	}
+	return resolver_dns_build_reply(q, rcode, rdlen > 0 ? rdata : NULL, rdlen > 0 ? (uint16_t)rdlen : 0, out,
+					outlen);
+}
+
+/* Forwards an allowed question and remembers the addresses it resolved to; SERVFAIL when nobody answers. */
+static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct resolver_dns_question *q,
+				    uint8_t *out, size_t outlen, bool tcp)
+{
+	ssize_t r = dns_forward(query, len, out, outlen, tcp);
+	if (r <= 0) {
+		tw_error("DNS query for %s: no answer from the nameservers (%s)", q->name,
+			 r < 0 ? strerror((int)-r) : "empty");
+		return resolver_dns_build_reply(q, RCODE_SERVFAIL, NULL, 0, out, outlen);
+	}
+	char name[TW_NAME_MAX];
+	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
+	int n = dns_reply_addrs(out, (size_t)r, addrs, RESOLVER_MAX_ADDRS);
+	if (tw_name_normalize(q->name, name) == 0)
+		for (int i = 0; i < n; i++)
+			vaddr_remember_direct(addrs[i].family, addrs[i].addr, name);
+	tw_info("DNS query for %s: allowed, forwarded to the nameserver", q->name);
+	return r;
+}
+
+struct udp_forward {
+	int sock;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	size_t len;
+	struct resolver_dns_question q;
+	uint8_t query[];
+};
+
+static void *udp_forward_thread(void *arg)
+{
+	struct udp_forward *f = arg;
+	uint8_t *out = malloc(SV_DNS_MAX);
+	if (out) {
+		ssize_t r = dns_answer_forwarded(f->query, f->len, &f->q, out, SV_DNS_MAX, false);
+		if (r > 0)
+			sendto(f->sock, out, (size_t)r, MSG_NOSIGNAL, (struct sockaddr *)&f->from, f->fromlen);
+		free(out);
+	}
+	free(f);
+	atomic_fetch_sub(&sv.forwards, 1);
+	return NULL;
+}
+
+static int spawn_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+static void udp_serve_one(int sock, uint8_t *buf, uint8_t *out)
+{
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	ssize_t n = recvfrom(sock, buf, SV_DNS_MAX, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+	if (n <= 0)
+		return;
+	struct resolver_dns_question q;
+	ssize_t r = dns_answer(buf, (size_t)n, &q, out, SV_DNS_MAX);
+	if (r > 0) {
+		sendto(sock, out, (size_t)r, MSG_NOSIGNAL, (struct sockaddr *)&from, fromlen);
+		return;
+	}
+	if (r != DNS_FORWARD)
+		return;
+	/* The nameserver may be slow: answer it on a thread of its own (the client retries if we drop it). */
+	if (atomic_fetch_add(&sv.forwards, 1) >= SV_FORWARDS_MAX) {
+		atomic_fetch_sub(&sv.forwards, 1);
+		return;
+	}
+	struct udp_forward *f = malloc(sizeof(*f) + (size_t)n);
+	if (f == NULL) {
+		atomic_fetch_sub(&sv.forwards, 1);
+		return;
+	}
+	f->sock = sock;
+	f->from = from;
+	f->fromlen = fromlen;
+	f->len = (size_t)n;
+	f->q = q;
+	memcpy(f->query, buf, (size_t)n);
+	if (spawn_detached(udp_forward_thread, f) != 0) {
+		free(f);
+		atomic_fetch_sub(&sv.forwards, 1);
+	}
+}
+
+static void *udp_responder(void *arg)
+{
+	(void)arg;
+	uint8_t *buf = malloc(SV_DNS_MAX), *out = malloc(SV_DNS_MAX);
+	if (buf == NULL || out == NULL)
+		return NULL;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sv.dns_udp4, .events = POLLIN }, { .fd = sv.dns_udp6, .events = POLLIN } };
+		if (poll(p, sv.dns_udp6 >= 0 ? 2 : 1, -1) < 0)
+			continue;
+		for (int i = 0; i < 2; i++)
+			if (p[i].fd >= 0 && (p[i].revents & POLLIN))
+				udp_serve_one(p[i].fd, buf, out);
+	}
+	return NULL;
+}
+
+static void *tcp_connection(void *arg)
+{
+	int s = (int)(intptr_t)arg;
+	uint8_t *buf = malloc(SV_DNS_MAX + 2), *out = malloc(SV_DNS_MAX + 2);
+	while (buf && out) {
+		uint8_t hdr[2];
+		int64_t deadline = tw_now_ms() + 10000; /* an idle client is let go */
+		if (recv_exact(s, hdr, 2, deadline) < 0)
+			break;
+		size_t n = get16(hdr);
+		if (n == 0 || recv_exact(s, buf, n, deadline) < 0)
+			break;
+		struct resolver_dns_question q;
+		ssize_t r = dns_answer(buf, n, &q, out + 2, SV_DNS_MAX);
+		if (r == DNS_FORWARD)
+			r = dns_answer_forwarded(buf, n, &q, out + 2, SV_DNS_MAX, true);
+		if (r <= 0)
+			break;
+		out[0] = (uint8_t)(r >> 8);
+		out[1] = (uint8_t)r;
+		if (sv_send_all(s, out, (size_t)r + 2, tw_now_ms() + 10000, NULL) < 0)
+			break;
+	}
+	free(buf);
+	free(out);
+	close(s);
+	return NULL;
+}
+
+static void *tcp_responder(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sv.dns_tcp4, .events = POLLIN }, { .fd = sv.dns_tcp6, .events = POLLIN } };
+		if (poll(p, sv.dns_tcp6 >= 0 ? 2 : 1, -1) < 0)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd < 0 || !(p[i].revents & POLLIN))
+				continue;
+			int s = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (s < 0)
+				continue;
+			if (spawn_detached(tcp_connection, (void *)(intptr_t)s) != 0)
+				close(s);
+		}
+	}
+	return NULL;
+}
+
+/* Binds a responder socket on loopback (v6: ::1 only) and returns it, its port in *PORT. */
+static int responder_socket(int family, int type, uint16_t *port)
+{
+	int s = socket(family, type | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sin);
+	} else {
+		int one = 1;
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		len = sizeof(*sin6);
+	}
+	if (bind(s, (struct sockaddr *)&ss, len) != 0 || (type == SOCK_STREAM && listen(s, 128) != 0) ||
+	    getsockname(s, (struct sockaddr *)&ss, &len) != 0) {
+		close(s);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+				       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return s;
+}
+
+static int responder_start(void)
+{
+	sv.dns_udp4 = responder_socket(AF_INET, SOCK_DGRAM, &sv.dns_udp4_port);
+	sv.dns_tcp4 = responder_socket(AF_INET, SOCK_STREAM, &sv.dns_tcp4_port);
+	if (sv.dns_udp4 < 0 || sv.dns_tcp4 < 0)
+		return -errno;
+	sv.dns_udp6 = responder_socket(AF_INET6, SOCK_DGRAM, &sv.dns_udp6_port);
+	sv.dns_tcp6 = responder_socket(AF_INET6, SOCK_STREAM, &sv.dns_tcp6_port);
+	if (sv.dns_udp6 < 0 || sv.dns_tcp6 < 0) { /* no ::1 here: IPv6 sockets get the v4-mapped responder */
+		if (sv.dns_udp6 >= 0)
+			close(sv.dns_udp6);
+		if (sv.dns_tcp6 >= 0)
+			close(sv.dns_tcp6);
+		sv.dns_udp6 = sv.dns_tcp6 = -1;
+	}
+	if (spawn_detached(udp_responder, NULL) != 0 || spawn_detached(tcp_responder, NULL) != 0)
+		return -EAGAIN;
+	return 0;
+}
+
+/* Connects the program's socket to the responder instead of the nameserver it asked for. */
+static int64_t redirect_dns(const struct sv_call *c)
+{
+	bool tcp = c->type == SOCK_STREAM;
+	struct sockaddr_storage ss;
+	struct resolver_addr a;
+	socklen_t len;
+	memset(&a, 0, sizeof(a));
+	if (c->domain == AF_INET6 && (tcp ? sv.dns_tcp6 : sv.dns_udp6) >= 0) {
+		a.family = AF_INET6;
+		a.addr[15] = 1;
+		len = sockaddr_make(&a, tcp ? sv.dns_tcp6_port : sv.dns_udp6_port, AF_INET6, &ss);
+	} else {
+		a.family = AF_INET;
+		uint32_t lo = htonl(INADDR_LOOPBACK);
+		memcpy(a.addr, &lo, 4);
+		len = sockaddr_make(&a, tcp ? sv.dns_tcp4_port : sv.dns_udp4_port, c->domain, &ss);
+	}
+	return connect_in_place(c->sfd, &ss, len);
+}
+
+/* ------------------------------------------------------------------------------------------ the proxy */
+
+/* Where the proxy is, for a socket of DOMAIN. */
+static int proxy_sockaddr(int domain, struct sockaddr_storage *ss, socklen_t *len)
+{
+	const struct tw_config *cfg = sv.cfg;
+	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
+	int n = 0;
+	memset(addrs, 0, sizeof(addrs));
+	if (inet_pton(AF_INET, cfg->proxy_host, addrs[0].addr) == 1) {
+		addrs[0].family = AF_INET;
+		n = 1;
+	} else if (inet_pton(AF_INET6, cfg->proxy_host, addrs[0].addr) == 1) {
+		addrs[0].family = AF_INET6;
+		n = 1;
+	} else {
+		pthread_mutex_lock(&sv.proxy_lock);
+		if (sv.proxy_naddr > 0 && tw_now_ms() < sv.proxy_expires) {
+			n = sv.proxy_naddr;
+			memcpy(addrs, sv.proxy_addr, sizeof(addrs));
+		}
+		pthread_mutex_unlock(&sv.proxy_lock);
+		if (n == 0) {
+			/* The proxy's name is internal by definition: resolved like an allowed name. */
+			n = resolve_allowed(cfg->proxy_host, addrs, RESOLVER_MAX_ADDRS);
+			if (n <= 0) {
+				tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
+					 n == -ENOENT ? "no such name" : "no answer from the nameserver");
+				return -EHOSTUNREACH;
+			}
+			pthread_mutex_lock(&sv.proxy_lock);
+			memcpy(sv.proxy_addr, addrs, sizeof(addrs));
+			sv.proxy_naddr = n;
+			sv.proxy_expires = tw_now_ms() + SV_PROXY_CACHE_MS;
+			pthread_mutex_unlock(&sv.proxy_lock);
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (domain == AF_INET6 || addrs[i].family == AF_INET) {
+			*len = sockaddr_make(&addrs[i], cfg->proxy_port, domain, ss);
+			return 0;
+		}
+	}
+	tw_error("the proxy %s has no address of this socket's family", cfg->proxy_host);
+	return -EAFNOSUPPORT;
+}
+
+static void target_text(const struct socks5_target *t, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (t->atyp == 3)
+		snprintf(buf, len, "%s:%u", t->name, t->port);
+	else if (t->atyp == 1)
+		snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, t->addr, a, sizeof(a)), t->port);
+	else
+		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
+}
+
+/* The program's socket becomes a connection through the proxy to TARGET (shim/proxy.c's way): connected
+ * and the SOCKS5 exchange done, bounded by the timeout, its file status flags exactly as they were. */
+static int64_t proxy_connect(const struct sv_call *c, const struct socks5_target *target)
+{
+	const struct tw_config *cfg = sv.cfg;
+	char what[TW_NAME_MAX + 64];
+	target_text(target, what, sizeof(what));
+	struct sockaddr_storage proxy;
+	socklen_t plen;
+	int rc = proxy_sockaddr(c->domain, &proxy, &plen);
+	if (rc < 0) {
+		tw_error("pid %d: connect %s refused: proxy %s:%u unavailable", (int)c->tid, what, cfg->proxy_host,
+			 cfg->proxy_port);
+		return rc;
+	}
+	int flags = fcntl(c->sfd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(c->sfd, F_SETFL, flags | O_NONBLOCK) != 0)
+		return -errno;
+	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
+	int code = -1;
+	rc = connect_until(c->sfd, (struct sockaddr *)&proxy, plen, deadline);
+	if (rc < 0) {
+		tw_error("pid %d: connect %s failed: proxy %s:%u unreachable (%s); not connecting directly",
+			 (int)c->tid, what, cfg->proxy_host, cfg->proxy_port, strerror(-rc));
+	} else {
+		/* Stream isolation as the library does it (TORWRAP_ISOLATION), for the calling process. */
+		char token[POLICY_TOKEN_MAX], host[INET6_ADDRSTRLEN];
+		pid_t tgid = tgid_of(c->tid);
+		struct policy_stream s = {
+			.host = target->atyp == 3 ? target->name
+						  : inet_ntop(target->atyp == 1 ? AF_INET : AF_INET6, target->addr,
+							      host, sizeof(host)),
+			.port = target->port,
+			.pid = (long)(tgid > 0 ? tgid : c->tid),
+			.conn_seq = atomic_fetch_add(&sv.conn_seq, 1) + 1,
+			.now_s = (int64_t)time(NULL),
+		};
+		int with_auth = policy_isolation_token(cfg, &s, token, sizeof(token));
+		struct socks5_auth auth = { .user = with_auth > 0 ? POLICY_SOCKS_USER : NULL,
+					    .pass = with_auth > 0 ? token : NULL };
+		rc = with_auth < 0 ? with_auth
+				   : socks5_handshake(c->sfd, target, with_auth > 0 ? &auth : NULL, deadline, &sv_io, &code);
+		if (rc == 0)
+			tw_info("pid %d: connect %s: via tor (proxy %s:%u)", (int)c->tid, what, cfg->proxy_host,
+				cfg->proxy_port);
+		else if (code >= 0)
+			tw_error("pid %d: connect %s failed: the proxy answered %s (SOCKS reply 0x%02x)", (int)c->tid,
+				 what, socks5_reply_text(code), code);
+		else
+			tw_error("pid %d: connect %s failed: SOCKS handshake with %s:%u: %s", (int)c->tid, what,
+				 cfg->proxy_host, cfg->proxy_port, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+	}
+	if (fcntl(c->sfd, F_SETFL, flags) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- handlers */
+
+/* Reads a sockaddr of ULEN bytes at UADDR as the kernel would take it. 0 or a negative errno. */
+static int read_sockaddr(const struct sv_call *c, uint64_t uaddr, int64_t ulen, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ulen < 0 || ulen > (int64_t)sizeof(*ss))
+		return -EINVAL;
+	*len = (socklen_t)ulen;
+	int rc = mem_read(c->tid, uaddr, ss, (size_t)ulen);
+	return rc;
+}
+
+/* An inet sockaddr long enough to hold its address. */
+static bool sockaddr_complete(const struct sockaddr_storage *ss, socklen_t len)
+{
+	return (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+	       (ss->ss_family == AF_INET6 && len >= SIN6_LEN_RFC2133);
+}
+
+static int64_t on_connect(struct sv_call *c)
+{
+	const struct seccomp_data *d = &c->req->data;
+	int rc = call_take_fd(c, (int)d->args[0]);
+	if (rc < 0)
+		return rc;
+	if (!call_is_inet(c))
+		return SV_CONTINUE; /* AF_UNIX, netlink...: the socket's family cannot change, nor reach the network */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if ((rc = read_sockaddr(c, d->args[1], (int)d->args[2], &ss, &len)) < 0)
+		return rc;
+	/* AF_UNSPEC (dissolve the association) and malformed addresses: the kernel's answer, on our copy. */
+	if (!sockaddr_complete(&ss, len))
+		return connect_in_place(c->sfd, &ss, len);
+	bool tcp = call_is_tcp(c);
+	if (c->type == SOCK_STREAM && ss.ss_family != c->domain)
+		return connect_in_place(c->sfd, &ss, len); /* EAFNOSUPPORT from the kernel */
+
+	struct resolver_addr a;
+	uint16_t port;
+	char text[INET6_ADDRSTRLEN];
+	sockaddr_split(&ss, &a, &port);
+	if ((c->type == SOCK_DGRAM || tcp) && is_nameserver(&a, port)) {
+		int64_t r = redirect_dns(c);
+		tw_info("pid %d: connect %s:%u (%s): DNS, answered by torwrap's resolver", (int)c->tid,
+			addr_text(&a, text, sizeof(text)), port, tcp ? "TCP" : "UDP");
+		return r;
+	}
+
+	char name[TW_NAME_MAX], why[WHY_MAX];
+	enum policy_verdict v = decide(&a, port, &ss, len, name, why);
+	const char *who = name[0] ? name : addr_text(&a, text, sizeof(text));
+	if (v == POLICY_REFUSE) {
+		tw_error("pid %d: connect %s:%u refused: %s", (int)c->tid, who, port, why);
+		return -EPERM;
+	}
+	if (v == POLICY_DIRECT) {
+		tw_info("pid %d: connect %s:%u: direct", (int)c->tid, who, port);
+		return connect_in_place(c->sfd, &ss, len);
+	}
+	if (!tcp) {
+		tw_error("pid %d: connect %s:%u refused: only TCP can go through Tor", (int)c->tid, who, port);
+		return -EPERM;
+	}
+	struct socks5_target t = { .port = port };
+	uint32_t v4;
+	if (name[0]) {
+		t.atyp = 3;
+		t.name = name;
+	} else if (addr_v4(&a, &v4)) {
+		t.atyp = 1;
+		memcpy(t.addr, &v4, 4);
+	} else {
+		t.atyp = 4;
+		memcpy(t.addr, a.addr, 16);
+	}
+	return proxy_connect(c, &t);
+}
+
+/* May a datagram of this socket go to SS? 0, or a negative errno (logged). */
+static int datagram_check(const struct sv_call *c, const struct sockaddr_storage *ss, socklen_t len,
+			  const char *verb)
+{
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+		return len < sizeof(sa_family_t) ? -EINVAL : -EAFNOSUPPORT;
+	if (!sockaddr_complete(ss, len))
+		return -EINVAL;
+	struct resolver_addr a;
+	uint16_t port;
+	char text[INET6_ADDRSTRLEN];
+	sockaddr_split(ss, &a, &port);
+	if (is_nameserver(&a, port)) {
+		tw_error("pid %d: %s to the nameserver %s:%u refused: only queries on a connected socket are "
+			 "answered (by torwrap)",
+			 (int)c->tid, verb, addr_text(&a, text, sizeof(text)), port);
+		return -EPERM;
+	}
+	char name[TW_NAME_MAX], why[WHY_MAX];
+	enum policy_verdict v = decide(&a, port, ss, len, name, why);
+	const char *who = name[0] ? name : addr_text(&a, text, sizeof(text));
+	if (v == POLICY_DIRECT)
+		return 0;
+	tw_error("pid %d: %s to %s:%u refused: %s", (int)c->tid, verb, who, port,
+		 v == POLICY_TOR ? "only TCP can go through Tor" : why);
+	return -EPERM;
+}
+
+static int64_t refuse_fastopen(const struct sv_call *c)
+{
+	tw_error("pid %d: TCP Fast Open with an address refused: connect() decides where a connection goes",
+		 (int)c->tid);
+	return -EOPNOTSUPP;
+}
+
+static int64_t on_sendto(struct sv_call *c)
+{
+	const struct seccomp_data *d = &c->req->data;
+	uint64_t ubuf = d->args[1], ulen = d->args[2], udest = d->args[4];
+	int flags = (int)d->args[3];
+	int rc = call_take_fd(c, (int)d->args[0]);
+	if (rc < 0)
+		return rc;
+	if (!call_is_inet(c))
+		return SV_CONTINUE;
+	if (call_is_tcp(c)) /* without MSG_FASTOPEN, TCP ignores the address: nothing to decide */
+		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
+	if (udest == 0)
+		return SV_CONTINUE;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if ((rc = read_sockaddr(c, udest, (int)d->args[5], &ss, &len)) < 0)
+		return rc;
+	if ((rc = datagram_check(c, &ss, len, "sendto")) < 0)
+		return rc;
+	if (ulen > SV_DGRAM_MAX)
+		return -EMSGSIZE;
+	uint8_t *buf = malloc(ulen ? ulen : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	int64_t r = mem_read(c->tid, ubuf, buf, ulen);
+	if (r == 0) {
+		ssize_t n = sendto(c->sfd, buf, ulen, flags | MSG_NOSIGNAL, (struct sockaddr *)&ss, len);
+		r = n >= 0 ? n : -errno;
+	}
+	free(buf);
+	return r;
+}
+
+/* Sends the program's message UM (its pointers are the program's) from a copy, to NAME. */
+static int64_t send_copied(const struct sv_call *c, const struct msghdr *um, const struct sockaddr_storage *name,
+			   socklen_t namelen, int flags)
+{
+	if (um->msg_iovlen > IOV_MAX)
+		return -EMSGSIZE;
+	if (um->msg_controllen > SV_CONTROL_MAX)
+		return -ENOBUFS;
+	size_t niov = um->msg_iovlen;
+	struct iovec *riov = calloc(niov ? niov : 1, sizeof(*riov));
+	uint8_t *ctl = malloc(um->msg_controllen ? um->msg_controllen : 1);
+	uint8_t *data = NULL;
+	int64_t r = -ENOMEM;
+	if (riov == NULL || ctl == NULL)
+		goto out;
+	if ((r = mem_read(c->tid, (uint64_t)(uintptr_t)um->msg_iov, riov, niov * sizeof(*riov))) < 0 ||
+	    (r = mem_read(c->tid, (uint64_t)(uintptr_t)um->msg_control, ctl, um->msg_controllen)) < 0)
+		goto out;
+	size_t total = 0;
+	for (size_t i = 0; i < niov; i++) {
+		if (riov[i].iov_len > SV_DGRAM_MAX || (total += riov[i].iov_len) > SV_DGRAM_MAX) {
+			r = -EMSGSIZE;
+			goto out;
+		}
+	}
+	r = -ENOMEM;
+	if ((data = malloc(total ? total : 1)) == NULL)
+		goto out;
+	size_t off = 0;
+	for (size_t i = 0; i < niov; i++) {
+		if ((r = mem_read(c->tid, (uint64_t)(uintptr_t)riov[i].iov_base, data + off, riov[i].iov_len)) < 0)
+			goto out;
+		off += riov[i].iov_len;
+	}
+	struct iovec iov = { .iov_base = data, .iov_len = total };
+	struct msghdr m = {
+		.msg_name = (void *)name,
+		.msg_namelen = name ? namelen : 0,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = um->msg_controllen ? ctl : NULL,
+		.msg_controllen = um->msg_controllen,
+	};
+	ssize_t n = sendmsg(c->sfd, &m, flags | MSG_NOSIGNAL);
+	r = n >= 0 ? n : -errno;
+out:
+	free(riov);
+	free(ctl);
+	free(data);
+	return r;
+}
+
+static int64_t on_sendmsg(struct sv_call *c)
+{
+	const struct seccomp_data *d = &c->req->data;
+	int flags = (int)d->args[2];
+	struct msghdr um;
+	int rc = mem_read(c->tid, d->args[1], &um, sizeof(um));
+	if (rc < 0)
+		return rc;
+	/* No address (the common case, on a connected socket): nothing to decide, and no descriptor to take. */
+	if (um.msg_name == NULL || um.msg_namelen == 0)
+		return SV_CONTINUE;
+	if ((rc = call_take_fd(c, (int)d->args[0])) < 0)
+		return rc;
+	if (!call_is_inet(c))
+		return SV_CONTINUE;
+	if (call_is_tcp(c))
+		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	/* The kernel truncates a longer name to a sockaddr_storage. */
+	int64_t ulen = um.msg_namelen > sizeof(ss) ? (int64_t)sizeof(ss) : (int64_t)um.msg_namelen;
+	if ((rc = read_sockaddr(c, (uint64_t)(uintptr_t)um.msg_name, ulen, &ss, &len)) < 0)
+		return rc;
+	if ((rc = datagram_check(c, &ss, len, "sendmsg")) < 0)
+		return rc;
+	return send_copied(c, &um, &ss, len, flags);
+}
+
+static int64_t on_sendmmsg(struct sv_call *c)
+{
+	const struct seccomp_data *d = &c->req->data;
+	uint64_t uvec = d->args[1];
+	unsigned vlen = (unsigned)d->args[2];
+	int flags = (int)d->args[3];
+	if (vlen > UIO_MAXIOV)
+		vlen = UIO_MAXIOV; /* as the kernel */
+	if (vlen == 0)
+		return SV_CONTINUE;
+	struct mmsghdr *vec = calloc(vlen, sizeof(*vec));
+	if (vec == NULL)
+		return -ENOMEM;
+	int64_t r = mem_read(c->tid, uvec, vec, vlen * sizeof(*vec));
+	if (r < 0)
+		goto out;
+	bool named = false;
+	for (unsigned i = 0; i < vlen; i++)
+		named |= vec[i].msg_hdr.msg_name != NULL && vec[i].msg_hdr.msg_namelen != 0;
+	r = SV_CONTINUE; /* glibc's resolver sends its A and AAAA queries this way, on a connected socket */
+	if (!named)
+		goto out;
+	if ((r = call_take_fd(c, (int)d->args[0])) < 0)
+		goto out;
+	r = SV_CONTINUE;
+	if (!call_is_inet(c))
+		goto out;
+	if (call_is_tcp(c)) {
+		r = (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
+		goto out;
+	}
+	struct sockaddr_storage *names = calloc(vlen, sizeof(*names));
+	socklen_t *lens = calloc(vlen, sizeof(*lens));
+	r = -ENOMEM;
+	if (names && lens) {
+		r = 0;
+		for (unsigned i = 0; i < vlen && r == 0; i++) {
+			const struct msghdr *m = &vec[i].msg_hdr;
+			if (m->msg_name == NULL || m->msg_namelen == 0)
+				continue;
+			int64_t ulen = m->msg_namelen > sizeof(names[i]) ? (int64_t)sizeof(names[i])
+									  : (int64_t)m->msg_namelen;
+			r = read_sockaddr(c, (uint64_t)(uintptr_t)m->msg_name, ulen, &names[i], &lens[i]);
+			if (r == 0)
+				r = datagram_check(c, &names[i], lens[i], "sendmmsg");
+		}
+		/* Every destination is allowed: send them in order, as the kernel would, and report the count. */
+		unsigned sent = 0;
+		for (unsigned i = 0; i < vlen && r == 0; i++) {
+			const struct msghdr *m = &vec[i].msg_hdr;
+			bool has = m->msg_name != NULL && m->msg_namelen != 0;
+			int64_t n = send_copied(c, m, has ? &names[i] : NULL, lens[i], flags);
+			if (n < 0) {
+				if (sent == 0)
+					r = n;
+				break;
+			}
+			unsigned len32 = (unsigned)n;
+			mem_write(c->tid, uvec + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len), &len32,
+				  sizeof(len32));
+			sent++;
+		}
+		if (r == 0)
+			r = sent;
+	}
+	free(names);
+	free(lens);
+out:
+	free(vec);
+	return r;
+}
+
+static void respond(const struct seccomp_notif *req, struct seccomp_notif_resp *resp, int64_t r)
+{
+	memset(resp, 0, sv.resp_size);
+	resp->id = req->id;
+	if (r == SV_CONTINUE)
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	else if (r < 0)
+		resp->error = (int32_t)r;
+	else
+		resp->val = r;
+	while (ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SEND, resp) != 0 && errno == EINTR)
+		;
+	/* ENOENT: the caller is gone, or was interrupted by a fatal signal; nothing to do. */
+}
+
+static void serve(const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
+{
+	struct sv_call c = { .req = req, .tid = (pid_t)req->pid, .pidfd = -1, .sfd = -1 };
+	int64_t r;
+	switch (req->data.nr) {
+	case SYS_connect:
+		r = on_connect(&c);
+		break;
+	case SYS_sendto:
+		r = on_sendto(&c);
+		break;
+	case SYS_sendmsg:
+		r = on_sendmsg(&c);
+		break;
+	case SYS_sendmmsg:
+		r = on_sendmmsg(&c);
+		break;
+	default:
+		r = -ENOSYS;
+		break;
+	}
+	/* Our duplicate goes before the answer, so a program closing its socket right away closes it for real. */
+	if (c.sfd >= 0)
+		close(c.sfd);
+	if (c.pidfd >= 0)
+		close(c.pidfd);
+	respond(req, resp, r);
+}
+
+/* ------------------------------------------------------------------------------------------- the pool */
+
+static void *pool_worker(void *arg);
+
+static int pool_spawn(void)
+{
+	pthread_mutex_lock(&sv.pool_lock);
+	if (sv.pool_total >= SV_POOL_MAX) {
+		pthread_mutex_unlock(&sv.pool_lock);
+		return -EAGAIN;
+	}
+	sv.pool_total++;
+	pthread_mutex_unlock(&sv.pool_lock);
+	if (spawn_detached(pool_worker, NULL) != 0) {
+		pthread_mutex_lock(&sv.pool_lock);
+		sv.pool_total--;
+		pthread_mutex_unlock(&sv.pool_lock);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Leader/followers: every idle thread waits in NOTIF_RECV; the one that takes a notification starts another
+ * thread when none is left waiting, so a notification never waits behind a slow one. */
+static void *pool_worker(void *arg)
+{
+	(void)arg;
+	struct seccomp_notif *req = malloc(sv.notif_size);
+	struct seccomp_notif_resp *resp = malloc(sv.resp_size);
+	for (bool run = req && resp; run;) {
+		pthread_mutex_lock(&sv.pool_lock);
+		sv.pool_idle++;
+		pthread_mutex_unlock(&sv.pool_lock);
+		memset(req, 0, sv.notif_size); /* the kernel refuses a dirty buffer */
+		int rc = ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_RECV, req);
+		int err = errno;
+		pthread_mutex_lock(&sv.pool_lock);
+		bool more = --sv.pool_idle == 0 && rc == 0;
+		pthread_mutex_unlock(&sv.pool_lock);
+		if (more)
+			pool_spawn();
+		if (rc != 0) {
+			/* ENOENT: the caller went away before we took it, or the tree is gone (then it comes at once,
+			 * every time: leave). Nothing else is expected; the pool must not empty itself over it (a
+			 * trapped call would then wait forever), nor spin. */
+			struct pollfd p = { .fd = sv.listener, .events = 0 };
+			if (err == ENOENT && poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+				break;
+			if (err != EINTR && err != ENOENT)
+				usleep(10000);
+			continue;
+		}
+		serve(req, resp);
+		pthread_mutex_lock(&sv.pool_lock);
+		run = sv.pool_idle < SV_POOL_KEEP_IDLE;
+		pthread_mutex_unlock(&sv.pool_lock);
+	}
+	pthread_mutex_lock(&sv.pool_lock);
+	sv.pool_total--;
+	pthread_mutex_unlock(&sv.pool_lock);
+	free(req);
+	free(resp);
+	return NULL;
+}
+
+/* --------------------------------------------------------------------------------------------- filter */
+
+enum {
+	L_NEXT = 0,
+	L_ALLOW,
+	L_SENDTO,
+	L_SOCKET,
+	L_INET,
+	L_OTHER_ARCH,
+	L_NOTIFY,
+	L_EPERM,
+	L_ENOSYS,
+	L_COUNT,
+};
+
+struct bpf_asm {
+	struct sock_filter f[96];
+	uint8_t jt[96], jf[96]; /* label numbers until resolved */
+	int n;
+	int at[L_COUNT];
+};
+
+static void emit(struct bpf_asm *p, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+{
+	if (p->n < (int)(sizeof(p->f) / sizeof(p->f[0]))) {
+		p->f[p->n] = (struct sock_filter)BPF_STMT(code, k);
+		p->jt[p->n] = jt;
+		p->jf[p->n] = jf;
+	}
+	p->n++;
+}
+
+static void label(struct bpf_asm *p, int l)
+{
+	p->at[l] = p->n;
+}
+
+static int resolve_jumps(struct bpf_asm *p)
+{
+	if (p->n > (int)(sizeof(p->f) / sizeof(p->f[0])))
+		return -1;
+	for (int i = 0; i < p->n; i++) {
+		if (BPF_CLASS(p->f[i].code) != BPF_JMP)
+			continue;
+		int t[2] = { p->jt[i], p->jf[i] };
+		for (int j = 0; j < 2; j++) {
+			int off = t[j] == L_NEXT ? 0 : p->at[t[j]] - i - 1;
+			if (off < 0 || off > 255)
+				return -1;
+			t[j] = off;
+		}
+		p->f[i].jt = (uint8_t)t[0];
+		p->f[i].jf = (uint8_t)t[1];
+	}
+	return 0;
+}
+
+#define ARG_LO(n) (offsetof(struct seccomp_data, args) + (n) * sizeof(uint64_t))
+#define ARG_HI(n) (ARG_LO(n) + sizeof(uint32_t))
+#define LD(off) emit(&p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(off), 0, 0)
+#define JEQ(k, t, f) emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(k), (t), (f))
+#define JGE(k, t, f) emit(&p, BPF_JMP | BPF_JGE | BPF_K, (uint32_t)(k), (t), (f))
+#define JGT(k, t, f) emit(&p, BPF_JMP | BPF_JGT | BPF_K, (uint32_t)(k), (t), (f))
+#define JSET(k, t, f) emit(&p, BPF_JMP | BPF_JSET | BPF_K, (uint32_t)(k), (t), (f))
+#define RET(k) emit(&p, BPF_RET | BPF_K, (uint32_t)(k), 0, 0)
+
+/* The filter (little-endian: an argument's low half comes first). */
+static int build_filter(struct sock_filter *out, unsigned short *len)
+{
+#ifdef SV_ARCH
+	struct bpf_asm p;
+	memset(&p, 0, sizeof(p));
+	LD(offsetof(struct seccomp_data, arch));
+	JEQ(SV_ARCH, L_NEXT, L_OTHER_ARCH);
+	LD(offsetof(struct seccomp_data, nr));
+#ifdef SV_X32_BIT
+	JGE(SV_X32_BIT, L_ENOSYS, L_NEXT); /* the x32 ABI */
+#endif
+	JEQ(SYS_connect, L_NOTIFY, L_NEXT);
+	JEQ(SYS_sendmsg, L_NOTIFY, L_NEXT);
+	JEQ(SYS_sendmmsg, L_NOTIFY, L_NEXT);
+	JEQ(SYS_sendto, L_SENDTO, L_NEXT);
+	JEQ(SYS_socket, L_SOCKET, L_NEXT);
+	JGE(425, L_NEXT, L_ALLOW); /* io_uring_setup, _enter, _register: the same numbers everywhere */
+	JGT(427, L_ALLOW, L_ENOSYS);
+
+	label(&p, L_SENDTO); /* only with an address (or MSG_FASTOPEN): send() on a connected socket is free */
+	LD(ARG_LO(4));
+	JEQ(0, L_NEXT, L_NOTIFY);
+	LD(ARG_HI(4));
+	JEQ(0, L_NEXT, L_NOTIFY);
+	LD(ARG_LO(3));
+	JSET(MSG_FASTOPEN, L_NOTIFY, L_ALLOW);
+
+	label(&p, L_SOCKET); /* raw and packet sockets, SCTP (it connects through setsockopt): refused */
+	LD(ARG_LO(0));
+	JEQ(AF_PACKET, L_EPERM, L_NEXT);
+	JEQ(AF_XDP, L_EPERM, L_NEXT);
+	JEQ(AF_INET, L_INET, L_NEXT);
+	JEQ(AF_INET6, L_INET, L_ALLOW);
+	label(&p, L_INET);
+	LD(ARG_LO(1));
+	emit(&p, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
+	JEQ(SOCK_RAW, L_EPERM, L_NEXT);
+	JEQ(SOCK_PACKET, L_EPERM, L_NEXT);
+	JEQ(SOCK_SEQPACKET, L_EPERM, L_NEXT);
+	LD(ARG_LO(2));
+	JEQ(IPPROTO_SCTP, L_EPERM, L_ALLOW);
+
+	label(&p, L_OTHER_ARCH); /* A still holds the architecture */
+#ifdef SV_COMPAT_ARCH
+	JEQ(SV_COMPAT_ARCH, L_NEXT, L_ENOSYS);
+	LD(offsetof(struct seccomp_data, nr));
+	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, io_uring_* */
+	JEQ(102, L_ENOSYS, L_NEXT);
+	JEQ(345, L_ENOSYS, L_NEXT);
+	JEQ(359, L_ENOSYS, L_NEXT);
+	JEQ(362, L_ENOSYS, L_NEXT);
+	JEQ(369, L_ENOSYS, L_NEXT);
+	JEQ(370, L_ENOSYS, L_NEXT);
+	JGE(425, L_NEXT, L_ALLOW);
+	JGT(427, L_ALLOW, L_ENOSYS);
+#else
+	RET(SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+	label(&p, L_ALLOW);
+	RET(SECCOMP_RET_ALLOW);
+	label(&p, L_NOTIFY);
+	RET(SECCOMP_RET_USER_NOTIF);
+	label(&p, L_EPERM);
+	RET(SECCOMP_RET_ERRNO | EPERM);
+	label(&p, L_ENOSYS);
+	RET(SECCOMP_RET_ERRNO | ENOSYS);
+	if (resolve_jumps(&p) != 0)
+		return -EINVAL;
+	memcpy(out, p.f, (size_t)p.n * sizeof(p.f[0]));
+	*len = (unsigned short)p.n;
+	return 0;
+#else
+	(void)out;
+	(void)len;
+	return -ENOSYS;
+#endif
+}
+
+/* -------------------------------------------------------------------------------------------- startup */
+
+int supervisor_available(char *why, size_t whylen)
+{
+#ifndef SV_ARCH
+	snprintf(why, whylen, "the seccomp supervisor does not know this architecture");
+	return -1;
+#else
+	unsigned action = SECCOMP_RET_USER_NOTIF;
+	struct seccomp_notif_sizes sizes;
+	if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) != 0 ||
+	    sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+		snprintf(why, whylen, "%s",
+			 errno == EPERM || errno == EACCES
+				 ? "seccomp() is not allowed here (a container's seccomp profile?)"
+				 : "the kernel has no seccomp user notification (Linux 5.0 or later is needed)");
+		return -1;
+	}
+	int pfd = sys_pidfd_open(getpid(), 0);
+	if (pfd < 0) {
+		snprintf(why, whylen, "%s",
+			 errno == ENOSYS ? "the kernel has no pidfd_open (Linux 5.3 or later is needed)"
+					 : "pidfd_open is not allowed here (a container's seccomp profile?)");
+		return -1;
+	}
+	int dup = sys_pidfd_getfd(pfd, pfd);
+	int err = errno;
+	close(pfd);
+	if (dup < 0) {
+		snprintf(why, whylen, "%s",
+			 err == ENOSYS ? "the kernel has no pidfd_getfd (Linux 5.6 or later is needed)"
+				       : "pidfd_getfd is not allowed here (a container's seccomp profile, or no ptrace "
+					 "access?)");
+		return -1;
+	}
+	close(dup);
+	int probe = 42, copy = 0;
+	struct iovec l = { .iov_base = &copy, .iov_len = sizeof(copy) };
+	struct iovec r = { .iov_base = &probe, .iov_len = sizeof(probe) };
+	if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != (ssize_t)sizeof(probe) || copy != probe) {
+		snprintf(why, whylen, "process_vm_readv is not allowed here (a container's seccomp profile?)");
+		return -1;
+	}
+	return 0;
+#endif
+}
+
+/* Child -> parent messages on the bootstrap pipe. */
+enum { MSG_LISTENER = 1, MSG_SETUP_FAILED, MSG_EXEC_FAILED };
+
+struct boot_msg {
+	int kind;
+	int value; /* the listener's number, or an errno */
+	int killable; /* WAIT_KILLABLE_RECV in force */
+};
+
+static void child_send(int fd, int kind, int value, int killable)
+{
+	struct boot_msg m = { .kind = kind, .value = value, .killable = killable };
+	ssize_t n;
+	do
+		n = write(fd, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+}
+
+static void child_main(int up, int down, const sigset_t *mask, const char *path, char *const argv[],
+		       char *const envp[])
+{
+	struct sock_filter filter[96];
+	struct sock_fprog prog = { .filter = filter };
+	if (build_filter(filter, &prog.len) != 0) {
+		child_send(up, MSG_SETUP_FAILED, EINVAL, 0);
+		_exit(EXIT_REFUSED);
+	}
+	/* No new privileges: seccomp() needs it unprivileged, and a setuid program would not keep the filter
+	 * honest anyway (torwrap refuses those). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		child_send(up, MSG_SETUP_FAILED, errno, 0);
+		_exit(EXIT_REFUSED);
+	}
+	int killable = 1;
+	int listener = sys_seccomp(SECCOMP_SET_MODE_FILTER,
+				   SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	if (listener < 0 && errno == EINVAL) { /* before 5.19 */
+		killable = 0;
+		listener = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	}
+	if (listener < 0) {
+		child_send(up, MSG_SETUP_FAILED, errno, 0);
+		_exit(EXIT_REFUSED);
+	}
+	/* From here on our own network calls would wait for the supervisor: only the pipes until exec. The
+	 * number goes up, not the descriptor (SCM_RIGHTS is a sendmsg, trapped with nobody listening yet). */
+	child_send(up, MSG_LISTENER, listener, killable);
+	char ack;
+	ssize_t n;
+	do
+		n = read(down, &ack, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(EXIT_REFUSED); /* the supervisor is gone */
+	/* Only the supervisor may hold the listener: if it dies, the trapped calls must fail. */
+	close(listener);
+	close(down);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	execve(path, argv, envp);
+	int err = errno;
+	child_send(up, MSG_EXEC_FAILED, err, 0);
+	_exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED);
+}
+
+static int read_msg(int fd, struct boot_msg *m)
+{
+	ssize_t n;
+	do
+		n = read(fd, m, sizeof(*m));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+/* Dies of the signal that killed the program, so the caller sees the same status; else 128 + SIG. */
+static int die_like(int sig)
+{
+	struct rlimit none = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &none); /* the program's core, if any, is written already */
+	signal(sig, SIG_DFL);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	kill(getpid(), sig);
+	return 128 + sig;
+}
+
+static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+					 SIGALRM, SIGTSTP };
+
+/* Waits for the program and for the last process of its tree, forwarding signals meanwhile. */
+static int wait_tree(int sigfd, pid_t child)
+{
+	int status = 0;
+	bool child_done = false, tree_done = false;
+	while (!(child_done && tree_done)) {
+		struct pollfd p[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = sv.listener, .events = 0 } };
+		int r = poll(p, tree_done ? 1 : 2, -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (!tree_done && (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)))
+			tree_done = true; /* no process uses the filter any more */
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGCHLD) {
+			/* A subreaper: orphans of the tree come to us too. */
+			for (;;) {
+				int st;
+				pid_t w = waitpid(-1, &st, WNOHANG | WUNTRACED);
+				if (w <= 0)
+					break;
+				if (w == child && WIFSTOPPED(st)) {
+					/* Job control (^Z): the shell waits for us, so we stop along; its SIGCONT wakes both. */
+					int s = WSTOPSIG(st);
+					if (s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
+						kill(getpid(), SIGSTOP);
+					continue;
+				}
+				if (w == child) {
+					status = st;
+					child_done = true;
+				}
+			}
+			continue;
+		}
+		/* Signals from the terminal (SI_KERNEL) reached the program's process group already. */
+		if (!child_done && (int)si.ssi_code <= 0)
+			kill(child, (int)si.ssi_signo);
+	}
+	if (WIFSIGNALED(status))
+		return die_like(WTERMSIG(status));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_REFUSED;
+}
+
+int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[])
+{
+	char why[256];
+	if (supervisor_available(why, sizeof(why)) != 0) {
+		fprintf(stderr, "torwrap: cannot supervise %s: %s\n", path, why);
+		return EXIT_REFUSED;
+	}
+	sv.cfg = cfg;
+	tw_log_set_level(cfg->log_level);
+	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
+	if (rc < 0) {
+		fprintf(stderr, "torwrap: cannot attach the virtual address map: %s\n", strerror(-rc));
+		return EXIT_REFUSED;
+	}
+	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &sv.ns) != 0)
+		sv.ns.nns = 0; /* config_build reported it already: names then fail closed */
+	struct seccomp_notif_sizes sizes;
+	if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+		fprintf(stderr, "torwrap: seccomp notification sizes: %s\n", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	sv.notif_size = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif
+									      : sizeof(struct seccomp_notif);
+	sv.resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp
+										    : sizeof(struct seccomp_notif_resp);
+	srandom((unsigned)(tw_now_ms() ^ getpid()));
+
+	/* Orphans of the tree stay our descendants: reaped here, and still ours to read (ptrace scope). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sigset_t fwd, old;
+	sigemptyset(&fwd);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		sigaddset(&fwd, forwarded_signals[i]);
+	sigaddset(&fwd, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &fwd, &old);
+
+	int up[2], down[2];
+	if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
+		fprintf(stderr, "torwrap: pipe: %s\n", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	pid_t child = fork();
+	if (child < 0) {
+		fprintf(stderr, "torwrap: fork: %s\n", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	if (child == 0) {
+		close(up[0]);
+		close(down[1]);
+		child_main(up[1], down[0], &old, path, argv, envp);
+	}
+	close(up[1]);
+	close(down[0]);
+	sv.child = child;
+	signal(SIGPIPE, SIG_IGN);
+
+	struct boot_msg m;
+	int pidfd = sys_pidfd_open(child, 0);
+	if (read_msg(up[0], &m) != 0 || m.kind != MSG_LISTENER) {
+		int err = m.kind == MSG_SETUP_FAILED ? m.value : EIO;
+		fprintf(stderr, "torwrap: cannot install the seccomp filter for %s: %s\n", path, strerror(err));
+		waitpid(child, NULL, 0);
+		return EXIT_REFUSED;
+	}
+	sv.listener = pidfd >= 0 ? sys_pidfd_getfd(pidfd, m.value) : -1;
+	if (sv.listener < 0) {
+		fprintf(stderr, "torwrap: cannot take the seccomp listener: %s\n", strerror(errno));
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return EXIT_REFUSED;
+	}
+	close(pidfd);
+	if (!m.killable)
+		tw_warn("the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a program receiving "
+			"frequent signals may restart a slow connect");
+	/* Wake the waiting thread on our CPU (6.6): a notification round trip several times cheaper. */
+	ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+
+	if ((rc = responder_start()) < 0 || pool_spawn() != 0 || pool_spawn() != 0) {
+		fprintf(stderr, "torwrap: cannot start the supervisor: %s\n", strerror(rc < 0 ? -rc : EAGAIN));
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return EXIT_REFUSED;
+	}
+	int sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
+	char ack = 1;
+	if (sigfd < 0 || write(down[1], &ack, 1) != 1) {
+		fprintf(stderr, "torwrap: cannot start %s: %s\n", path, strerror(errno));
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return EXIT_REFUSED;
+	}
+	close(down[1]);
+	if (read_msg(up[0], &m) == 0 && m.kind == MSG_EXEC_FAILED) {
+		fprintf(stderr, "torwrap: %s: %s\n", path, strerror(m.value));
+		waitpid(child, NULL, 0);
+		return m.value == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED;
+	}
+	close(up[0]);
+	return wait_tree(sigfd, child);
+}

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# static.sh: statically linked programs under torwrap's seccomp supervisor (issue 7): a gcc -static C client,
+# busybox-static's wget and a static Go program (CGO_ENABLED=0: Go's own resolver, raw system calls).
+#
+# A static program's resolver reads /etc/resolv.conf itself, so every program here runs in a private mount
+# namespace where /etc/resolv.conf names a trap nameserver on 127.53.X.Y:53 (started here, logging). The trap
+# must never hear a query while torwrap runs: every DNS query must have been redirected to the supervisor's
+# responder. Names that are not allowed must never reach the container's nameserver either (TORWRAP_RESOLV_CONF,
+# the world's logging DNS server), and reach tor-proxy by name (ATYP 3). Every destination used here is on
+# loopback: "external" names get virtual addresses (127.192.0.0/10), the proxy's exit maps them to 127.0.0.1.
+. "$(dirname "$0")/lib.sh"
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "static.sh needs root (a private mount namespace and a trap nameserver on port 53)"
+	exit 77
+fi
+if ! unshare -m true 2>/dev/null; then
+	echo "static.sh needs unshare -m (mount namespaces)"
+	exit 77
+fi
+
+start_world
+HTTP_LOG=$WORK/http-ext.out
+http_hits() { grep -c '"GET ' "$HTTP_LOG"; }
+
+# The trap: the nameserver of the static programs' /etc/resolv.conf, on port 53 of an address of its own (so
+# that test runs side by side do not collide).
+TRAP_LOG=$WORK/dns-trap.log
+for ((try = 0; try < 5; try++)); do
+	TRAP_ADDR=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+	$PY "$TOOLS/dns_server.py" --listen "$TRAP_ADDR:53" --log "$TRAP_LOG" --ready-file "$WORK/dns-trap.ready" \
+		--record trap-control.example.test=127.0.0.1 >"$WORK/dns-trap.out" 2>&1 &
+	TW_PIDS+=($!)
+	wait_file "$WORK/dns-trap.ready" 20 2>/dev/null && break
+done
+[[ -s $WORK/dns-trap.ready ]] || { notok "trap nameserver on port 53"; finish; }
+touch "$TRAP_LOG"
+printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$TRAP_ADDR" >"$WORK/static-resolv.conf"
+
+# nsrun CMD...: CMD in a private mount namespace whose /etc/resolv.conf names the trap.
+nsrun() {
+	unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" "$@"
+}
+# stw [TORWRAP OPTIONS] CMD...: CMD under torwrap, in such a namespace.
+stw() {
+	nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
+}
+# strace_stw OUT CMD...: the same under strace -f (the supervisor's and the program's network calls).
+strace_stw() {
+	local out=$1
+	shift
+	strace -f -qq -s 128 -e trace=connect,sendto,sendmsg,sendmmsg -o "$out" \
+		unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
+		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
+}
+# stw_bg ...: stw in the background, $! being torwrap itself (every step execs).
+stw_bg() {
+	(exec unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
+		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@") &
+}
+# wait_exec PID PROGRAM: until torwrap PID has started PROGRAM (its child), at most 10 s.
+wait_exec() {
+	local t c
+	for ((t = 0; t < 100; t++)); do
+		for c in $(pgrep -P "$1"); do
+			[[ $(readlink "/proc/$c/exe") == "$2" ]] && return 0
+		done
+		sleep 0.1
+	done
+	return 1
+}
+trap_quiet() { [ "$(wc -l <"$TRAP_LOG")" -eq "$TRAP0" ]; }
+# Every connect to the destination's port names a virtual address: nothing went there directly.
+only_virtual_dest() {
+	! grep -E "connect\(.*htons\($HPORT\)" "$1" | grep -vqE '"(::ffff:)?127\.(19[2-9]|2[0-5][0-9])\.'
+}
+no_datagram_to_53() { ! grep -qE '^[0-9]+ +(sendto|sendmsg|sendmmsg)\(.*htons\(53\)' "$1"; }
+# Exactly one call names port 9: the program's own, answered by the supervisor without sending.
+sent_once_to_9() { [ "$(grep -c 'htons(9)' "$1")" -eq 1 ]; }
+is_static() { [[ -x $1 ]] && ! readelf -l "$1" 2>/dev/null | grep -q INTERP; }
+
+# -------------------------------------------------------------------------------------------- the programs
+SC=$WORK/static_client
+if ! gcc -std=c11 -D_GNU_SOURCE -O1 -g -pthread -static -o "$SC" "$TW_TOP/tests/programs/static_client.c" \
+	2>"$WORK/gcc.err"; then
+	notok "gcc -static builds tests/programs/static_client.c"
+	cat "$WORK/gcc.err" >&2
+	finish
+fi
+check "static_client is statically linked" is_static "$SC"
+
+GO=$WORK/static_go
+if command -v go >/dev/null; then
+	(cd "$TW_TOP/tests/programs" && CGO_ENABLED=0 GO111MODULE=off GOPROXY=off GOFLAGS= GOTOOLCHAIN=local \
+		GOCACHE="$WORK/go-cache" GOPATH="$WORK/go-path" go build -o "$GO" static_go.go) >"$WORK/go.err" 2>&1 ||
+		{ notok "go build (CGO_ENABLED=0) tests/programs/static_go.go"; cat "$WORK/go.err" >&2; }
+fi
+BUSYBOX=$(command -v busybox || true)
+
+# ------------------------------------------------------------------------------------- the trap itself
+out=$(nsrun "$SC" resolve trap-control.example.test 2>&1)
+check "control: without torwrap, a static program's query reaches the trap nameserver" \
+	grep -q '"trap-control.example.test"' "$TRAP_LOG"
+TRAP0=$(wc -l <"$TRAP_LOG")
+
+# ---------------------------------------------------------------------------- the three programs, by name
+# run_prog KIND NAME-OR-URL-HOST PORT: fetch http://HOST:PORT/ with the program KIND under torwrap.
+run_prog() {
+	local kind=$1 host=$2 port=$3
+	shift 3
+	case $kind in
+	c) "$@" "$SC" get "$host" "$port" ;;
+	busybox) "$@" "$BUSYBOX" wget -q -O - "http://$host:$port/" ;;
+	go) "$@" "$GO" get "http://$host:$port/" ;;
+	esac
+}
+
+for kind in c busybox go; do
+	case $kind in
+	busybox) is_static "$BUSYBOX" || { skip "busybox: no statically linked busybox (package busybox-static)"; continue; } ;;
+	go) is_static "$GO" || { skip "go: no static Go program (package golang-go)"; continue; } ;;
+	esac
+	host=$kind-static.example.test
+
+	n0=$(socks_count)
+	out=$(run_prog $kind "$host" "$HPORT" strace_stw "$WORK/st.$kind" 2>"$WORK/err.$kind")
+	check "$kind static: external name fetched through the proxy" [ "$out" = "hello from the internet" ]
+	check "$kind static: the proxy got the hostname (ATYP 3)" socks_saw 3 "$host" "$HPORT"
+	check "$kind static: one proxy request" [ $(($(socks_count) - n0)) -eq 1 ]
+	check "$kind static: the trap nameserver heard nothing" trap_quiet
+	check "$kind static: the container's nameserver never asked about the name" dns_not_asked "$DNS_LOG" "$host"
+	check "$kind static: no direct connection to the destination (strace)" only_virtual_dest "$WORK/st.$kind"
+	check "$kind static: no datagram sent to port 53 (strace)" no_datagram_to_53 "$WORK/st.$kind"
+
+	n0=$(socks_count)
+	out=$(run_prog $kind tron-wallet-manager "$IPORT" stw 2>&1)
+	check "$kind static: allowed internal name reached directly" grep -q "hello from tron-wallet-manager" <<<"$out"
+	check "$kind static: internal name: proxy not used" [ "$(socks_count)" -eq "$n0" ]
+	check "$kind static: internal name resolved by the container's nameserver" \
+		dns_asked "$DNS_LOG" tron-wallet-manager
+	check "$kind static: internal name: the trap nameserver heard nothing" trap_quiet
+
+	h0=$(http_hits)
+	out=$(TOR_PROXY_SOCKS_PORT=$DEAD run_prog $kind "down-$host" "$HPORT" stw 2>&1)
+	rc=$?
+	check "$kind static: proxy down: the program fails" [ $rc -ne 0 ]
+	check "$kind static: proxy down: torwrap names the proxy" grep -q "proxy tor-proxy:$DEAD unreachable" <<<"$out"
+	check "$kind static: proxy down: nothing reached the destination" [ "$(http_hits)" -eq "$h0" ]
+	check "$kind static: proxy down: no DNS for the name anywhere" \
+		bash -c "! grep -q 'down-$host' '$DNS_LOG' '$TRAP_LOG'"
+done
+
+# ------------------------------------------------------------------------------------- sockets and flags
+out=$(stw "$SC" --nonblock get nonblock.example.test "$HPORT" 2>&1)
+check "non-blocking connect through the proxy: works, flags unchanged" grep -q "hello from the internet" <<<"$out"
+out=$(stw "$SC" --v6 get v6-static.example.test "$HPORT" 2>&1)
+check "IPv6 socket to a v4-mapped virtual address goes through the proxy" grep -q "hello from the internet" <<<"$out"
+check "IPv6: the proxy got the hostname" socks_saw 3 v6-static.example.test "$HPORT"
+
+n0=$(socks_count)
+out=$(stw "$SC" --threads 16 --count 10 get threads.example.test "$HPORT" 2>&1)
+check "16 threads x 10 requests, all through the proxy" grep -qx "fetched 160/160" <<<"$out"
+check "16 threads x 10 requests: 160 proxy requests" [ $(($(socks_count) - n0)) -eq 160 ]
+if is_static "$GO"; then
+	out=$(stw "$GO" parallel 32 "http://go-parallel.example.test:$HPORT/" 2>&1)
+	check "Go: 32 concurrent requests" grep -qx "fetched 32/32" <<<"$out"
+fi
+check "busy: the trap nameserver heard nothing" trap_quiet
+
+# A slow proxy (300 ms before each reply: 0.9 s per connection): signals every 2 ms must not restart the
+# connect (one SOCKS request), and concurrent connects must not wait for each other.
+SLOW=$(free_port)
+start_socks slow "$SLOW" --default-ip 127.0.0.1 --delay-ms 300 || notok "slow socks server"
+out=$(TOR_PROXY_SOCKS_PORT=$SLOW stw "$SC" --signals 2 get signals.example.test "$HPORT" 2>&1)
+check "SIGALRM every 2 ms during a slow connect: the fetch works" grep -q "hello from the internet" <<<"$out"
+check "SIGALRM every 2 ms during a slow connect: one SOCKS request, no restarts" \
+	[ "$(grep -c signals.example.test "$WORK/socks-slow.log")" -eq 1 ]
+t0=$(date +%s%N)
+out=$(TOR_PROXY_SOCKS_PORT=$SLOW stw "$SC" --threads 8 get concurrent.example.test "$HPORT" 2>&1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "8 slow connects at once: all work" grep -qx "fetched 8/8" <<<"$out"
+check "8 slow connects at once: served concurrently (${ms} ms, serially >= 7200)" [ "$ms" -lt 4000 ]
+if is_static "$GO"; then
+	out=$(TOR_PROXY_SOCKS_PORT=$SLOW stw "$GO" get "http://go-slow.example.test:$HPORT/" 2>&1)
+	check "Go (preemption signals) through a slow proxy: works" grep -q "hello from the internet" <<<"$out"
+	check "Go through a slow proxy: one SOCKS request" \
+		[ "$(grep -c go-slow.example.test "$WORK/socks-slow.log")" -eq 1 ]
+fi
+
+# --------------------------------------------------------------------------------------- what is refused
+out=$(stw "$SC" raw 2>&1)
+check "raw socket: EPERM" grep -qx "result EPERM" <<<"$out"
+out=$(stw "$SC" packet 2>&1)
+check "packet socket: EPERM" grep -qx "result EPERM" <<<"$out"
+out=$(stw "$SC" iouring 2>&1)
+check "io_uring_setup: ENOSYS" grep -qx "result ENOSYS" <<<"$out"
+out=$(stw "$SC" x32 2>&1)
+check "x32 system call ABI: ENOSYS" grep -qx "result ENOSYS" <<<"$out"
+out=$(stw "$SC" i386 2>&1)
+check "i386 system call ABI (int 0x80 socket): ENOSYS" grep -qx "result ENOSYS" <<<"$out"
+out=$(stw "$SC" fastopen tfo.example.test "$HPORT" 2>&1)
+check "sendto(MSG_FASTOPEN) with an address: EOPNOTSUPP" grep -qx "result EOPNOTSUPP" <<<"$out"
+for how in udp sendmsg sendmmsg; do
+	out=$(strace_stw "$WORK/st.$how" "$SC" $how "$how.example.test" 9 2>&1)
+	check "$how to a name through Tor: EPERM" grep -qx "result EPERM" <<<"$out"
+	check "$how to a name through Tor: the supervisor sent nothing (strace)" sent_once_to_9 "$WORK/st.$how"
+	out=$(stw "$SC" $how 127.0.0.1 9 2>&1)
+	check "$how to loopback (allowed): sent" grep -qx "result OK" <<<"$out"
+done
+out=$(stw "$SC" dns53 "$TRAP_ADDR" 2>&1)
+check "sendto a DNS query with the nameserver's address (musl's way): EPERM" grep -qx "result EPERM" <<<"$out"
+check "sendto a DNS query: the trap nameserver heard nothing" trap_quiet
+out=$(stw "$SC" udp 127.0.0.1 53 2>&1)
+check "any datagram to port 53 with an address: EPERM" grep -qx "result EPERM" <<<"$out"
+
+# ------------------------------------------------------------------------------- the process and its tree
+stw "$SC" exit 7 >/dev/null 2>&1
+check "the program's exit status is torwrap's" [ $? -eq 7 ]
+stw_bg "$SC" --delay 10000 get sigterm.example.test "$HPORT" >/dev/null 2>&1
+pid=$!
+wait_exec $pid "$SC"
+kill -TERM $pid
+wait $pid
+check "SIGTERM to torwrap reaches the program (status 143)" [ $? -eq 143 ]
+if is_static "$BUSYBOX"; then
+	rm -f "$WORK/late.out"
+	stw "$BUSYBOX" sh -c "(sleep 0.5; '$BUSYBOX' wget -q -O '$WORK/late.out' http://late.example.test:$HPORT/) & exit 0" \
+		>/dev/null 2>&1
+	check "a background child outliving the program is still served (torwrap waits for the tree)" \
+		grep -q "hello from the internet" "$WORK/late.out"
+	check "background child: through the proxy by name" socks_saw 3 late.example.test "$HPORT"
+	if [[ $TW_SANITIZE != 1 ]]; then
+		out=$(stw "$BUSYBOX" sh -c "curl -sS --max-time 10 http://dyn-child.example.test:$HPORT/ && curl -sS --max-time 10 http://tron-wallet-manager:$IPORT/" 2>&1)
+		check "a dynamic program started by a static one (library and supervisor): external name" \
+			grep -q "hello from the internet" <<<"$out"
+		check "a dynamic program started by a static one: internal name" \
+			grep -q "hello from tron-wallet-manager" <<<"$out"
+	fi
+fi
+
+# Supervisor killed: the program's later network calls fail (ENOSYS), nothing leaves.
+h0=$(http_hits)
+rm -f "$WORK/killed.out"
+stw_bg "$SC" --delay 1000 get 127.0.0.1 "$HPORT" >"$WORK/killed.out" 2>&1
+pid=$!
+wait_exec $pid "$SC"
+kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+for ((t = 0; t < 50; t++)); do
+	grep -q "connect:" "$WORK/killed.out" && break
+	sleep 0.1
+done
+check "supervisor killed: the program's connect fails (ENOSYS)" grep -q "connect: ENOSYS" "$WORK/killed.out"
+check "supervisor killed: nothing reached the destination" [ "$(http_hits)" -eq "$h0" ]
+
+# No privileges needed (no_new_privs is enough): the same as uid 65534.
+# (torwrap and the library are copied where uid 65534 can reach them, whatever the build directory allows.)
+mkdir -p "$WORK/bin"
+cp "$TORWRAP" "$LIBTORWRAP" "$WORK/bin/"
+chmod a+rX "$WORK" "$WORK/bin" "$WORK/bin/"* "$WORK/policy" "$WORK/resolv.conf" "$WORK/hosts" "$SC"
+out=$(nsrun setpriv --reuid=65534 --regid=65534 --clear-groups env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} \
+	"$WORK/bin/torwrap" "$SC" get nobody.example.test "$HPORT" 2>&1)
+check "unprivileged (uid 65534): through the proxy by name" grep -q "hello from the internet" <<<"$out"
+check "unprivileged: the proxy got the hostname" socks_saw 3 nobody.example.test "$HPORT"
+
+# A kernel without what the supervisor needs (simulated: the system call fails with ENOSYS): refused, and why.
+if [[ $(uname -m) == x86_64 ]]; then
+	for call in 317:seccomp 434:pidfd_open 438:pidfd_getfd; do
+		out=$(nsrun "$SC" nosys "${call%%:*}" "$TORWRAP" "$SC" exit 0 2>&1)
+		rc=$?
+		check "no ${call#*:}: the static program is refused (exit 126)" [ $rc -eq 126 ]
+		check "no ${call#*:}: torwrap says why" grep -q "the seccomp supervisor cannot run here: the kernel has no" <<<"$out"
+	done
+fi
+
+# ------------------------------------------------------------------------- --seccomp: dynamic programs too
+if [[ $TW_SANITIZE != 1 ]]; then
+	n0=$(socks_count)
+	out=$(stw --seccomp curl -sS --max-time 10 "http://seccomp.example.test:$HPORT/" "http://tron-wallet-manager:$IPORT/" 2>&1)
+	check "--seccomp curl: external name through the proxy" grep -q "hello from the internet" <<<"$out"
+	check "--seccomp curl: internal name directly" grep -q "hello from tron-wallet-manager" <<<"$out"
+	check "--seccomp curl: one proxy request, by name" socks_saw 3 seccomp.example.test "$HPORT"
+fi
+out=$(stw --seccomp "$PROGRAMS/static_client" get seccomp-dyn.example.test "$HPORT" 2>&1)
+check "--seccomp on a dynamic client: through the proxy" grep -q "hello from the internet" <<<"$out"
+check "everything: the trap nameserver heard nothing" trap_quiet
+check "everything: the container's nameserver never heard an external name" \
+	bash -c "! grep -q 'example.test' '$DNS_LOG'"
+
+# ------------------------------------------------------------------------------------ the cost (no checks)
+# Connects to a listener inside the client (the proxy's exit maps every name to 127.0.0.1): median per connect.
+if [[ $TW_SANITIZE != 1 ]]; then
+	b() { "$@" 2>/dev/null | sed -n 's/^per-connect .*(median \([0-9]*\) us.*/\1 us/p'; }
+	D=$PROGRAMS/static_client
+	echo "# median per connect, direct (loopback, 2000 connects): static bare $(b nsrun "$SC" bench-local 2000)," \
+		"static under the supervisor $(b stw "$SC" bench-local 2000); dynamic bare $(b "$D" bench-local 2000)," \
+		"LD_PRELOAD $(b preload "$D" bench-local 2000), --seccomp + LD_PRELOAD $(b stw --seccomp "$D" bench-local 2000)"
+	echo "# median per connect through the test proxy, by name (300 connects): static under the supervisor" \
+		"$(b stw "$SC" bench-local 300 cost.example.test), LD_PRELOAD $(b preload "$D" bench-local 300 cost.example.test)," \
+		"--seccomp + LD_PRELOAD $(b stw --seccomp "$D" bench-local 300 cost.example.test)"
+fi
+
+finish
