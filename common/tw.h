@@ -17,6 +17,20 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* sendmmsg()'s flags: int in glibc, unsigned int in musl. */
+#ifdef __GLIBC__
+typedef int tw_mmsg_flags;
+#else
+typedef unsigned int tw_mmsg_flags;
+#endif
+/* glibc's h_errno values for internal errors; musl defines neither. */
+#ifndef NETDB_INTERNAL
+#define NETDB_INTERNAL (-1)
+#endif
+#ifndef NETDB_SUCCESS
+#define NETDB_SUCCESS 0
+#endif
+
 #define TW_VERSION "0.1.0"
 
 /* Longest DNS name in text form, without the trailing dot, plus NUL. */
@@ -63,7 +77,7 @@ struct tw_libc {
 	ssize_t (*writev)(int, const struct iovec *, int);
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*send)(int, const void *, size_t, int);
-	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, tw_mmsg_flags);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);

@@ -1,7 +1,11 @@
 /* getaddrinfo_a.c: getaddrinfo_a(). glibc's version runs getaddrinfo() in its own threads through an internal
  * symbol our hook never sees; here each request is resolved through our getaddrinfo() (which never waits on
  * the network for a name it routes through Tor) and the completion is then signalled as the caller asked.
+ *
+ * glibc only: musl has no getaddrinfo_a (its variant of the library is built without this file's hook).
  */
+#include <features.h> /* defines __GLIBC__, which the test below needs */
+#ifdef __GLIBC__
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -66,3 +70,5 @@ TW_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct s
 		return EAI_SYSTEM;
 	return 0;
 }
+
+#endif /* __GLIBC__ */

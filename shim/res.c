@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <resolv.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "shim.h"

@@ -102,7 +102,7 @@ TW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return tw_libc()->sendmsg(fd, msg, flags);
 }
 
-TW_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+TW_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_flags flags)
 {
 	/* Every message is checked before any is sent: a batch is refused whole. */
 	bool stream = false, stream_known = false;
@@ -130,4 +130,4 @@ TW_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
 ssize_t shim_hook_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t l)
 	TW_HOOK_ALIAS(sendto);
 ssize_t shim_hook_sendmsg(int fd, const struct msghdr *msg, int flags) TW_HOOK_ALIAS(sendmsg);
-int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags) TW_HOOK_ALIAS(sendmmsg);
+int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_flags flags) TW_HOOK_ALIAS(sendmmsg);

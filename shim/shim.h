@@ -26,7 +26,7 @@ int shim_hook_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int shim_hook_socket(int domain, int type, int protocol);
 ssize_t shim_hook_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t l);
 ssize_t shim_hook_sendmsg(int fd, const struct msghdr *msg, int flags);
-int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_flags flags);
 int shim_hook_execve(const char *path, char *const argv[], char *const envp[]);
 int shim_hook_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
 int shim_hook_execvpe(const char *file, char *const argv[], char *const envp[]);
@@ -36,6 +36,9 @@ int shim_hook_getaddrinfo(const char *node, const char *service, const struct ad
 /* The configuration, with the virtual map attached; built on first use (never at load: loading the library
  * into a program that makes no network call must cost nothing). */
 const struct tw_config *shim_config(void);
+
+/* The nameservers of the configuration's resolv.conf, parsed once. */
+const struct resolver_conf *shim_nameservers(void);
 
 /* Resolves NAME as torwrap routes it: allowed names locally (hosts, then c-ares), other names from the hosts
  * text or else to a virtual address (never a DNS query), .onion always virtual. FAMILY AF_INET, AF_INET6 or

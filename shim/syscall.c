@@ -31,7 +31,7 @@ TW_EXPORT long syscall(long number, ...)
 	case SYS_sendmsg:
 		return (long)(shim_hook_sendmsg((int)a[0], (const struct msghdr *)a[1], (int)a[2]));
 	case SYS_sendmmsg:
-		return (long)(shim_hook_sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3]));
+		return (long)(shim_hook_sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (tw_mmsg_flags)a[3]));
 	case SYS_socket:
 		return (long)(shim_hook_socket((int)a[0], (int)a[1], (int)a[2]));
 	case SYS_execve:
