@@ -7,11 +7,23 @@ what torwrap sent (name or address, credentials, and whether the request was pip
 
     socks5_server.py --listen 127.0.0.1:PORT --log FILE [--map NAME=IP ...] [--default-ip IP]
                      [--fail NAME=CODE ...] [--delay-ms N] [--pidfile F] [--ready-file F]
+                     [--delay-model reply|exchange|request] [--count-round-trips] [--resolve-to IP]
 
 Names: a --map entry (exact, case-insensitive) wins; then --fail NAME=CODE forces a reply code (hex: 01, F2)
 for that name; names under .invalid get 04; *.onion gets F0 when its label is a well-formed v3 address (56
 base32 characters) or starts with "missing", else F6; any other name gets --default-ip, or 04 without one.
 PORT 0 picks a free port; the ready file then holds the real one.
+
+For the benchmarks (tests/bench/), all off by default:
+--delay-model says where --delay-ms goes. "reply" (the default): before every reply, greeting and auth replies
+  included. "exchange": once per round trip, i.e. before a reply only when the server had to wait for the
+  client since its last reply (a remote proxy with that round-trip time: a pipelined request costs one delay).
+  "request": only before the reply to a CONNECT or RESOLVE (a local Tor whose circuit takes that long).
+--count-round-trips adds to each log line "round_trips", the number of times the server had to wait for the
+  client (the first request included), and "cmd", the request's command (1 CONNECT, 240 RESOLVE).
+--resolve-to IP answers Tor's RESOLVE command (F0, as torsocks sends it) with IP, and takes a later CONNECT to
+  IP to --default-ip instead (so a test address outside loopback is never contacted). Without it RESOLVE gets
+  07, as before.
 """
 
 import argparse
@@ -51,8 +63,15 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.round_trips = 0  # times the server had to wait for the client (after accepting or replying)
+        self.waiting = True  # nothing received since the last reply (or since the connection was accepted)
+        self.fresh = False  # the client's latest flight has not been answered yet (delay model "exchange")
 
     def _recv(self):
+        if self.waiting:
+            self.round_trips += 1
+            self.waiting = False
+            self.fresh = True
         try:
             data = self.sock.recv(65536)
         except OSError as e:
@@ -82,6 +101,7 @@ class Conn:
             self.buf += data
 
     def send(self, data):
+        self.waiting = True
         try:
             self.sock.sendall(data)
         except OSError as e:
@@ -130,6 +150,9 @@ class Server:
             self.fail[norm(name)] = int(code, 16)  # written as on the wire: 04, F0, 0xF6
         self.default_ip = str(ipaddress.ip_address(args.default_ip)) if args.default_ip else None
         self.delay = args.delay_ms / 1000.0
+        self.delay_model = args.delay_model
+        self.count_round_trips = args.count_round_trips
+        self.resolve_to = str(ipaddress.ip_address(args.resolve_to)) if args.resolve_to else None
         self.log_lock = threading.Lock()
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
@@ -137,6 +160,11 @@ class Server:
 
     def log(self, record):
         record = dict({"ts": round(time.time(), 6)}, **record)
+        conn = record.pop("_conn", None)
+        if not self.count_round_trips:
+            record.pop("cmd", None)
+        elif conn is not None:
+            record["round_trips"] = conn.round_trips
         line = json.dumps(record, sort_keys=False)
         with self.log_lock:
             if self.log_file:
@@ -166,14 +194,22 @@ class Server:
 
     # ------------------------------------------------------------------------------------------- a session
 
-    def pause(self):
-        if self.delay > 0:
-            time.sleep(self.delay)
+    def pause(self, conn=None, request=False):
+        """The simulated delay before a reply; REQUEST for the reply to a CONNECT or RESOLVE."""
+        if self.delay <= 0:
+            return
+        if self.delay_model == "exchange":
+            if conn is None or not conn.fresh:
+                return  # this reply answers bytes that had arrived already: no new round trip
+            conn.fresh = False
+        elif self.delay_model == "request" and not request:
+            return
+        time.sleep(self.delay)
 
     def handle(self, sock, peer):
         conn = Conn(sock)
         rec = {"client": fmt_hostport(peer[0], peer[1]), "atyp": None, "host": None, "port": None,
-               "user": None, "pass": None, "reply": None, "pipelined": False}
+               "user": None, "pass": None, "reply": None, "pipelined": False, "_conn": conn}
         upstream = None
         try:
             ver, nmethods = conn.take(2)
@@ -189,7 +225,7 @@ class Server:
                 method = 0x00
             else:
                 method = 0xFF
-            self.pause()
+            self.pause(conn)
             conn.drain_available()
             rec["pipelined"] = request_complete(conn.buf, method == 0x02)
             conn.send(bytes([5, method]))
@@ -207,15 +243,16 @@ class Server:
                 rec["pass"] = pw.decode("utf-8", "replace")
                 if aver != 1:
                     rec["error"] = "auth version %d" % aver
-                    self.pause()
+                    self.pause(conn)
                     conn.send(bytes([1, 1]))
                     self.log(rec)
                     return
-                self.pause()
+                self.pause(conn)
                 conn.send(bytes([1, 0]))  # any credentials: Tor uses them for isolation, not access
 
             ver, cmd, _rsv, atyp = conn.take(4)
             rec["atyp"] = atyp
+            rec["cmd"] = cmd
             if ver != 5:
                 rec["error"] = "request version %d" % ver
                 self.log(rec)
@@ -233,12 +270,19 @@ class Server:
             port = int.from_bytes(conn.take(2), "big")
             rec["host"] = host
             rec["port"] = port
+            if cmd == 0xF0 and self.resolve_to:  # Tor's RESOLVE: the name's address, no connection
+                ip, code = self.resolve(host) if atyp == 3 else (host, REP_OK)
+                rec["resolved"] = self.resolve_to if code == REP_OK else None
+                self.reply(conn, rec, code, (self.resolve_to, 0) if code == REP_OK else None)
+                return
             if cmd != 1:
                 self.reply(conn, rec, REP_CMD)
                 return
 
             if atyp == 3:
                 ip, code = self.resolve(host)
+            elif self.resolve_to and host == self.resolve_to and self.default_ip:
+                ip, code = self.default_ip, REP_OK  # the address RESOLVE gave out stands for the exit's
             else:
                 ip, code = host, REP_OK
             rec["resolved"] = ip
@@ -268,7 +312,7 @@ class Server:
 
     def reply(self, conn, rec, code, bound=None):
         """Sends the CONNECT reply (after the simulated circuit delay) and logs the request."""
-        self.pause()
+        self.pause(conn, request=True)
         rec["reply"] = code
         self.log({k: v for k, v in rec.items() if k != "logged"})
         rec["logged"] = True
@@ -381,6 +425,13 @@ def main(argv=None):
     ap.add_argument("--fail", action="append", default=[], metavar="NAME=CODE", help="force a reply code for NAME")
     ap.add_argument("--default-ip", help="address for names not in --map (else reply 04)")
     ap.add_argument("--delay-ms", type=int, default=0, help="delay before each reply (circuit round trip)")
+    ap.add_argument("--delay-model", choices=("reply", "exchange", "request"), default="reply",
+                    help="where --delay-ms applies: every reply (default), once per round trip, or only to "
+                         "CONNECT/RESOLVE replies")
+    ap.add_argument("--count-round-trips", action="store_true",
+                    help="log per request how many times the server waited for the client, and the command")
+    ap.add_argument("--resolve-to", metavar="IP",
+                    help="answer Tor's RESOLVE (F0) with IP; a CONNECT to IP then goes to --default-ip")
     ap.add_argument("--pidfile")
     ap.add_argument("--ready-file", help="written (with the port) once listening")
     args = ap.parse_args(argv)
