@@ -3,7 +3,9 @@
 #   make            build build/libtorwrap.so and build/torwrap
 #   make test       install what the tests need (scripts/install-deps), build, run every test
 #   make sanitize   the same tests against an ASan+UBSan build (build-san/)
-#   make demo       run real programs under torwrap through a local proxy
+#   make demo       run real programs under torwrap through a private Tor network on loopback
+#   make bench      benchmarks against bare programs, torsocks and proxychains4 (QUICK=1: smoke run, < 1 min)
+#   make musl       build/musl/libtorwrap.so, the library for musl (Alpine) images (scripts/build-musl)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -30,12 +32,14 @@ SHIM_SRCS = $(wildcard shim/*.c)
 CLI_SRCS = $(wildcard cli/*.c)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 HELPER_SRCS = $(wildcard tests/programs/*.c)
+BENCH_SRCS = $(filter-out tests/bench/empty.c tests/bench/execwrap.c,$(wildcard tests/bench/*.c))
 
 MODULE_OBJS = $(MODULE_SRCS:%.c=$(BUILD)/obj/%.o)
 SHIM_OBJS = $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_BINS = $(HELPER_SRCS:tests/programs/%.c=$(BUILD)/programs/%)
+BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/execwrap $(BUILD)/bench/libempty.so
 
 # The wrapper is static so it runs in images with nothing but the loader (distroless); not under sanitizers.
 ifeq ($(SAN),)
@@ -44,7 +48,8 @@ else
 CLI_LDFLAGS =
 endif
 
-.PHONY: unit-bins all test unit-test integration-test sanitize demo install uninstall clean deps programs check-deps
+.PHONY: unit-bins all test unit-test integration-test sanitize demo install uninstall clean deps programs check-deps \
+	bench bench-bins bench-deps leak-test
 
 all: $(BUILD)/libtorwrap.so $(BUILD)/torwrap
 
@@ -69,6 +74,29 @@ $(BUILD)/programs/%: tests/programs/%.c
 
 programs: $(HELPER_BINS)
 
+# The musl variant of the library, for musl (Alpine) images: same source, musl-gcc, c-ares from Debian's source
+# package built for musl (scripts/build-musl). The static wrapper serves both.
+.PHONY: musl
+musl:
+	scripts/build-musl --build $(BUILD)
+
+# Benchmark programs (tests/bench/): plain C, no torwrap code in them.
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -pthread -o $@ $< -ldl $(LDFLAGS)
+
+# The floor for a wrapper: static like torwrap, and it only execs.
+$(BUILD)/bench/execwrap: tests/bench/execwrap.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -static -o $@ $< $(LDFLAGS)
+
+# The floor for LD_PRELOAD: a library with nothing in it.
+$(BUILD)/bench/libempty.so: tests/bench/empty.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC -o $@ $< $(LDFLAGS)
+
+bench-bins: $(BENCH_BINS)
+
 unit-bins: $(UNIT_BINS)
 
 deps:
@@ -83,17 +111,33 @@ unit-test: all $(UNIT_BINS)
 integration-test: all programs
 	tests/run --build $(BUILD) --only integration
 
+# The private Tor network (tests/integration/tor.sh) needs 20-35 s to come up: tests/with-tornet starts it before
+# the build, lets it come up while the build and the other suites run, and stops it at the end, whatever happens.
 test: deps
-	$(MAKE) all programs unit-bins
-	tests/run --build $(BUILD)
+	tests/with-tornet sh -c '$(MAKE) all programs unit-bins && tests/run --build $(BUILD)'
 
 sanitize: deps
 	$(MAKE) BUILD=build-san SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 		OPT='-O1 -g' all programs unit-bins
 	tests/run --build build-san --sanitize
 
-demo: deps all
-	scripts/demo --build $(BUILD)
+# The DNS-leak test harness alone (needs root): docs/leak-test.md. `make test` runs it too.
+leak-test: deps
+	$(MAKE) all programs
+	scripts/leak-test --build $(BUILD)
+
+bench-deps:
+	scripts/install-deps --bench
+
+# Not part of `make test`: timings do not belong in tests. QUICK=1 is a smoke run (every section, few rounds)
+# that fails only when something breaks, never on a timing.
+bench: bench-deps
+	$(MAKE) all bench-bins
+	tests/bench/run --build $(BUILD) $(if $(filter-out 0,$(QUICK)),--quick)
+
+# scripts/demo starts the private Tor network first and builds (with this make) while it comes up.
+demo: deps
+	scripts/demo --build $(BUILD) --make '$(MAKE)'
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)
