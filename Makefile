@@ -117,9 +117,8 @@ test: deps
 	tests/with-tornet sh -c '$(MAKE) all programs unit-bins && tests/run --build $(BUILD)'
 
 sanitize: deps
-	$(MAKE) BUILD=build-san SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-		OPT='-O1 -g' all programs unit-bins
-	tests/run --build build-san --sanitize
+	tests/with-tornet sh -c "$(MAKE) BUILD=build-san SAN='-fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=all' OPT='-O1 -g' all programs unit-bins && tests/run --build build-san --sanitize"
 
 # The DNS-leak test harness alone (needs root): docs/leak-test.md. `make test` runs it too.
 leak-test: deps
