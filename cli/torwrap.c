@@ -287,11 +287,6 @@ int main(int argc, char **argv)
 		return fail(EXIT_CONFIG, "configuration error: %s (refusing to run anything: fail closed)",
 			    cfg.broken_reason);
 
-	char lib[PATH_MAX];
-	if (find_library(lib, sizeof(lib)) != 0)
-		return fail(EXIT_CONFIG, "libtorwrap.so not found (set TORWRAP_LIBRARY, or install it in %s)",
-			    TW_LIBDIR);
-
 	char path[PATH_MAX];
 	int rc = find_command(argv[i], path, sizeof(path));
 	if (rc != 0)
@@ -300,12 +295,20 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 
+	/* Under the supervisor the library is only a second layer (dynamic children it may exec): a static image
+	 * need not carry it. Without the supervisor it is the only layer, and required. */
+	char lib[PATH_MAX];
+	bool have_lib = find_library(lib, sizeof(lib)) == 0;
+	if (!have_lib && !seccomp)
+		return fail(EXIT_CONFIG, "libtorwrap.so not found (set TORWRAP_LIBRARY, or install it in %s)",
+			    TW_LIBDIR);
+
 	int mapfd = vaddr_create_fd(cfg.vnet_addr, cfg.vnet_mask);
 	if (mapfd < 0)
 		return fail(EXIT_CONFIG, "cannot create the virtual address map: %s", strerror(-mapfd));
 	char fdtext[16];
 	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
-	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || set_preload(lib) != 0)
+	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || (have_lib && set_preload(lib) != 0))
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	if (seccomp) /* the supervisor refuses io_uring itself */
 		return supervisor_run(&cfg, path, argv + i, environ);
