@@ -11,8 +11,11 @@
 # service side of the veth; every packet must be to the proxy, to an allowed internal service, or a DNS query
 # for an allowed name. A run of the image without torwrap must show leaks (the capture can see them). A musl
 # (Alpine-like) image gets the musl variant of the library (built by scripts/build-musl when missing: ~2 minutes
-# the first time) and passes the same checks. Images torwrap cannot serve (static programs; musl without the
-# musl variant) must be refused by the script.
+# the first time) and passes the same checks. A fully static image (no loader; the client linked with -static)
+# is served in entrypoint mode, torwrap's seccomp supervisor routing the program's raw system calls (the
+# container runs with --security-opt seccomp=unconfined: podman's default profile may block seccomp user
+# notification), and passes the same checks; env mode must refuse it. Images torwrap cannot serve (musl
+# without the musl variant) must be refused by the script.
 #
 # Every address exists only inside the namespaces made here; nothing reaches the machine's network. podman and
 # buildah keep everything under the test's temporary directory (storage, runtime state, configuration), and run
@@ -236,10 +239,10 @@ crun() {
 	timeout 90 "${PODMAN[@]}" run --rm --pull never --network "ns:/run/netns/$SVC" --user 65532:65532 \
 		--read-only --read-only-tmpfs=false --ipc none \
 		-v "$WORK/resolv.conf:/etc/resolv.conf:ro" -v "$WORK/hosts:/etc/hosts:ro" \
-		-e TOR_CONNECTIVITY_TIMEOUT=5 -e TORWRAP_LOG_LEVEL=info "${CRUN_ENV[@]}" \
+		-e TOR_CONNECTIVITY_TIMEOUT=5 -e TORWRAP_LOG_LEVEL=info "${CRUN_ENV[@]}" "${CRUN_OPTS[@]}" \
 		"$image" "$@" >"$WORK/run.out" 2>"$WORK/run.err"
 }
-CRUN_ENV=()
+CRUN_ENV=() CRUN_OPTS=() # CRUN_OPTS: more podman run options (the static variant's seccomp profile)
 line() { grep -F "$1: " "$WORK/run.out" | head -n 1 | sed "s/^[^ ]*: //"; }
 line2() { grep -F "$1: " "$WORK/run.out" | sed -n 2p | sed "s/^[^ ]*: //"; }
 socks_saw_name() { # socks_saw_name HOST PORT: the proxy got HOST by name (ATYP 3)
@@ -446,20 +449,50 @@ else
 	notok "docs/Dockerfile.example missing"
 fi
 
-# ---------------------------------------------------------------------------------------- images refused
-# A fully static image (no loader at all): its program is the static torwrap binary, as a Go service would be.
-c=$(buildah from --quiet scratch)
-buildah copy --quiet --chmod 0755 "$c" "$TORWRAP" /app >/dev/null
-buildah config --user 65532 --entrypoint '["/app"]' "$c"
-buildah commit --quiet "$c" localhost/twtest-static:1 >/dev/null
-buildah rm "$c" >/dev/null
-out=$("$INJECT" localhost/twtest-static:1 localhost/twtest-static:2 --build "$TW_BUILD" 2>&1)
-rc=$?
-check "static image refused (exit 3)" [ $rc -eq 3 ]
-check "static image refused: says static, and that issue 7 will cover it" \
-	bash -c "grep -q 'statically linked' <<<'$out' && grep -q 'Issue 7' <<<'$out'"
+# ------------------------------------------------------------------------------------------- static images
+# A fully static image (no loader at all), as a Go service's would be: the client linked with -static, served in
+# entrypoint mode by torwrap's seccomp supervisor. The supervisor needs seccomp user notification (seccomp(),
+# pidfd_open, pidfd_getfd), which podman's default seccomp profile may block: this variant runs unconfined.
 no_image() { ! "${PODMAN[@]}" image exists "$1"; }
-check "static image refused: no image made" no_image localhost/twtest-static:2
+if gcc -static -O1 -D_GNU_SOURCE -o "$WORK/svcclient-static" "$TW_TOP/tests/programs/svcclient.c" -lresolv \
+	2>"$WORK/static-gcc.err"; then
+	c=$(buildah from --quiet scratch)
+	buildah copy --quiet --chmod 0755 "$c" "$WORK/svcclient-static" /usr/bin/svcclient >/dev/null
+	buildah config --user 65532:65532 --workingdir /home/nonroot --env PATH=/usr/local/bin:/usr/bin:/bin \
+		--entrypoint '["/usr/bin/svcclient"]' --cmd '["whoami"]' "$c"
+	buildah commit --quiet "$c" localhost/twtest-static:1 >/dev/null
+	buildah rm "$c" >/dev/null
+	check "static image: its client is statically linked (no loader in the image)" \
+		bash -c "! readelf -l '$WORK/svcclient-static' | grep -q 'program interpreter'"
+
+	# env mode (the default) cannot work: refused, saying why and what to use instead.
+	out=$("$INJECT" localhost/twtest-static:1 localhost/twtest-static:2 --build "$TW_BUILD" 2>&1)
+	rc=$?
+	check "static image, env mode: refused (exit 3)" [ $rc -eq 3 ]
+	check "static image, env mode: says statically linked and suggests --mode entrypoint" \
+		bash -c "grep -q 'statically linked' <<<\"\$1\" && grep -q -- '--mode entrypoint' <<<\"\$1\"" _ "$out"
+	check "static image, env mode: no image made" no_image localhost/twtest-static:2
+	out=$("$INJECT" localhost/twtest-static:1 localhost/twtest-static:2 --mode preload-file --build "$TW_BUILD" 2>&1)
+	rc=$?
+	check "static image, preload-file mode: refused (exit 3), suggesting --mode entrypoint" \
+		bash -c "[ $rc -eq 3 ] && grep -q -- '--mode entrypoint' <<<\"\$1\"" _ "$out"
+
+	IMG=localhost/twtest-static-entrypoint:1
+	check "static image: inject-distroless --mode entrypoint" inject localhost/twtest-static:1 "$IMG" --mode entrypoint
+	check "static: USER, CMD, WORKDIR kept" keeps "$IMG"
+	check "static: ENTRYPOINT wrapped with torwrap --" \
+		[ "$(cfg "$IMG" Entrypoint)" = '["/usr/bin/torwrap", "--", "/usr/bin/svcclient"]' ]
+	mnt=$("${PODMAN[@]}" image mount "$IMG" 2>/dev/null)
+	check "static: torwrap, the policy and the library (torwrap wants it) in the image" \
+		bash -c "[ -n '$mnt' ] && cmp -s '$mnt/usr/bin/torwrap' '$TORWRAP' && cmp -s '$mnt/etc/torwrap/policy' '$TW_TOP/docs/policy.example' && cmp -s '$mnt/usr/lib/torwrap/libtorwrap.so' '$LIBTORWRAP'"
+	"${PODMAN[@]}" image unmount "$IMG" >/dev/null 2>&1
+	CRUN_OPTS=(--security-opt seccomp=unconfined)
+	variant static-entrypoint "$IMG"
+	CRUN_OPTS=()
+else
+	sed 's/^/# /' "$WORK/static-gcc.err" | head -n 5
+	notok "static image: gcc -static cannot build the client (libc6-dev's static libraries)"
+fi
 
 # A glibc image whose program is static: the loader is there, but LD_PRELOAD would never reach the service.
 c=$(buildah from --quiet "$BASE")
@@ -469,8 +502,12 @@ buildah commit --quiet "$c" localhost/twtest-glibc-static:1 >/dev/null
 buildah rm "$c" >/dev/null
 out=$("$INJECT" localhost/twtest-glibc-static:1 --build "$TW_BUILD" 2>&1)
 rc=$?
-check "glibc image running a static program refused (exit 3), naming it" \
-	bash -c "[ $rc -eq 3 ] && grep -q '/usr/bin/gosvc is statically linked' <<<'$out'"
+check "glibc image running a static program, env mode: refused (exit 3), naming it, suggesting entrypoint" \
+	bash -c "[ $rc -eq 3 ] && grep -q '/usr/bin/gosvc is statically linked' <<<\"\$1\" && grep -q -- '--mode entrypoint' <<<\"\$1\"" _ "$out"
+check "glibc image running a static program: served in entrypoint mode" \
+	inject localhost/twtest-glibc-static:1 localhost/twtest-glibc-static:2 --mode entrypoint
+check "glibc image running a static program: ENTRYPOINT wrapped" \
+	[ "$(cfg localhost/twtest-glibc-static:2 Entrypoint)" = '["/usr/bin/torwrap", "--", "gosvc"]' ]
 
 # ---------------------------------------------------------------------------------------------- musl images
 # An Alpine-like image: musl's loader and the client built with musl-gcc. Served by the musl variant of the
