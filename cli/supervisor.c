@@ -1097,24 +1097,13 @@ static int proxy_sockaddr(int domain, struct sockaddr_storage *ss, socklen_t *le
 	return -EAFNOSUPPORT;
 }
 
-static void target_text(const struct socks5_target *t, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-	if (t->atyp == 3)
-		snprintf(buf, len, "%s:%u", t->name, t->port);
-	else if (t->atyp == 1)
-		snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, t->addr, a, sizeof(a)), t->port);
-	else
-		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
-}
-
 /* The program's socket becomes a connection through the proxy to TARGET (shim/proxy.c's way): connected
  * and the SOCKS5 exchange done, bounded by the timeout, its file status flags exactly as they were. */
 static int64_t proxy_connect(const struct sv_call *c, const struct socks5_target *target)
 {
 	const struct tw_config *cfg = sv.cfg;
 	char what[TW_NAME_MAX + 64];
-	target_text(target, what, sizeof(what));
+	socks5_target_text(target, what, sizeof(what));
 	struct sockaddr_storage proxy;
 	socklen_t plen;
 	int rc = proxy_sockaddr(c->domain, &proxy, &plen);

@@ -280,6 +280,14 @@ static uint32_t direct_hash(int family, const uint8_t *addr)
 	return h;
 }
 
+/* The table's key for an address (IPv4 zero-padded) and where its probe sequence starts. */
+static uint32_t direct_key(int family, const uint8_t addr[16], uint8_t key[16])
+{
+	memset(key, 0, 16);
+	memcpy(key, addr, family == AF_INET ? 4 : 16);
+	return direct_hash(family, key);
+}
+
 int vaddr_remember_direct(int family, const uint8_t addr[16], const char *name)
 {
 	struct vaddr_table *t = atomic_load_explicit(&vaddr_table, memory_order_acquire);
@@ -288,9 +296,8 @@ int vaddr_remember_direct(int family, const uint8_t addr[16], const char *name)
 	size_t len = strlen(name);
 	if (len == 0 || len >= TW_NAME_MAX)
 		return -EINVAL;
-	uint8_t key[16] = { 0 };
-	memcpy(key, addr, family == AF_INET ? 4 : 16);
-	uint32_t h = direct_hash(family, key);
+	uint8_t key[16];
+	uint32_t h = direct_key(family, addr, key);
 	for (uint32_t probe = 0; probe < VADDR_DIRECT_SLOTS; probe++) {
 		struct vaddr_direct *d = &t->direct[(h + probe) % VADDR_DIRECT_SLOTS];
 		uint32_t st = atomic_load_explicit(&d->state, memory_order_acquire);
@@ -317,9 +324,8 @@ int vaddr_direct_name(int family, const uint8_t addr[16], char name[TW_NAME_MAX]
 	struct vaddr_table *t = atomic_load_explicit(&vaddr_table, memory_order_acquire);
 	if (t == NULL)
 		return -ENOENT;
-	uint8_t key[16] = { 0 };
-	memcpy(key, addr, family == AF_INET ? 4 : 16);
-	uint32_t h = direct_hash(family, key);
+	uint8_t key[16];
+	uint32_t h = direct_key(family, addr, key);
 	for (uint32_t probe = 0; probe < VADDR_DIRECT_SLOTS; probe++) {
 		struct vaddr_direct *d = &t->direct[(h + probe) % VADDR_DIRECT_SLOTS];
 		uint32_t st = atomic_load_explicit(&d->state, memory_order_acquire);

@@ -103,17 +103,6 @@ static int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64
 	}
 }
 
-static void target_text(const struct socks5_target *t, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-	if (t->atyp == 3)
-		snprintf(buf, len, "%s:%u", t->name, t->port);
-	else if (t->atyp == 1)
-		snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, t->addr, a, sizeof(a)), t->port);
-	else
-		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
-}
-
 /* The destination host alone (name or address text), as the isolation token sees it. */
 static const char *target_host(const struct socks5_target *t, char *buf, size_t len)
 {
@@ -170,7 +159,7 @@ int shim_proxy_connect(int fd, const struct socks5_target *target, const struct 
 {
 	const struct tw_config *cfg = shim_config();
 	char what[TW_NAME_MAX + 64];
-	target_text(target, what, sizeof(what));
+	socks5_target_text(target, what, sizeof(what));
 
 	int domain;
 	socklen_t dlen = sizeof(domain);

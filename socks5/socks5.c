@@ -4,9 +4,11 @@
  */
 #include "socks5.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -471,3 +473,14 @@ const struct socks5_io socks5_default_io = {
 	.recv_some = default_recv_some,
 	.ctx = NULL,
 };
+
+void socks5_target_text(const struct socks5_target *t, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (t->atyp == 3)
+		snprintf(buf, len, "%s:%u", t->name, t->port);
+	else if (t->atyp == 1)
+		snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, t->addr, a, sizeof(a)), t->port);
+	else
+		snprintf(buf, len, "[%s]:%u", inet_ntop(AF_INET6, t->addr, a, sizeof(a)), t->port);
+}

@@ -112,6 +112,9 @@ struct socks5_io {
 int socks5_handshake(int fd, const struct socks5_target *t, const struct socks5_auth *auth, int64_t deadline_ms,
 		     const struct socks5_io *io, int *reply_code);
 
+/* "host:port" / "a.b.c.d:port" / "[v6]:port" for log lines. */
+void socks5_target_text(const struct socks5_target *t, char *buf, size_t len);
+
 /* Default I/O over a blocking or non-blocking descriptor (poll with the deadline). */
 extern const struct socks5_io socks5_default_io;
 
