@@ -41,17 +41,24 @@ notok() {
 }
 skip() { echo "skip $*"; }
 # check NAME COMMAND...: ok when COMMAND succeeds.
+# In the sanitizer run, the checks right after a blocked command (san_blocked) are about it and are skipped:
+# those that share the first one's group (the name up to its first ':'). The first check of another group ends
+# the block, so a check that is not about the blocked program always runs.
 check() {
-	local name=$1
+	local name=$1 group=${1%%:*}
 	shift
 	if [[ -e $WORK/san-blocked ]]; then
-		skip "$name: $(cat "$WORK/san-blocked") hangs under a preloaded ASan runtime, even without torwrap"
-		return
+		[[ -e $WORK/san-blocked.group ]] || echo "$group" >"$WORK/san-blocked.group"
+		if [[ $(cat "$WORK/san-blocked.group") == "$group" ]]; then
+			skip "$name: $(cat "$WORK/san-blocked") hangs under a preloaded ASan runtime, even without torwrap"
+			return
+		fi
+		san_reset
 	fi
 	if "$@"; then ok "$name"; else notok "$name"; fi
 }
 # Every program run through tw/preload/strace_net starts a new check: forget the previous one's block.
-san_reset() { rm -f "$WORK/san-blocked"; }
+san_reset() { rm -f "$WORK/san-blocked" "$WORK/san-blocked.group"; }
 # In the sanitizer run, curl and wget cannot run at all (they hang in setlocale with libasan preloaded, with
 # or without torwrap): the checks that use them are reported as skipped, by name.
 san_blocked() {
@@ -202,6 +209,23 @@ start_world() {
 }
 
 socks_count() { wc -l <"$SOCKS_LOG"; }
+# socks_peak LOG HOST: the largest number of HOST's SOCKS exchanges the proxy had in progress at one instant
+# (each from its "accepted" to its reply, "ts"), as the proxy itself saw them: 1 means they were served one
+# after another.
+socks_peak() {
+	$PY -c '
+import json, sys
+events = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("host") == sys.argv[2] and "accepted" in r:
+        events += [(r["accepted"], 1), (r["ts"], -1)]
+peak = cur = 0
+for _, d in sorted(events, key=lambda e: (e[0], e[1])):
+    cur += d
+    peak = max(peak, cur)
+print(peak)' "$@"
+}
 # socks_saw ATYP HOST PORT: the last request the proxy logged.
 socks_saw() {
 	tail -n 1 "$SOCKS_LOG" | $PY -c '

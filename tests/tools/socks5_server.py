@@ -208,8 +208,11 @@ class Server:
 
     def handle(self, sock, peer):
         conn = Conn(sock)
-        rec = {"client": fmt_hostport(peer[0], peer[1]), "atyp": None, "host": None, "port": None,
-               "user": None, "pass": None, "reply": None, "pipelined": False, "_conn": conn}
+        # "accepted" and the record's "ts" (when the reply went out) bound the exchange: tests read from them
+        # whether connections overlapped, with no clock of their own.
+        rec = {"client": fmt_hostport(peer[0], peer[1]), "accepted": round(time.time(), 6), "atyp": None,
+               "host": None, "port": None, "user": None, "pass": None, "reply": None, "pipelined": False,
+               "_conn": conn}
         upstream = None
         try:
             ver, nmethods = conn.take(2)
