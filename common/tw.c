@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,4 +160,15 @@ int64_t tw_now_ms(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool tw_secure_mode(void)
+{
+	return getauxval(AT_SECURE) != 0;
+}
+
+bool tw_env_is_ours(const char *e)
+{
+	return strncmp(e, "TORWRAP_", 8) == 0 || strncmp(e, "TOR_", 4) == 0 || strncmp(e, "SOCKS5_PROXY=", 13) == 0 ||
+	       strncmp(e, "NO_PROXY=", 9) == 0 || strncmp(e, "no_proxy=", 9) == 0;
 }

@@ -124,4 +124,13 @@ int tw_exe_check(const char *path, char *why, size_t whylen);
 /* Monotonic milliseconds, for deadlines. */
 int64_t tw_now_ms(void);
 
+/* True in secure-execution mode (AT_SECURE: a setuid, setgid or setcap program, loaded through
+ * /etc/ld.so.preload). The environment then belongs to a user who may not be trusted: nothing in it may steer
+ * the library (see docs/leaks.md, "Secure-execution mode"). */
+bool tw_secure_mode(void);
+
+/* True for an environment entry ("NAME=value") that would configure torwrap: TORWRAP_*, TOR_*, SOCKS5_PROXY,
+ * NO_PROXY, no_proxy. */
+bool tw_env_is_ours(const char *entry);
+
 #endif

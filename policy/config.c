@@ -52,6 +52,12 @@ static const char *real_getenv(const char *name, void *ctx)
 	return getenv(name);
 }
 
+static const char *no_getenv(const char *name, void *ctx)
+{
+	(void)name, (void)ctx;
+	return NULL;
+}
+
 /* Copies S without surrounding blanks into OUT (size OUTLEN); false when it does not fit. */
 static bool trimmed(const char *s, char *out, size_t outlen)
 {
@@ -519,6 +525,15 @@ static const char *errno_text(int e, char *buf, size_t len)
 #endif
 }
 
+/* The line number in a parse error "FILE:LINE: why" (0 when it is not there). */
+static unsigned error_line(const char *err, const char *file)
+{
+	size_t n = strlen(file);
+	if (strncmp(err, file, n) != 0 || err[n] != ':')
+		return 0;
+	return (unsigned)strtoul(err + n + 1, NULL, 10);
+}
+
 static int config_policy_file(struct tw_config *cfg)
 {
 	char *text;
@@ -542,7 +557,10 @@ static int config_policy_file(struct tw_config *cfg)
 	free(text);
 	if (e == -ENOMEM)
 		return e;
-	if (e < 0)
+	if (e < 0 && cfg->secure)
+		broken(cfg, "%s:%u: not a valid rule (secure-execution mode: the line is not shown)", cfg->policy_file,
+		       error_line(err, cfg->policy_file));
+	else if (e < 0)
 		broken(cfg, "%s", err);
 	return 0;
 }
@@ -568,10 +586,18 @@ static int config_sysfile(struct tw_config *cfg, const char *var, const char *pa
 
 int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
 {
+	return config_build_ex(cfg, getenv_fn, ctx, 0);
+}
+
+int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx, unsigned flags)
+{
 	if (!cfg)
 		return -EINVAL;
 	memset(cfg, 0, sizeof(*cfg));
-	if (!getenv_fn)
+	cfg->secure = (flags & CONFIG_SECURE) != 0;
+	if (cfg->secure)
+		getenv_fn = no_getenv;
+	else if (!getenv_fn)
 		getenv_fn = real_getenv;
 	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", POLICY_DEFAULT_PROXY_HOST);
 	cfg->proxy_port = POLICY_DEFAULT_PROXY_PORT;
@@ -660,10 +686,29 @@ void config_free(struct tw_config *cfg)
 static struct tw_config config_global;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
+/* The one line saying that a secure process ignores its environment: a warning when the environment tried to
+ * configure torwrap (its user then learns why it had no effect), for the record otherwise. */
+static void config_log_secure(void)
+{
+	size_t ignored = 0;
+	for (char **e = environ; e && *e; e++)
+		ignored += tw_env_is_ours(*e);
+	if (ignored > 0)
+		tw_warn("secure-execution mode (setuid, setgid or file capabilities): %zu torwrap variable%s of the "
+			"environment ignored; built-in defaults and %s only", ignored, ignored == 1 ? "" : "s",
+			POLICY_DEFAULT_FILE);
+	else
+		tw_info("secure-execution mode (setuid, setgid or file capabilities): built-in defaults and %s only",
+			POLICY_DEFAULT_FILE);
+}
+
 static void config_init(void)
 {
-	config_build(&config_global, NULL, NULL);
+	bool secure = tw_secure_mode();
+	config_build_ex(&config_global, NULL, NULL, secure ? CONFIG_SECURE : 0);
 	tw_log_set_level(config_global.log_level);
+	if (secure)
+		config_log_secure();
 	if (config_global.broken) {
 		tw_error("configuration broken: %s; refusing every connection that is not to this host",
 			 config_global.broken_reason);

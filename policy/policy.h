@@ -109,6 +109,10 @@ struct tw_config {
 	 * every main process is pid 1. */
 	uint64_t isolation_seed;
 
+	/* Secure-execution mode (CONFIG_SECURE): the environment was not read, and reasons name a file's line but
+	 * never quote it. */
+	bool secure;
+
 	/* Fail-closed state: set when anything could not be parsed. */
 	bool broken;
 	char broken_reason[512];
@@ -120,6 +124,12 @@ typedef const char *(*policy_getenv_fn)(const char *name, void *ctx);
 /* Builds CFG from the variables (through GETENV) and the policy file they name. Always fills CFG completely
  * (defaults where nothing is set); problems set cfg->broken and cfg->broken_reason. Returns 0, or -ENOMEM. */
 int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx);
+
+/* CONFIG_SECURE: for a setuid, setgid or setcap process (tw_secure_mode), whose environment is a user's. Every
+ * variable is ignored (GETENV is never called): built-in defaults and POLICY_DEFAULT_FILE only. A line of the
+ * policy file that cannot be parsed is named (file and line) but not quoted: the user could not have read it. */
+#define CONFIG_SECURE 1u
+int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx, unsigned flags);
 void config_free(struct tw_config *cfg);
 
 /* The process's configuration: built from the real environment on first call (thread safe), then immutable.

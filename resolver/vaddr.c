@@ -105,6 +105,9 @@ static bool vaddr_table_matches(struct vaddr_table *t, uint32_t net, uint32_t ma
 /* Maps an inherited descriptor, if it really is one of our maps for this range. */
 static struct vaddr_table *vaddr_map_inherited(uint32_t net, uint32_t mask)
 {
+	/* A secure (setuid) process would map a descriptor its user chose: it keeps a map of its own. */
+	if (tw_secure_mode())
+		return NULL;
 	const char *env = getenv(VADDR_FD_ENV);
 	if (env == NULL || *env == '\0')
 		return NULL;

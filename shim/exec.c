@@ -60,6 +60,10 @@ static const char *initial_preload; /* other preloaded libraries (an allocator, 
 
 __attribute__((constructor)) static void exec_snapshot_env(void)
 {
+	/* A secure (setuid) process's environment is its user's: carrying it into the children would hand them
+	 * what the loader and programs like sudo took away. They get the library and the built-in defaults. */
+	if (tw_secure_mode())
+		return;
 	for (char **e = environ; e && *e; e++) {
 		char c = (*e)[0];
 		if (c != 'T' && c != 'N' && c != 'n' && c != 'S')
@@ -137,11 +141,38 @@ static size_t env_count(char *const envp[])
 	return n;
 }
 
+/* True when /etc/ld.so.preload names this library: the loader then loads it into setuid and setcap programs too
+ * (from the file; it only drops LD_PRELOAD), where it runs in secure-execution mode. Read per call: it is only
+ * asked about the rare exec of such a program, and the file may change while a service runs. */
+static bool preload_file_names_us(void)
+{
+	const char *lib = library_path();
+	char mine[PATH_MAX], text[4096], entry[PATH_MAX];
+	if (lib == NULL || realpath(lib, mine) == NULL)
+		return false;
+	int fd = open("/etc/ld.so.preload", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	tw_libc()->close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	/* The loader's separators: white space and ':'. */
+	for (char *save = NULL, *t = strtok_r(text, " \t\n:", &save); t; t = strtok_r(NULL, " \t\n:", &save))
+		if (realpath(t, entry) && strcmp(entry, mine) == 0)
+			return true;
+	return false;
+}
+
 static int refuse(const char *path)
 {
 	char why[PATH_MAX + 128];
-	if (tw_exe_check(path, why, sizeof(why)) == TW_EXE_OK)
+	int kind = tw_exe_check(path, why, sizeof(why));
+	if (kind == TW_EXE_OK)
 		return 0;
+	if ((kind == TW_EXE_SETID || kind == TW_EXE_SETCAP) && preload_file_names_us())
+		return 0; /* wrapped all the same, by /etc/ld.so.preload, with its environment ignored */
 	tw_error("exec refused: %s, so it would run outside Tor", why);
 	return -EPERM;
 }

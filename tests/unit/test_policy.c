@@ -1282,6 +1282,74 @@ static void test_config_defaults(void **state)
 	assert_int_equal(config_build(NULL, fake_getenv, env), -EINVAL);
 }
 
+/* Every variable config_build reads, each set to a valid value that is not the default. */
+static const struct kv every_variable[] = {
+	{ "TORWRAP_PROXY", "user-proxy:1111" }, { "TOR_PROXY_URL", "socks5h://url-proxy:2222" },
+	{ "SOCKS5_PROXY", "socks-proxy:3333" }, { "TOR_PROXY_HOST", "host-proxy" },
+	{ "TOR_PROXY_SOCKS_PORT", "4444" }, { "TOR_CONNECTIVITY_TIMEOUT", "7" },
+	{ "TORWRAP_LOG_LEVEL", "debug" }, { "TORWRAP_VIRTUAL_NET", "127.100.0.0/16" },
+	{ "TORWRAP_MODE", "onion-only" }, { "TORWRAP_ISOLATION", "none" },
+	{ "TOR_CIRCUIT_ROTATION_INTERVAL", "60" }, { "TORWRAP_RESOLV_CONF", "/dev/null" },
+	{ "TORWRAP_HOSTS", "/dev/null" }, { "TORWRAP_POLICY", "/dev/null" },
+	{ "NO_PROXY", "example.org" }, { "no_proxy", "example.net" }, { NULL, NULL },
+};
+
+static int getenv_calls;
+static const char *counting_getenv(const char *name, void *ctx)
+{
+	getenv_calls++;
+	return fake_getenv(name, ctx);
+}
+
+static void test_config_secure(void **state)
+{
+	(void)state;
+	struct tw_config plain, secure, defaults;
+	/* Control: every value takes effect when the environment is trusted. */
+	assert_int_equal(config_build(&plain, fake_getenv, (void *)every_variable), 0);
+	assert_false(plain.broken);
+	assert_false(plain.secure);
+	assert_string_equal(plain.proxy_host, "user-proxy");
+	assert_int_equal(plain.timeout_ms, 7000);
+	assert_int_equal(plain.mode, POLICY_MODE_ONION_ONLY);
+	assert_true(plain.policy_file_explicit);
+
+	getenv_calls = 0;
+	assert_int_equal(config_build_ex(&secure, counting_getenv, (void *)every_variable, CONFIG_SECURE), 0);
+	assert_int_equal(getenv_calls, 0);
+	assert_true(secure.secure);
+	assert_int_equal(config_build(&defaults, fake_getenv, NULL), 0);
+	assert_string_equal(secure.proxy_host, POLICY_DEFAULT_PROXY_HOST);
+	assert_int_equal(secure.proxy_port, POLICY_DEFAULT_PROXY_PORT);
+	assert_int_equal(secure.timeout_ms, POLICY_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(secure.log_level, TW_LOG_WARN);
+	assert_int_equal(secure.vnet_addr, defaults.vnet_addr);
+	assert_int_equal(secure.vnet_mask, defaults.vnet_mask);
+	assert_int_equal(secure.mode, POLICY_MODE_POLICY);
+	assert_int_equal(secure.isolation, POLICY_ISO_PROCESS);
+	assert_int_equal(secure.rotation_s, 0);
+	assert_string_equal(secure.resolv_conf, "/etc/resolv.conf");
+	assert_string_equal(secure.hosts_file, "/etc/hosts");
+	assert_string_equal(secure.policy_file, POLICY_DEFAULT_FILE);
+	assert_false(secure.policy_file_explicit);
+	assert_int_equal(secure.rules.count, defaults.rules.count); /* no NO_PROXY rules added */
+	config_free(&plain);
+	config_free(&secure);
+	config_free(&defaults);
+}
+
+static void test_env_is_ours(void **state)
+{
+	(void)state;
+	const char *ours[] = { "TORWRAP_POLICY=/x", "TORWRAP_VMAP_FD=3", "TOR_PROXY_HOST=h", "SOCKS5_PROXY=h:1",
+			       "NO_PROXY=a", "no_proxy=a", "TORWRAP_LOG_FILE=/x" };
+	const char *theirs[] = { "PATH=/bin", "TORX=1", "SOCKS5_PROXYX=1", "NO_PROXYX=1", "HTTP_PROXY=x", "TOR=1" };
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		assert_true(tw_env_is_ours(ours[i]));
+	for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+		assert_false(tw_env_is_ours(theirs[i]));
+}
+
 static void test_config_proxy_precedence(void **state)
 {
 	(void)state;
@@ -2182,6 +2250,8 @@ int main(void)
 		cmocka_unit_test(test_docs_example),
 		cmocka_unit_test(test_docs_md_examples),
 		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_secure),
+		cmocka_unit_test(test_env_is_ours),
 		cmocka_unit_test(test_config_proxy_precedence),
 		cmocka_unit_test(test_config_proxy_forms),
 		cmocka_unit_test(test_config_proxy_errors),
