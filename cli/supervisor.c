@@ -94,8 +94,6 @@
 
 #if defined(__x86_64__)
 #define SV_ARCH AUDIT_ARCH_X86_64
-#define SV_X32_BIT 0x40000000u
-#define SV_COMPAT_ARCH AUDIT_ARCH_I386
 #elif defined(__aarch64__)
 #define SV_ARCH AUDIT_ARCH_AARCH64
 #endif
@@ -1567,151 +1565,6 @@ static void *pool_worker(void *arg)
 	return NULL;
 }
 
-/* --------------------------------------------------------------------------------------------- filter */
-
-enum {
-	L_NEXT = 0,
-	L_ALLOW,
-	L_SENDTO,
-	L_SOCKET,
-	L_INET,
-	L_OTHER_ARCH,
-	L_NOTIFY,
-	L_EPERM,
-	L_ENOSYS,
-	L_COUNT,
-};
-
-struct bpf_asm {
-	struct sock_filter f[96];
-	uint8_t jt[96], jf[96]; /* label numbers until resolved */
-	int n;
-	int at[L_COUNT];
-};
-
-static void emit(struct bpf_asm *p, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
-{
-	if (p->n < (int)(sizeof(p->f) / sizeof(p->f[0]))) {
-		p->f[p->n] = (struct sock_filter)BPF_STMT(code, k);
-		p->jt[p->n] = jt;
-		p->jf[p->n] = jf;
-	}
-	p->n++;
-}
-
-static void label(struct bpf_asm *p, int l)
-{
-	p->at[l] = p->n;
-}
-
-static int resolve_jumps(struct bpf_asm *p)
-{
-	if (p->n > (int)(sizeof(p->f) / sizeof(p->f[0])))
-		return -1;
-	for (int i = 0; i < p->n; i++) {
-		if (BPF_CLASS(p->f[i].code) != BPF_JMP)
-			continue;
-		int t[2] = { p->jt[i], p->jf[i] };
-		for (int j = 0; j < 2; j++) {
-			int off = t[j] == L_NEXT ? 0 : p->at[t[j]] - i - 1;
-			if (off < 0 || off > 255)
-				return -1;
-			t[j] = off;
-		}
-		p->f[i].jt = (uint8_t)t[0];
-		p->f[i].jf = (uint8_t)t[1];
-	}
-	return 0;
-}
-
-#define ARG_LO(n) (offsetof(struct seccomp_data, args) + (n) * sizeof(uint64_t))
-#define ARG_HI(n) (ARG_LO(n) + sizeof(uint32_t))
-#define LD(off) emit(&p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(off), 0, 0)
-#define JEQ(k, t, f) emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(k), (t), (f))
-#define JGE(k, t, f) emit(&p, BPF_JMP | BPF_JGE | BPF_K, (uint32_t)(k), (t), (f))
-#define JGT(k, t, f) emit(&p, BPF_JMP | BPF_JGT | BPF_K, (uint32_t)(k), (t), (f))
-#define JSET(k, t, f) emit(&p, BPF_JMP | BPF_JSET | BPF_K, (uint32_t)(k), (t), (f))
-#define RET(k) emit(&p, BPF_RET | BPF_K, (uint32_t)(k), 0, 0)
-
-/* The filter (little-endian: an argument's low half comes first). */
-static int build_filter(struct sock_filter *out, unsigned short *len)
-{
-#ifdef SV_ARCH
-	struct bpf_asm p;
-	memset(&p, 0, sizeof(p));
-	LD(offsetof(struct seccomp_data, arch));
-	JEQ(SV_ARCH, L_NEXT, L_OTHER_ARCH);
-	LD(offsetof(struct seccomp_data, nr));
-#ifdef SV_X32_BIT
-	JGE(SV_X32_BIT, L_ENOSYS, L_NEXT); /* the x32 ABI */
-#endif
-	JEQ(SYS_connect, L_NOTIFY, L_NEXT);
-	JEQ(SYS_sendmsg, L_NOTIFY, L_NEXT);
-	JEQ(SYS_sendmmsg, L_NOTIFY, L_NEXT);
-	JEQ(SYS_sendto, L_SENDTO, L_NEXT);
-	JEQ(SYS_socket, L_SOCKET, L_NEXT);
-	JGE(425, L_NEXT, L_ALLOW); /* io_uring_setup, _enter, _register: the same numbers everywhere */
-	JGT(427, L_ALLOW, L_ENOSYS);
-
-	label(&p, L_SENDTO); /* only with an address (or MSG_FASTOPEN): send() on a connected socket is free */
-	LD(ARG_LO(4));
-	JEQ(0, L_NEXT, L_NOTIFY);
-	LD(ARG_HI(4));
-	JEQ(0, L_NEXT, L_NOTIFY);
-	LD(ARG_LO(3));
-	JSET(MSG_FASTOPEN, L_NOTIFY, L_ALLOW);
-
-	label(&p, L_SOCKET); /* raw and packet sockets, SCTP (it connects through setsockopt): refused */
-	LD(ARG_LO(0));
-	JEQ(AF_PACKET, L_EPERM, L_NEXT);
-	JEQ(AF_XDP, L_EPERM, L_NEXT);
-	JEQ(AF_INET, L_INET, L_NEXT);
-	JEQ(AF_INET6, L_INET, L_ALLOW);
-	label(&p, L_INET);
-	LD(ARG_LO(1));
-	emit(&p, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
-	JEQ(SOCK_RAW, L_EPERM, L_NEXT);
-	JEQ(SOCK_PACKET, L_EPERM, L_NEXT);
-	JEQ(SOCK_SEQPACKET, L_EPERM, L_NEXT);
-	LD(ARG_LO(2));
-	JEQ(IPPROTO_SCTP, L_EPERM, L_ALLOW);
-
-	label(&p, L_OTHER_ARCH); /* A still holds the architecture */
-#ifdef SV_COMPAT_ARCH
-	JEQ(SV_COMPAT_ARCH, L_NEXT, L_ENOSYS);
-	LD(offsetof(struct seccomp_data, nr));
-	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, io_uring_* */
-	JEQ(102, L_ENOSYS, L_NEXT);
-	JEQ(345, L_ENOSYS, L_NEXT);
-	JEQ(359, L_ENOSYS, L_NEXT);
-	JEQ(362, L_ENOSYS, L_NEXT);
-	JEQ(369, L_ENOSYS, L_NEXT);
-	JEQ(370, L_ENOSYS, L_NEXT);
-	JGE(425, L_NEXT, L_ALLOW);
-	JGT(427, L_ALLOW, L_ENOSYS);
-#else
-	RET(SECCOMP_RET_ERRNO | ENOSYS);
-#endif
-	label(&p, L_ALLOW);
-	RET(SECCOMP_RET_ALLOW);
-	label(&p, L_NOTIFY);
-	RET(SECCOMP_RET_USER_NOTIF);
-	label(&p, L_EPERM);
-	RET(SECCOMP_RET_ERRNO | EPERM);
-	label(&p, L_ENOSYS);
-	RET(SECCOMP_RET_ERRNO | ENOSYS);
-	if (resolve_jumps(&p) != 0)
-		return -EINVAL;
-	memcpy(out, p.f, (size_t)p.n * sizeof(p.f[0]));
-	*len = (unsigned short)p.n;
-	return 0;
-#else
-	(void)out;
-	(void)len;
-	return -ENOSYS;
-#endif
-}
-
 /* -------------------------------------------------------------------------------------------- startup */
 
 int supervisor_available(char *why, size_t whylen)
@@ -1778,11 +1631,11 @@ static void child_send(int fd, int kind, int value, int killable)
 }
 
 static void child_main(int up, int down, const sigset_t *mask, const char *path, char *const argv[],
-		       char *const envp[])
+		       char *const envp[], uint64_t cookie)
 {
-	struct sock_filter filter[96];
+	struct sock_filter filter[TW_FILTER_MAX];
 	struct sock_fprog prog = { .filter = filter };
-	if (build_filter(filter, &prog.len) != 0) {
+	if (tw_filter_build(filter, &prog.len, cookie, TW_TRAP_NOTIFY) != 0) {
 		child_send(up, MSG_SETUP_FAILED, EINVAL, 0);
 		_exit(EXIT_REFUSED);
 	}
@@ -1897,7 +1750,8 @@ static int wait_tree(int sigfd, pid_t child)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_REFUSED;
 }
 
-int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[])
+int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[],
+		   uint64_t cookie)
 {
 	char why[256];
 	if (supervisor_available(why, sizeof(why)) != 0) {
@@ -1946,7 +1800,7 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	if (child == 0) {
 		close(up[0]);
 		close(down[1]);
-		child_main(up[1], down[0], &old, path, argv, envp);
+		child_main(up[1], down[0], &old, path, argv, envp, cookie);
 	}
 	close(up[1]);
 	close(down[0]);

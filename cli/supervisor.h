@@ -10,6 +10,7 @@
 #define TORWRAP_SUPERVISOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../policy/policy.h"
 
@@ -17,10 +18,12 @@
  * a sentence saying what is missing in WHY. */
 int supervisor_available(char *why, size_t whylen);
 
-/* Runs PATH (ARGV, ENVP) under the supervisor and serves its whole process tree until the last process of it
+/* Runs PATH (ARGV, ENVP) under the supervisor (calls that carry COOKIE in an unused argument, the library's,
+ * pass in the kernel: see common/filter.c; 0 for none) and serves its whole process tree until the last process of it
  * has exited. The virtual map must already be in the environment (TORWRAP_VMAP_FD), as the wrapper puts it.
  * Returns the program's exit status (a program killed by a signal kills the caller with the same signal), or
  * 126/127 when it could not be started (printed on stderr). CFG must outlive the call. */
-int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[]);
+int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[],
+		   uint64_t cookie);
 
 #endif

@@ -2,10 +2,13 @@
  *
  * It checks the configuration the library will see (and refuses to start the program when it is broken:
  * every connection would fail anyway, and this says why once, clearly), creates the virtual address map that
- * the whole process tree will share, puts libtorwrap.so first in LD_PRELOAD and execs the program. Statically
- * linked programs (no PT_INTERP: their system calls never meet the library), and any with --seccomp, run under
- * the seccomp supervisor instead (supervisor.c). setuid/setcap programs are refused rather than run unwrapped
- * (the loader drops LD_PRELOAD for them).
+ * the whole process tree will share and the tree's seccomp cookie, puts libtorwrap.so first in LD_PRELOAD and
+ * runs the program under the seccomp supervisor (supervisor.c): the kernel backstop. The library routes the
+ * calls made through libc (they carry the cookie and pass the filter); the supervisor routes every other
+ * network call, from Go's runtime, a static program or a musl one. Where the kernel cannot run the supervisor,
+ * a program the library can follow is exec'd with the library alone under a filter that refuses calls made
+ * past it; any other is refused. setuid/setcap programs are refused rather than run unwrapped (the loader drops
+ * LD_PRELOAD for them).
  *
  * Built static, so it runs in a distroless image with nothing but the loader and libc.
  */
@@ -51,15 +54,15 @@ static void usage(FILE *out)
 	      "                     TOR_PROXY_HOST/TOR_PROXY_SOCKS_PORT, else tor-proxy:9050)\n"
 	      "  --mode MODE        policy (default), tor-only or onion-only; TORWRAP_MODE\n"
 	      "  --isolation ISO    process (default), none, connection or destination; TORWRAP_ISOLATION\n"
-	      "  --seccomp          also route COMMAND's raw system calls (seccomp supervisor; static\n"
-	      "                     programs always run under it)\n"
+	      "  --seccomp          accepted for compatibility: every program runs under the seccomp\n"
+	      "                     supervisor where the kernel allows it\n"
 	      "  -v, --verbose      log each decision (twice: protocol detail); TORWRAP_LOG_LEVEL\n"
 	      "  -q, --quiet        log nothing, not even refusals\n"
 	      "  -h, --help         this help\n"
 	      "  -V, --version      version\n"
 	      "\n"
 	      "Exit status: COMMAND's, or 2 (usage), 78 (configuration broken), 126 (COMMAND refused:\n"
-	      "setuid/setcap, or static where seccomp cannot run), 127 (COMMAND not found).\n"
+	      "setuid/setcap, or one that bypasses libc where seccomp cannot run), 127 (not found).\n"
 	      "`torwrap check` is the health check (see `torwrap check --help`); to run a program named\n"
 	      "check, write `torwrap -- check`.\n"
 	      "See torwrap(1) and docs/policy.md.\n",
@@ -143,44 +146,86 @@ static int find_command(const char *cmd, char *out, size_t outlen)
 	return err;
 }
 
-/* Refuses what neither the library nor the supervisor could follow; static programs (and any, with --seccomp)
- * get the supervisor (*SECCOMP set). Returns 0, or an exit status after printing why. */
-static int check_command(const char *path, bool *seccomp)
+/* How the program runs. */
+struct plan {
+	bool supervised; /* under the seccomp supervisor (the kernel backstop) */
+	bool bypasses_libc; /* its own code makes system calls (Go): the library alone cannot see them */
+	bool musl; /* linked against musl: glibc's library cannot load there */
+	char lib[PATH_MAX]; /* the library to preload, "" for none */
+};
+
+/* The musl variant of the library, installed beside the glibc one (make musl: DIR/musl/libtorwrap.so). */
+static bool find_musl_library(const char *glibc_lib, char *out, size_t outlen)
 {
-	char why[PATH_MAX + 128], sv_why[256];
+	const char *slash = strrchr(glibc_lib, '/');
+	if (slash == NULL)
+		return false;
+	return snprintf(out, outlen, "%.*s/musl/libtorwrap.so", (int)(slash - glibc_lib), glibc_lib) < (int)outlen &&
+	       readable(out);
+}
+
+/* Decides how PATH runs, or refuses what neither the library nor the supervisor could follow. Every program
+ * runs under the supervisor where the kernel allows it: the library routes what goes through libc, the kernel
+ * hands everything else (Go's raw calls, static and musl programs) to the supervisor. Where the supervisor
+ * cannot run, a program the library can follow runs with the library alone (a warning), any other is refused.
+ * Returns 0, or an exit status after printing why. */
+static int plan_command(const char *path, struct plan *plan)
+{
+	char why[PATH_MAX + 128], sv_why[256], what[16] = "";
 	int kind = tw_exe_check(path, why, sizeof(why));
-	bool supervised = kind == TW_EXE_STATIC || (kind == TW_EXE_OK && *seccomp);
-	if (supervised && supervisor_available(sv_why, sizeof(sv_why)) != 0)
-		return fail(EXIT_REFUSED, "refusing to run %s: %s%sthe seccomp supervisor cannot run here: %s", path,
-			    kind == TW_EXE_STATIC ? why : "", kind == TW_EXE_STATIC ? ", and " : "", sv_why);
-	*seccomp |= kind == TW_EXE_STATIC;
 	if (kind != TW_EXE_OK && kind != TW_EXE_STATIC)
 		return fail(EXIT_REFUSED, "refusing to run %s: %s, so its connections would not go through Tor", path,
 			    why);
+	bool dynamic = kind == TW_EXE_OK;
+	plan->bypasses_libc = dynamic && tw_exe_bypasses_libc(path, what, sizeof(what));
+	plan->musl = dynamic && tw_exe_is_musl(path);
+	char glibc_lib[PATH_MAX];
+	bool have_glibc_lib = find_library(glibc_lib, sizeof(glibc_lib)) == 0;
+	plan->lib[0] = '\0';
+	if (plan->musl) {
+		if (have_glibc_lib)
+			find_musl_library(glibc_lib, plan->lib, sizeof(plan->lib));
+	} else if (dynamic && have_glibc_lib) {
+		snprintf(plan->lib, sizeof(plan->lib), "%s", glibc_lib);
+	}
+	plan->supervised = supervisor_available(sv_why, sizeof(sv_why)) == 0;
+	if (plan->supervised)
+		return 0;
+	if (!dynamic)
+		return fail(EXIT_REFUSED, "refusing to run %s: %s, and the seccomp supervisor cannot run here: %s", path,
+			    why, sv_why);
+	if (plan->bypasses_libc)
+		return fail(EXIT_REFUSED,
+			    "refusing to run %s: it is a %s program, whose network calls bypass libtorwrap.so, and the "
+			    "seccomp supervisor cannot run here: %s",
+			    path, what, sv_why);
+	if (plan->lib[0] == '\0')
+		return plan->musl ? fail(EXIT_REFUSED,
+					 "refusing to run %s: it is linked against musl, no musl build of libtorwrap.so "
+					 "is installed (make musl), and the seccomp supervisor cannot run here: %s",
+					 path, sv_why)
+				  : fail(EXIT_CONFIG, "libtorwrap.so not found (set TORWRAP_LIBRARY, or install it in %s)",
+					 TW_LIBDIR);
+	fprintf(stderr, "torwrap: warning: the seccomp supervisor cannot run here (%s): %s runs with libtorwrap.so "
+			"alone, and system calls made past libc are refused\n",
+		sv_why, path);
 	return 0;
 }
 
-/* io_uring connects in the kernel, where no hook sees them, and liburing makes its system calls without libc:
- * make io_uring_setup fail with ENOSYS for the whole tree (programs then fall back to ordinary calls). The
- * filter needs no_new_privs, which costs nothing here: setuid programs are refused anyway. */
-static void refuse_io_uring(void)
+/* Without the supervisor: the kernel still refuses the network calls that do not carry the cookie (made past
+ * the library), the socket kinds nothing may open, io_uring and the other ABIs. The filter needs no_new_privs,
+ * which costs nothing here: setuid programs are refused anyway. */
+static void refuse_bypass(uint64_t cookie)
 {
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 4),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		/* 425-427: io_uring_setup, io_uring_enter, io_uring_register (the same on x86_64 and i386) */
-		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 425, 0, 2),
-		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 427, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-		fprintf(stderr, "torwrap: warning: cannot install the io_uring filter (%s); io_uring is refused "
-				"only through libc's syscall()\n",
+	struct sock_filter filter[TW_FILTER_MAX];
+	struct sock_fprog prog = { .filter = filter };
+	if (tw_filter_build(filter, &prog.len, cookie, TW_TRAP_EPERM) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+		fprintf(stderr, "torwrap: warning: cannot install the seccomp filter (%s): only the calls made through "
+				"libc are routed\n",
 			strerror(errno));
+		unsetenv(TW_COOKIE_ENV);
+	}
 }
 
 static int set_preload(const char *lib)
@@ -291,29 +336,29 @@ int main(int argc, char **argv)
 	int rc = find_command(argv[i], path, sizeof(path));
 	if (rc != 0)
 		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", argv[i], strerror(-rc));
-	rc = check_command(path, &seccomp);
+	struct plan plan;
+	rc = plan_command(path, &plan);
 	if (rc != 0)
 		return rc;
 
-	/* Under the supervisor the library is only a second layer (dynamic children it may exec): a static image
-	 * need not carry it. Without the supervisor it is the only layer, and required. */
-	char lib[PATH_MAX];
-	bool have_lib = find_library(lib, sizeof(lib)) == 0;
-	if (!have_lib && !seccomp)
-		return fail(EXIT_CONFIG, "libtorwrap.so not found (set TORWRAP_LIBRARY, or install it in %s)",
-			    TW_LIBDIR);
-
+	uint64_t cookie;
+	char cookie_text[17];
+	if ((rc = tw_gate_cookie_new(&cookie)) != 0)
+		return fail(EXIT_CONFIG, "cannot draw the seccomp cookie: %s", strerror(-rc));
+	tw_gate_cookie_text(cookie, cookie_text);
 	int mapfd = vaddr_create_fd(cfg.vnet_addr, cfg.vnet_mask);
 	if (mapfd < 0)
 		return fail(EXIT_CONFIG, "cannot create the virtual address map: %s", strerror(-mapfd));
 	char fdtext[16];
 	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
-	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || (have_lib && set_preload(lib) != 0))
+	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || setenv(TW_COOKIE_ENV, cookie_text, 1) != 0 ||
+	    (plan.lib[0] && set_preload(plan.lib) != 0))
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
-	if (seccomp) /* the supervisor refuses io_uring itself */
-		return supervisor_run(&cfg, path, argv + i, environ);
+	(void)seccomp; /* --seccomp: the supervisor is the default now */
+	if (plan.supervised)
+		return supervisor_run(&cfg, path, argv + i, environ, cookie);
 	config_free(&cfg);
-	refuse_io_uring();
+	refuse_bypass(cookie);
 
 	execv(path, argv + i);
 	return fail(errno == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED, "%s: %s", path, strerror(errno));

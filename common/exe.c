@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <link.h>
 
 #include "tw.h"
 
@@ -94,4 +96,117 @@ int tw_exe_check(const char *path_in, char *why, size_t whylen)
 		}
 	}
 	return TW_EXE_OK;
+}
+
+/* ---------------------------------------------------------------------------- programs that bypass libc */
+
+#define NT_GO_BUILDID 4
+
+/* True when the notes in BUF (LEN bytes, a PT_NOTE segment's contents) hold Go's build ID (name "Go", which
+ * the Go linker pads to 4 bytes; type 4). The Go linker writes it into every binary it links, and Go makes its
+ * own system calls whether the binary links libc or not. */
+static bool notes_name_go(const unsigned char *buf, size_t len)
+{
+	size_t off = 0;
+	while (off + 12 <= len) {
+		uint32_t namesz, descsz, type;
+		memcpy(&namesz, buf + off, 4);
+		memcpy(&descsz, buf + off + 4, 4);
+		memcpy(&type, buf + off + 8, 4);
+		off += 12;
+		size_t name_end = off + ((namesz + 3u) & ~3u);
+		if (namesz > len || name_end > len)
+			return false;
+		if ((namesz == 3 || namesz == 4) && type == NT_GO_BUILDID && memcmp(buf + off, "Go", 3) == 0)
+			return true;
+		size_t desc_end = name_end + ((descsz + 3u) & ~3u);
+		if (descsz > len || desc_end > len)
+			return false;
+		off = desc_end;
+	}
+	return false;
+}
+
+bool tw_self_bypasses_libc(char *what, size_t whatlen)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	size_t n = getauxval(AT_PHNUM);
+	if (ph == NULL || n == 0)
+		return false;
+	uintptr_t bias = 0;
+	bool have_bias = false;
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_PHDR) {
+			bias = (uintptr_t)ph - ph[i].p_vaddr;
+			have_bias = true;
+		}
+	if (!have_bias)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type != PT_NOTE)
+			continue;
+		/* Only a note inside a loaded segment's file bytes is mapped, and so readable. */
+		bool mapped = false;
+		for (size_t j = 0; j < n && !mapped; j++)
+			mapped = ph[j].p_type == PT_LOAD && ph[i].p_vaddr >= ph[j].p_vaddr &&
+				 ph[i].p_vaddr + ph[i].p_filesz <= ph[j].p_vaddr + ph[j].p_filesz;
+		if (mapped && notes_name_go((const unsigned char *)(bias + ph[i].p_vaddr), ph[i].p_filesz)) {
+			snprintf(what, whatlen, "Go");
+			return true;
+		}
+	}
+	return false;
+}
+
+bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	Elf64_Ehdr e;
+	bool found = false;
+	if (pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e) && memcmp(e.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    e.e_ident[EI_CLASS] == ELFCLASS64 && e.e_phentsize == sizeof(Elf64_Phdr)) {
+		for (unsigned i = 0; i < e.e_phnum && i < 256 && !found; i++) {
+			Elf64_Phdr ph;
+			if (pread(fd, &ph, sizeof(ph), (off_t)(e.e_phoff + (uint64_t)i * sizeof(ph))) != sizeof(ph))
+				break;
+			if (ph.p_type != PT_NOTE || ph.p_filesz == 0 || ph.p_filesz > 65536)
+				continue;
+			unsigned char buf[65536];
+			if (pread(fd, buf, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz)
+				found = notes_name_go(buf, ph.p_filesz);
+		}
+	}
+	close(fd);
+	if (found)
+		snprintf(what, whatlen, "Go");
+	return found;
+}
+
+bool tw_exe_is_musl(const char *path)
+{
+	char interp[256];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	Elf64_Ehdr e;
+	bool musl = false;
+	if (pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e) && memcmp(e.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    e.e_ident[EI_CLASS] == ELFCLASS64 && e.e_phentsize == sizeof(Elf64_Phdr)) {
+		for (unsigned i = 0; i < e.e_phnum && i < 256; i++) {
+			Elf64_Phdr ph;
+			if (pread(fd, &ph, sizeof(ph), (off_t)(e.e_phoff + (uint64_t)i * sizeof(ph))) != sizeof(ph))
+				break;
+			if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= sizeof(interp))
+				continue;
+			if (pread(fd, interp, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz) {
+				interp[ph.p_filesz] = '\0';
+				musl = strstr(interp, "ld-musl") != NULL;
+			}
+			break;
+		}
+	}
+	close(fd);
+	return musl;
 }

@@ -124,6 +124,49 @@ int tw_exe_check(const char *path, char *why, size_t whylen);
 /* Monotonic milliseconds, for deadlines. */
 int64_t tw_now_ms(void);
 
+/* ------------------------------------------------------------------------------------- the kernel backstop */
+
+/* The environment variable that hands the process tree its cookie (16 hex digits). */
+#define TW_COOKIE_ENV "TORWRAP_SECCOMP_COOKIE"
+
+/* The cookie the library's own calls carry (0: none, no filter expects one). */
+void tw_gate_set_cookie(uint64_t cookie);
+uint64_t tw_gate_cookie(void);
+/* Parses 16 lower-case hex digits, neither half zero. Returns 0 or -EINVAL. */
+int tw_gate_cookie_parse(const char *text, uint64_t *out);
+void tw_gate_cookie_text(uint64_t cookie, char out[17]);
+/* A fresh random cookie. Returns 0 or a negative errno. */
+int tw_gate_cookie_new(uint64_t *out);
+
+/* connect, sendto, sendmsg, sendmmsg as the library issues them once it has decided: with the cookie when one
+ * is set (the filter lets them pass), else the real libc functions. -1 and errno, like those. */
+int tw_gate_connect(int fd, const struct sockaddr *sa, socklen_t len);
+ssize_t tw_gate_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t salen);
+ssize_t tw_gate_sendmsg(int fd, const struct msghdr *msg, int flags);
+int tw_gate_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+
+/* The socket kinds nothing under torwrap may open (raw, packet, XDP, SCTP, inet SEQPACKET): the library's
+ * socket() hook and the kernel filter both follow this one table. */
+bool tw_socket_refused(int domain, int type, int protocol);
+
+/* The seccomp filter (filter.c): network calls without the cookie are trapped, either handed to the supervisor
+ * (TW_TRAP_NOTIFY) or refused (TW_TRAP_EPERM); refused socket kinds, io_uring and the other ABIs fail. COOKIE 0:
+ * every such call is trapped. Writes at most TW_FILTER_MAX instructions. Returns 0, or -ENOSYS where the
+ * architecture or the headers are unknown. */
+#define TW_FILTER_MAX 128
+enum tw_filter_trap { TW_TRAP_NOTIFY, TW_TRAP_EPERM };
+struct sock_filter;
+int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap);
+
+/* What the running program is, when its own code bypasses libc for its system calls (a Go binary: the Go
+ * build-ID note in its program headers, read from memory), written to WHAT ("Go"). False otherwise. */
+bool tw_self_bypasses_libc(char *what, size_t whatlen);
+
+/* The same for the program file at PATH (the wrapper asks before it runs it). */
+bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen);
+/* True when PATH is linked against musl (its loader is ld-musl-*): glibc's libtorwrap.so cannot load there. */
+bool tw_exe_is_musl(const char *path);
+
 /* True in secure-execution mode (AT_SECURE: a setuid, setgid or setcap program, loaded through
  * /etc/ld.so.preload). The environment then belongs to a user who may not be trusted: nothing in it may steer
  * the library (see docs/leaks.md, "Secure-execution mode"). */

@@ -31,7 +31,7 @@ static int real_aclose(ares_socket_t fd, void *user)
 static int real_aconnect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *user)
 {
 	(void)user;
-	return tw_libc()->connect(fd, sa, len);
+	return tw_gate_connect(fd, sa, len);
 }
 
 static ares_ssize_t real_arecvfrom(ares_socket_t fd, void *buf, size_t len, int flags, struct sockaddr *from,

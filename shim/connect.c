@@ -99,7 +99,7 @@ enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, c
 int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (!sockaddr_ok(sa, len))
-		return tw_libc()->connect(fd, sa, len) == 0 ? 0 : -errno; /* let the kernel say EINVAL */
+		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno; /* let the kernel say EINVAL */
 	char name[TW_NAME_MAX];
 	struct resolver_addr a;
 	uint16_t port;
@@ -115,7 +115,7 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);
 		if (shim_is_nameserver(sa, len))
 			shim_fd_set(fd, SHIM_FD_DNS);
-		return tw_libc()->connect(fd, sa, len) == 0 ? 0 : -errno;
+		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno;
 	}
 	if (sock_type(fd) != SOCK_STREAM) {
 		tw_error("connect %s:%u refused: only TCP can go through Tor",
@@ -142,7 +142,7 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 TW_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (sa == NULL || len < sizeof(sa_family_t) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return tw_libc()->connect(fd, sa, len);
+		return tw_gate_connect(fd, sa, len);
 	int rc = shim_connect(fd, sa, len);
 	if (rc < 0) {
 		errno = -rc;

@@ -27,7 +27,7 @@ static const char *const carried[] = {
 	"no_proxy",
 };
 #define NCARRIED (sizeof(carried) / sizeof(carried[0]))
-#define EXTRA_VARS (NCARRIED + 2)
+#define EXTRA_VARS (NCARRIED + 3)
 
 static const char *library_path(void)
 {
@@ -115,6 +115,17 @@ static void build_env(char *const envp[], char **out, char *buf, size_t buflen, 
 	if (mapfd >= 0 || inherited) {
 		int w = mapfd >= 0 ? snprintf(buf + used, buflen - used, "%s=%d", VADDR_FD_ENV, mapfd)
 				   : snprintf(buf + used, buflen - used, "%s=%s", VADDR_FD_ENV, inherited);
+		if (w > 0 && (size_t)w < buflen - used) {
+			out[n++] = buf + used;
+			used += (size_t)w + 1;
+		}
+	}
+	/* The filter outlives exec: the library in the new program needs the cookie to pass it. */
+	uint64_t cookie = tw_gate_cookie();
+	if (cookie != 0 && env_find(envp, TW_COOKIE_ENV) == NULL) {
+		char text[17];
+		tw_gate_cookie_text(cookie, text);
+		int w = snprintf(buf + used, buflen - used, "%s=%s", TW_COOKIE_ENV, text);
 		if (w > 0 && (size_t)w < buflen - used) {
 			out[n++] = buf + used;
 			used += (size_t)w + 1;

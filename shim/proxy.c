@@ -79,7 +79,7 @@ static int proxy_sockaddr(const struct tw_config *cfg, int domain, struct sockad
 /* connect() with a deadline on a descriptor that is non-blocking for the duration. */
 static int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
 {
-	if (tw_libc()->connect(fd, sa, len) == 0)
+	if (tw_gate_connect(fd, sa, len) == 0)
 		return 0;
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -errno;

@@ -65,7 +65,7 @@ TW_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 		errno = -rc;
 		return -1;
 	}
-	return tw_libc()->sendto(fd, buf, len, flags, sa, salen);
+	return tw_gate_sendto(fd, buf, len, flags, sa, salen);
 }
 
 TW_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
@@ -90,7 +90,7 @@ TW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 			struct msghdr m = *msg;
 			m.msg_name = NULL;
 			m.msg_namelen = 0;
-			return tw_libc()->sendmsg(fd, &m, flags);
+			return tw_gate_sendmsg(fd, &m, flags);
 		}
 	} else if (msg && msg->msg_name == NULL) {
 		rc = check_connected(fd, msg->msg_iov, msg->msg_iovlen);
@@ -99,7 +99,7 @@ TW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		errno = -rc;
 		return -1;
 	}
-	return tw_libc()->sendmsg(fd, msg, flags);
+	return tw_gate_sendmsg(fd, msg, flags);
 }
 
 TW_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_flags flags)
@@ -124,7 +124,7 @@ TW_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_f
 			return -1;
 		}
 	}
-	return tw_libc()->sendmmsg(fd, vec, vlen, flags);
+	return tw_gate_sendmmsg(fd, vec, vlen, (int)flags);
 }
 
 ssize_t shim_hook_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t l)

@@ -1,4 +1,5 @@
-/* socket.c: socket(): raw and packet sockets are refused at birth (nothing they send could go through Tor);
+/* socket.c: socket(): the kinds of tw_socket_refused (raw, packet, XDP, SCTP, inet SEQPACKET) are refused at
+ * birth, as the kernel filter under torwrap refuses them (nothing they send could go through Tor);
  * a new descriptor starts with no remembered state.
  */
 #include <errno.h>
@@ -6,16 +7,11 @@
 
 #include "shim.h"
 
-#ifndef AF_PACKET
-#define AF_PACKET 17
-#endif
-
 TW_EXPORT int socket(int domain, int type, int protocol)
 {
-	int base = type & 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */
-	if (domain == AF_PACKET || ((domain == AF_INET || domain == AF_INET6) && base == SOCK_RAW)) {
-		tw_error("socket(%s) refused: raw packets cannot go through Tor",
-			 domain == AF_PACKET ? "AF_PACKET" : "SOCK_RAW");
+	if (tw_socket_refused(domain, type, protocol)) {
+		tw_error("socket(domain %d, type %d, protocol %d) refused: raw packets, SCTP and XDP cannot go through "
+			 "Tor", domain, type & 0xf, protocol);
 		errno = EPERM;
 		return -1;
 	}

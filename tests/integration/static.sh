@@ -23,24 +23,8 @@ start_world
 HTTP_LOG=$WORK/http-ext.out
 http_hits() { grep -c '"GET ' "$HTTP_LOG"; }
 
-# The trap: the nameserver of the static programs' /etc/resolv.conf, on port 53 of an address of its own (so
-# that test runs side by side do not collide).
-TRAP_LOG=$WORK/dns-trap.log
-for ((try = 0; try < 5; try++)); do
-	TRAP_ADDR=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-	$PY "$TOOLS/dns_server.py" --listen "$TRAP_ADDR:53" --log "$TRAP_LOG" --ready-file "$WORK/dns-trap.ready" \
-		--record trap-control.example.test=127.0.0.1 >"$WORK/dns-trap.out" 2>&1 &
-	TW_PIDS+=($!)
-	wait_file "$WORK/dns-trap.ready" 20 2>/dev/null && break
-done
-[[ -s $WORK/dns-trap.ready ]] || { notok "trap nameserver on port 53"; finish; }
-touch "$TRAP_LOG"
-printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$TRAP_ADDR" >"$WORK/static-resolv.conf"
+start_trap
 
-# nsrun CMD...: CMD in a private mount namespace whose /etc/resolv.conf names the trap.
-nsrun() {
-	unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" "$@"
-}
 # stw [TORWRAP OPTIONS] CMD...: CMD under torwrap, in such a namespace.
 stw() {
 	nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"

@@ -1,0 +1,259 @@
+/* filter.c: the kernel's side of torwrap, one seccomp filter for two front ends.
+ *
+ * The same program serves the `torwrap` wrapper (trapped calls go to its supervisor: SECCOMP_RET_USER_NOTIF)
+ * and the library on its own (a program whose calls bypass libc, under LD_PRELOAD alone: trapped calls fail with
+ * EPERM). What is trapped: connect, sendmsg, sendmmsg, and sendto with an address or MSG_FASTOPEN. Refused
+ * outright: the socket kinds of tw_socket_refused() (raw, packet, XDP, SCTP, SEQPACKET), io_uring, the x32 and
+ * i386 ABIs. Everything else is allowed without looking at an argument, so the kernel's per-syscall action
+ * cache makes unrelated calls free.
+ *
+ * The library's own calls carry the tree's cookie in an argument slot the call does not use (tw_gate_*):
+ * connect and sendmsg have three arguments, sendmmsg four; the filter compares the next slot with the cookie and
+ * lets such calls pass in the kernel with no trip to the supervisor. The library routed them already.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+
+#include "tw.h"
+
+#if defined(__has_include)
+#if __has_include(<linux/seccomp.h>) && __has_include(<linux/filter.h>) && __has_include(<linux/audit.h>)
+#define TW_HAVE_SECCOMP_HEADERS 1
+#endif
+#endif
+
+#ifdef TW_HAVE_SECCOMP_HEADERS
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#if defined(__x86_64__)
+#define TW_ARCH AUDIT_ARCH_X86_64
+#define TW_X32_BIT 0x40000000u
+#define TW_COMPAT_ARCH AUDIT_ARCH_I386
+#elif defined(__aarch64__)
+#define TW_ARCH AUDIT_ARCH_AARCH64
+#endif
+#endif
+
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+/* ----------------------------------------------------------------------------------------------- socket rules */
+
+/* The one table of socket kinds nothing may open: the library's socket() hook and the filter both read it.
+ * Raw and packet sockets write their own headers; SCTP connects through setsockopt; SEQPACKET over inet is
+ * SCTP's; XDP bypasses the stack. */
+static const struct {
+	int domain; /* -1: any inet domain */
+	int type; /* -1: any */
+	int protocol; /* -1: any */
+} refused_sockets[] = {
+	{ AF_PACKET, -1, -1 }, { AF_XDP, -1, -1 },    { -1, SOCK_RAW, -1 }, { -1, SOCK_PACKET, -1 },
+	{ -1, SOCK_SEQPACKET, -1 }, { -1, -1, IPPROTO_SCTP },
+};
+
+bool tw_socket_refused(int domain, int type, int protocol)
+{
+	int kind = type & 0xf; /* without SOCK_NONBLOCK and SOCK_CLOEXEC */
+	bool inet = domain == AF_INET || domain == AF_INET6;
+	for (size_t i = 0; i < sizeof(refused_sockets) / sizeof(refused_sockets[0]); i++) {
+		if (refused_sockets[i].domain >= 0 ? refused_sockets[i].domain != domain : !inet)
+			continue;
+		if (refused_sockets[i].type >= 0 && refused_sockets[i].type != kind)
+			continue;
+		if (refused_sockets[i].protocol >= 0 && refused_sockets[i].protocol != protocol)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+#if defined(TW_HAVE_SECCOMP_HEADERS) && defined(TW_ARCH)
+
+/* ---------------------------------------------------------------------------------------- a small assembler */
+
+enum {
+	L_NEXT = 0,
+	L_ALLOW,
+	L_COOKIE3,
+	L_COOKIE4,
+	L_SENDTO,
+	L_SOCKET,
+	L_INET,
+	L_OTHER_ARCH,
+	L_TRAP,
+	L_EPERM,
+	L_ENOSYS,
+	L_COUNT,
+};
+
+struct bpf_asm {
+	struct sock_filter f[TW_FILTER_MAX];
+	uint8_t jt[TW_FILTER_MAX], jf[TW_FILTER_MAX]; /* label numbers until resolved */
+	int n;
+	int at[L_COUNT];
+};
+
+static void emit(struct bpf_asm *p, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+{
+	if (p->n < TW_FILTER_MAX) {
+		p->f[p->n] = (struct sock_filter)BPF_STMT(code, k);
+		p->jt[p->n] = jt;
+		p->jf[p->n] = jf;
+	}
+	p->n++;
+}
+
+static void label(struct bpf_asm *p, int l)
+{
+	p->at[l] = p->n;
+}
+
+static int resolve_jumps(struct bpf_asm *p)
+{
+	if (p->n > TW_FILTER_MAX)
+		return -1;
+	for (int i = 0; i < p->n; i++) {
+		if (BPF_CLASS(p->f[i].code) != BPF_JMP)
+			continue;
+		int t[2] = { p->jt[i], p->jf[i] };
+		for (int j = 0; j < 2; j++) {
+			int off = t[j] == L_NEXT ? 0 : p->at[t[j]] - i - 1;
+			if (off < 0 || off > 255)
+				return -1;
+			t[j] = off;
+		}
+		p->f[i].jt = (uint8_t)t[0];
+		p->f[i].jf = (uint8_t)t[1];
+	}
+	return 0;
+}
+
+#define ARG_LO(n) (offsetof(struct seccomp_data, args) + (n) * sizeof(uint64_t))
+#define ARG_HI(n) (ARG_LO(n) + sizeof(uint32_t))
+#define LD(off) emit(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(off), 0, 0)
+#define JEQ(k, t, f) emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(k), (t), (f))
+#define JGE(k, t, f) emit(p, BPF_JMP | BPF_JGE | BPF_K, (uint32_t)(k), (t), (f))
+#define JGT(k, t, f) emit(p, BPF_JMP | BPF_JGT | BPF_K, (uint32_t)(k), (t), (f))
+#define JSET(k, t, f) emit(p, BPF_JMP | BPF_JSET | BPF_K, (uint32_t)(k), (t), (f))
+#define RET(k) emit(p, BPF_RET | BPF_K, (uint32_t)(k), 0, 0)
+
+/* Argument ARG equal to COOKIE: allowed; else trapped. No cookie: always trapped. */
+static void cookie_check(struct bpf_asm *p, int arg, uint64_t cookie)
+{
+	if (cookie == 0) {
+		JEQ(0, L_TRAP, L_TRAP);
+		return;
+	}
+	LD(ARG_LO(arg));
+	JEQ((uint32_t)cookie, L_NEXT, L_TRAP);
+	LD(ARG_HI(arg));
+	JEQ((uint32_t)(cookie >> 32), L_ALLOW, L_TRAP);
+}
+
+/* The socket kinds of refused_sockets, as jumps (A holds the domain on entry). */
+static void socket_rules(struct bpf_asm *p)
+{
+	LD(ARG_LO(0));
+	JEQ(AF_PACKET, L_EPERM, L_NEXT);
+	JEQ(AF_XDP, L_EPERM, L_NEXT);
+	JEQ(AF_INET, L_INET, L_NEXT);
+	JEQ(AF_INET6, L_INET, L_ALLOW);
+	label(p, L_INET);
+	LD(ARG_LO(1));
+	emit(p, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
+	JEQ(SOCK_RAW, L_EPERM, L_NEXT);
+	JEQ(SOCK_PACKET, L_EPERM, L_NEXT);
+	JEQ(SOCK_SEQPACKET, L_EPERM, L_NEXT);
+	LD(ARG_LO(2));
+	JEQ(IPPROTO_SCTP, L_EPERM, L_ALLOW);
+}
+
+static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap)
+{
+	LD(offsetof(struct seccomp_data, arch));
+	JEQ(TW_ARCH, L_NEXT, L_OTHER_ARCH);
+	LD(offsetof(struct seccomp_data, nr));
+#ifdef TW_X32_BIT
+	JGE(TW_X32_BIT, L_ENOSYS, L_NEXT); /* the x32 ABI */
+#endif
+	JEQ(SYS_connect, L_COOKIE3, L_NEXT);
+	JEQ(SYS_sendmsg, L_COOKIE3, L_NEXT);
+	JEQ(SYS_sendmmsg, L_COOKIE4, L_NEXT);
+	JEQ(SYS_sendto, L_SENDTO, L_NEXT);
+	JEQ(SYS_socket, L_SOCKET, L_NEXT);
+	JGE(425, L_NEXT, L_ALLOW); /* io_uring_setup, _enter, _register: the same numbers everywhere */
+	JGT(427, L_ALLOW, L_ENOSYS);
+
+	label(p, L_COOKIE3);
+	cookie_check(p, 3, cookie);
+	label(p, L_COOKIE4);
+	cookie_check(p, 4, cookie);
+
+	label(p, L_SENDTO); /* only with an address (or MSG_FASTOPEN): send() on a connected socket is free */
+	LD(ARG_LO(4));
+	JEQ(0, L_NEXT, L_TRAP);
+	LD(ARG_HI(4));
+	JEQ(0, L_NEXT, L_TRAP);
+	LD(ARG_LO(3));
+	JSET(MSG_FASTOPEN, L_TRAP, L_ALLOW);
+
+	label(p, L_SOCKET);
+	socket_rules(p);
+
+	label(p, L_OTHER_ARCH); /* A still holds the architecture */
+#ifdef TW_COMPAT_ARCH
+	JEQ(TW_COMPAT_ARCH, L_NEXT, L_ENOSYS);
+	LD(offsetof(struct seccomp_data, nr));
+	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, io_uring_* */
+	JEQ(102, L_ENOSYS, L_NEXT);
+	JEQ(345, L_ENOSYS, L_NEXT);
+	JEQ(359, L_ENOSYS, L_NEXT);
+	JEQ(362, L_ENOSYS, L_NEXT);
+	JEQ(369, L_ENOSYS, L_NEXT);
+	JEQ(370, L_ENOSYS, L_NEXT);
+	JGE(425, L_NEXT, L_ALLOW);
+	JGT(427, L_ALLOW, L_ENOSYS);
+#else
+	RET(SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+	label(p, L_ALLOW);
+	RET(SECCOMP_RET_ALLOW);
+	label(p, L_TRAP);
+	RET(trap == TW_TRAP_NOTIFY ? SECCOMP_RET_USER_NOTIF : (SECCOMP_RET_ERRNO | EPERM));
+	label(p, L_EPERM);
+	RET(SECCOMP_RET_ERRNO | EPERM);
+	label(p, L_ENOSYS);
+	RET(SECCOMP_RET_ERRNO | ENOSYS);
+}
+
+int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap)
+{
+	struct bpf_asm a;
+	memset(&a, 0, sizeof(a));
+	program(&a, cookie, trap);
+	if (resolve_jumps(&a) != 0)
+		return -EINVAL;
+	memcpy(out, a.f, (size_t)a.n * sizeof(a.f[0]));
+	*len = (unsigned short)a.n;
+	return 0;
+}
+
+#else
+
+int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap)
+{
+	(void)out, (void)len, (void)cookie, (void)trap;
+	return -ENOSYS;
+}
+
+#endif
