@@ -27,7 +27,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prot
 # c-ares goes into the library statically (Debian's libcares.a is PIC), so the .so needs only libc.
 CARES_A ?= $(shell $(CC) -print-file-name=libcares.a)
 
-MODULE_SRCS = $(wildcard common/*.c) $(wildcard policy/*.c) $(wildcard resolver/*.c) $(wildcard socks5/*.c)
+MODULE_SRCS = $(wildcard common/*.c) $(wildcard policy/*.c) $(wildcard resolver/*.c) $(wildcard socks5/*.c) \
+	$(wildcard route/*.c)
 SHIM_SRCS = $(wildcard shim/*.c)
 CLI_SRCS = $(wildcard cli/*.c)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

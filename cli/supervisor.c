@@ -63,6 +63,7 @@
 #include "../common/tw.h"
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
+#include "../route/route.h"
 #include "../socks5/socks5.h"
 #include "supervisor.h"
 
@@ -88,9 +89,6 @@
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP 262
 #endif
-#ifndef SIN6_LEN_RFC2133
-#define SIN6_LEN_RFC2133 24
-#endif
 
 #if defined(__x86_64__)
 #define SV_ARCH AUDIT_ARCH_X86_64
@@ -112,7 +110,6 @@
 #define SV_FORWARDS_MAX 128 /* DNS queries being forwarded at once */
 #define SV_DNS_MAX 65535
 #define SV_DNS_TRY_MS 2500 /* per nameserver */
-#define SV_PROXY_CACHE_MS 30000
 
 struct sv_state {
 	const struct tw_config *cfg;
@@ -127,11 +124,7 @@ struct sv_state {
 	_Atomic int forwards;
 	_Atomic uint64_t conn_seq; /* connections through the proxy, for isolation "connection" */
 
-	/* The proxy's addresses when its host is a name (resolved like an allowed name, kept a while). */
-	pthread_mutex_t proxy_lock;
-	struct resolver_addr proxy_addr[RESOLVER_MAX_ADDRS];
-	int proxy_naddr;
-	int64_t proxy_expires;
+	struct route_ctx route; /* the routing engine, as this front end uses it */
 
 	pthread_mutex_t pool_lock; /* guards pool_idle and pool_total */
 	int pool_idle, pool_total;
@@ -143,7 +136,6 @@ static struct sv_state sv = {
 	.dns_tcp4 = -1,
 	.dns_udp6 = -1,
 	.dns_tcp6 = -1,
-	.proxy_lock = PTHREAD_MUTEX_INITIALIZER,
 	.pool_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
@@ -276,131 +268,6 @@ static bool call_is_tcp(const struct sv_call *c)
 	return c->type == SOCK_STREAM && (c->protocol == IPPROTO_TCP || c->protocol == IPPROTO_MPTCP);
 }
 
-/* ------------------------------------------------------------------------------------------- addresses */
-
-static void sockaddr_split(const struct sockaddr_storage *ss, struct resolver_addr *a, uint16_t *port)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		a->family = AF_INET;
-		memcpy(a->addr, &sin->sin_addr, 4);
-		*port = ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		a->family = AF_INET6;
-		memcpy(a->addr, &sin6->sin6_addr, 16);
-		*port = ntohs(sin6->sin6_port);
-	}
-}
-
-/* The IPv4 address inside A (plain or v4-mapped). */
-static bool addr_v4(const struct resolver_addr *a, uint32_t *v4)
-{
-	if (a->family == AF_INET) {
-		memcpy(v4, a->addr, 4);
-		return true;
-	}
-	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a->addr)) {
-		memcpy(v4, a->addr + 12, 4);
-		return true;
-	}
-	return false;
-}
-
-static const char *addr_text(const struct resolver_addr *a, char *buf, size_t len)
-{
-	if (inet_ntop(a->family, a->addr, buf, (socklen_t)len) == NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
-
-/* A sockaddr for A and PORT, of the family a socket of DOMAIN takes (v4-mapped for IPv6 sockets). */
-static socklen_t sockaddr_make(const struct resolver_addr *a, uint16_t port, int domain,
-			       struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (domain == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, a->addr, 4);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	if (a->family == AF_INET6) {
-		memcpy(&sin6->sin6_addr, a->addr, 16);
-	} else {
-		sin6->sin6_addr.s6_addr[10] = 0xff;
-		sin6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&sin6->sin6_addr.s6_addr[12], a->addr, 4);
-	}
-	return sizeof(*sin6);
-}
-
-/* Port 53, or an address:port of the configured resolv.conf. */
-static bool is_nameserver(const struct resolver_addr *a, uint16_t port)
-{
-	if (port == 53)
-		return true;
-	uint32_t v4 = 0, ns4;
-	bool have_v4 = addr_v4(a, &v4);
-	for (unsigned i = 0; i < sv.ns.nns; i++) {
-		const struct resolver_nameserver *ns = &sv.ns.ns[i];
-		if (ns->port != port)
-			continue;
-		if (ns->family == AF_INET) {
-			memcpy(&ns4, ns->addr, 4);
-			if (have_v4 && ns4 == v4)
-				return true;
-		} else if (a->family == AF_INET6 && memcmp(ns->addr, a->addr, 16) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-/* ----------------------------------------------------------------------------------------------- policy */
-
-/* The library's decision (shim/connect.c), for an inet sockaddr: virtual addresses are names, other addresses
- * follow policy, refined by the allowed name an address was resolved from. NAME gets the name of a virtual
- * address ("" otherwise); WHY, for a refusal, words for the log line. */
-#define WHY_MAX 700
-static enum policy_verdict decide(const struct resolver_addr *a, uint16_t port, const struct sockaddr_storage *ss,
-				  socklen_t len, char name[TW_NAME_MAX], char why[WHY_MAX])
-{
-	const struct tw_config *cfg = sv.cfg;
-	char extra[WHY_MAX - 32];
-	name[0] = '\0';
-	uint32_t v4;
-	if (addr_v4(a, &v4) && policy_is_virtual_v4(cfg, v4)) {
-		if (vaddr_lookup_addr(v4, name) != 0) {
-			snprintf(why, WHY_MAX, "a virtual address this process tree never handed out");
-			return POLICY_REFUSE;
-		}
-		enum policy_verdict v = policy_decide_name(cfg, name, port);
-		if (v == POLICY_DIRECT) {
-			snprintf(why, WHY_MAX, "an allowed name behind a virtual address");
-			return POLICY_REFUSE;
-		}
-		snprintf(why, WHY_MAX, "refused by policy%s", policy_refusal_why(cfg, name, extra, sizeof(extra)));
-		return v;
-	}
-	enum policy_verdict v = policy_decide_addr(cfg, (const struct sockaddr *)ss, len);
-	snprintf(why, WHY_MAX, "refused by policy%s", policy_refusal_why(cfg, NULL, extra, sizeof(extra)));
-	char learned[TW_NAME_MAX];
-	if (v != POLICY_REFUSE && vaddr_direct_name(a->family, a->addr, learned) == 0) {
-		enum policy_verdict by_name = policy_decide_name(cfg, learned, port);
-		v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && v == POLICY_DIRECT)) ? POLICY_DIRECT
-											: POLICY_REFUSE;
-		if (v == POLICY_REFUSE)
-			snprintf(why, WHY_MAX, "refused by the policy of %s, the name it was resolved from", learned);
-	}
-	return v;
-}
-
 /* ---------------------------------------------------------------------------------------------- sockets */
 
 static int wait_fd(int fd, short events, int64_t deadline)
@@ -522,27 +389,6 @@ static int name_to_wire(const char *name, uint8_t *out, size_t outlen)
 	return (int)o;
 }
 
-static int dns_build_query(uint8_t *out, size_t outlen, uint16_t id, const char *name, uint16_t qtype)
-{
-	if (outlen < 12 + 4)
-		return -1;
-	memset(out, 0, 12);
-	out[0] = (uint8_t)(id >> 8);
-	out[1] = (uint8_t)id;
-	out[2] = 0x01; /* RD */
-	out[5] = 1; /* QDCOUNT */
-	int n = name_to_wire(name, out + 12, outlen - 12 - 4);
-	if (n < 0)
-		return -1;
-	size_t o = 12 + (size_t)n;
-	out[o++] = (uint8_t)(qtype >> 8);
-	out[o++] = (uint8_t)qtype;
-	out[o++] = 0;
-	out[o++] = 1; /* IN */
-	return (int)o;
-}
-
-/* Skips the (possibly compressed) name at *OFF. */
 static int dns_skip_name(const uint8_t *msg, size_t len, size_t *off)
 {
 	size_t o = *off;
@@ -681,7 +527,7 @@ static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t o
 		struct resolver_addr a = { .family = sv.ns.ns[i].family };
 		memcpy(a.addr, sv.ns.ns[i].addr, 16);
 		struct sockaddr_storage ss;
-		socklen_t len = sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
+		socklen_t len = route_sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
 		int64_t deadline = tw_now_ms() + per;
 		rc = tcp ? forward_tcp(&ss, len, q, qlen, out, outlen, deadline)
 			 : forward_udp(&ss, len, q, qlen, out, outlen, deadline);
@@ -689,42 +535,6 @@ static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t o
 			return rc;
 	}
 	return rc;
-}
-
-/* Resolves an allowed NAME as the library would: hosts text, then the configured nameservers. Every address
- * is remembered as the name's, so connect() applies the name's rules to it. */
-static int resolve_allowed(const char *name, struct resolver_addr *out, int max)
-{
-	const struct tw_config *cfg = sv.cfg;
-	int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, AF_UNSPEC, out, max);
-	if (n > 0)
-		return n;
-	n = 0;
-	int err = -EAGAIN;
-	static const uint16_t types[2] = { RESOLVER_DNS_A, RESOLVER_DNS_AAAA };
-	uint8_t *reply = malloc(SV_DNS_MAX);
-	if (reply == NULL)
-		return -ENOMEM;
-	for (int t = 0; t < 2 && n < max; t++) {
-		uint8_t q[TW_NAME_MAX + 32];
-		int qlen = dns_build_query(q, sizeof(q), (uint16_t)(random() & 0xffff), name, types[t]);
-		if (qlen < 0)
-			break;
-		ssize_t r = dns_forward(q, (size_t)qlen, reply, SV_DNS_MAX, false);
-		if (r > 0 && (reply[2] & 0x02)) /* truncated: ask again over TCP */
-			r = dns_forward(q, (size_t)qlen, reply, SV_DNS_MAX, true);
-		if (r <= 0)
-			continue;
-		int got = dns_reply_addrs(reply, (size_t)r, out + n, max - n);
-		if (got > 0)
-			n += got;
-		else if (got == -ENOENT)
-			err = -ENOENT;
-	}
-	free(reply);
-	for (int i = 0; i < n; i++)
-		vaddr_remember_direct(out[i].family, out[i].addr, name);
-	return n > 0 ? n : err;
 }
 
 /* -------------------------------------------------------------------------------- DNS: the responder */
@@ -755,15 +565,15 @@ static ssize_t dns_answer(const uint8_t *query, size_t len, struct resolver_dns_
 	if (resolver_dns_ptr_addr(name, &a) == 0) {
 		uint32_t v4;
 		char found[TW_NAME_MAX];
-		if (addr_v4(&a, &v4) && policy_is_virtual_v4(cfg, v4)) {
+		if (route_addr_v4(&a, &v4) && policy_is_virtual_v4(cfg, v4)) {
 			if (vaddr_lookup_addr(v4, found) == 0 && q->qtype == RESOLVER_DNS_PTR)
 				rdlen = name_to_wire(found, rdata, sizeof(rdata));
 			else if (vaddr_lookup_addr(v4, found) != 0)
 				rcode = RCODE_NXDOMAIN;
 		} else {
 			struct sockaddr_storage ss;
-			socklen_t sslen = sockaddr_make(&a, 0, a.family, &ss);
-			bool loopback = (addr_v4(&a, &v4) && (ntohl(v4) >> 24) == 127) ||
+			socklen_t sslen = route_sockaddr_make(&a, 0, a.family, &ss);
+			bool loopback = (route_addr_v4(&a, &v4) && (ntohl(v4) >> 24) == 127) ||
 					(a.family == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a.addr));
 			/* A PTR query reveals the address to whoever answers: only for addresses policy allows. */
 			if (!loopback && policy_decide_addr(cfg, (struct sockaddr *)&ss, sslen) == POLICY_DIRECT)
@@ -779,7 +589,7 @@ static ssize_t dns_answer(const uint8_t *query, size_t len, struct resolver_dns_
 		if (v == POLICY_DIRECT)
 			return DNS_FORWARD;
 		if (v == POLICY_REFUSE) {
-			char why[WHY_MAX];
+			char why[sizeof(cfg->broken_reason) + 32];
 			tw_error("DNS query for %s refused by policy%s", name,
 				 policy_refusal_why(cfg, name, why, sizeof(why)));
 			return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
@@ -1038,120 +848,38 @@ static int64_t redirect_dns(const struct sv_call *c)
 	if (c->domain == AF_INET6 && (tcp ? sv.dns_tcp6 : sv.dns_udp6) >= 0) {
 		a.family = AF_INET6;
 		a.addr[15] = 1;
-		len = sockaddr_make(&a, tcp ? sv.dns_tcp6_port : sv.dns_udp6_port, AF_INET6, &ss);
+		len = route_sockaddr_make(&a, tcp ? sv.dns_tcp6_port : sv.dns_udp6_port, AF_INET6, &ss);
 	} else {
 		a.family = AF_INET;
 		uint32_t lo = htonl(INADDR_LOOPBACK);
 		memcpy(a.addr, &lo, 4);
-		len = sockaddr_make(&a, tcp ? sv.dns_tcp4_port : sv.dns_udp4_port, c->domain, &ss);
+		len = route_sockaddr_make(&a, tcp ? sv.dns_tcp4_port : sv.dns_udp4_port, c->domain, &ss);
 	}
 	return connect_in_place(c->sfd, &ss, len);
 }
 
 /* ------------------------------------------------------------------------------------------ the proxy */
 
-/* Where the proxy is, for a socket of DOMAIN. */
-static int proxy_sockaddr(int domain, struct sockaddr_storage *ss, socklen_t *len)
+/* The calling process, for the engine: its isolation token and the start of each log line. */
+static const struct route_caller *caller(const struct sv_call *c, struct route_caller *who, char *prefix,
+					 size_t len)
 {
-	const struct tw_config *cfg = sv.cfg;
-	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-	int n = 0;
-	memset(addrs, 0, sizeof(addrs));
-	if (inet_pton(AF_INET, cfg->proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET;
-		n = 1;
-	} else if (inet_pton(AF_INET6, cfg->proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET6;
-		n = 1;
-	} else {
-		pthread_mutex_lock(&sv.proxy_lock);
-		if (sv.proxy_naddr > 0 && tw_now_ms() < sv.proxy_expires) {
-			n = sv.proxy_naddr;
-			memcpy(addrs, sv.proxy_addr, sizeof(addrs));
-		}
-		pthread_mutex_unlock(&sv.proxy_lock);
-		if (n == 0) {
-			/* The proxy's name is internal by definition: resolved like an allowed name. */
-			n = resolve_allowed(cfg->proxy_host, addrs, RESOLVER_MAX_ADDRS);
-			if (n <= 0) {
-				tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
-					 n == -ENOENT ? "no such name" : "no answer from the nameserver");
-				return -EHOSTUNREACH;
-			}
-			pthread_mutex_lock(&sv.proxy_lock);
-			memcpy(sv.proxy_addr, addrs, sizeof(addrs));
-			sv.proxy_naddr = n;
-			sv.proxy_expires = tw_now_ms() + SV_PROXY_CACHE_MS;
-			pthread_mutex_unlock(&sv.proxy_lock);
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		if (domain == AF_INET6 || addrs[i].family == AF_INET) {
-			*len = sockaddr_make(&addrs[i], cfg->proxy_port, domain, ss);
-			return 0;
-		}
-	}
-	tw_error("the proxy %s has no address of this socket's family", cfg->proxy_host);
-	return -EAFNOSUPPORT;
+	pid_t tgid = tgid_of(c->tid);
+	snprintf(prefix, len, "pid %d: ", (int)c->tid);
+	who->pid = (long)(tgid > 0 ? tgid : c->tid);
+	who->prefix = prefix;
+	return who;
 }
 
-/* The program's socket becomes a connection through the proxy to TARGET (shim/proxy.c's way): connected
- * and the SOCKS5 exchange done, bounded by the timeout, its file status flags exactly as they were. */
+/* The program's socket becomes a connection through the proxy to TARGET, as the library's do. */
 static int64_t proxy_connect(const struct sv_call *c, const struct socks5_target *target)
 {
-	const struct tw_config *cfg = sv.cfg;
-	char what[TW_NAME_MAX + 64];
-	socks5_target_text(target, what, sizeof(what));
+	struct route_caller who;
+	char prefix[32];
 	struct sockaddr_storage proxy;
 	socklen_t plen;
-	int rc = proxy_sockaddr(c->domain, &proxy, &plen);
-	if (rc < 0) {
-		tw_error("pid %d: connect %s refused: proxy %s:%u unavailable", (int)c->tid, what, cfg->proxy_host,
-			 cfg->proxy_port);
-		return rc;
-	}
-	int flags = fcntl(c->sfd, F_GETFL);
-	if (flags < 0)
-		return -errno;
-	if (!(flags & O_NONBLOCK) && fcntl(c->sfd, F_SETFL, flags | O_NONBLOCK) != 0)
-		return -errno;
-	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
-	int code = -1;
-	rc = connect_until(c->sfd, (struct sockaddr *)&proxy, plen, deadline);
-	if (rc < 0) {
-		tw_error("pid %d: connect %s failed: proxy %s:%u unreachable (%s); not connecting directly",
-			 (int)c->tid, what, cfg->proxy_host, cfg->proxy_port, strerror(-rc));
-	} else {
-		/* Stream isolation as the library does it (TORWRAP_ISOLATION), for the calling process. */
-		char token[POLICY_TOKEN_MAX], host[INET6_ADDRSTRLEN];
-		pid_t tgid = tgid_of(c->tid);
-		struct policy_stream s = {
-			.host = target->atyp == 3 ? target->name
-						  : inet_ntop(target->atyp == 1 ? AF_INET : AF_INET6, target->addr,
-							      host, sizeof(host)),
-			.port = target->port,
-			.pid = (long)(tgid > 0 ? tgid : c->tid),
-			.conn_seq = atomic_fetch_add(&sv.conn_seq, 1) + 1,
-			.now_s = (int64_t)time(NULL),
-		};
-		int with_auth = policy_isolation_token(cfg, &s, token, sizeof(token));
-		struct socks5_auth auth = { .user = with_auth > 0 ? POLICY_SOCKS_USER : NULL,
-					    .pass = with_auth > 0 ? token : NULL };
-		rc = with_auth < 0 ? with_auth
-				   : socks5_handshake(c->sfd, target, with_auth > 0 ? &auth : NULL, deadline, &sv_io, &code);
-		if (rc == 0)
-			tw_info("pid %d: connect %s: via tor (proxy %s:%u)", (int)c->tid, what, cfg->proxy_host,
-				cfg->proxy_port);
-		else if (code >= 0)
-			tw_error("pid %d: connect %s failed: the proxy answered %s (SOCKS reply 0x%02x)", (int)c->tid,
-				 what, socks5_reply_text(code), code);
-		else
-			tw_error("pid %d: connect %s failed: SOCKS handshake with %s:%u: %s", (int)c->tid, what,
-				 cfg->proxy_host, cfg->proxy_port, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
-	}
-	if (fcntl(c->sfd, F_SETFL, flags) != 0 && rc == 0)
-		rc = -errno;
-	return rc;
+	return route_proxy_connect(&sv.route, caller(c, &who, prefix, sizeof(prefix)), c->sfd, c->domain, target,
+				   &proxy, &plen);
 }
 
 /* ------------------------------------------------------------------------------------------- handlers */
@@ -1168,13 +896,6 @@ static int read_sockaddr(const struct sv_call *c, uint64_t uaddr, int64_t ulen, 
 	return rc;
 }
 
-/* An inet sockaddr long enough to hold its address. */
-static bool sockaddr_complete(const struct sockaddr_storage *ss, socklen_t len)
-{
-	return (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
-	       (ss->ss_family == AF_INET6 && len >= SIN6_LEN_RFC2133);
-}
-
 static int64_t on_connect(struct sv_call *c)
 {
 	const struct seccomp_data *d = &c->req->data;
@@ -1187,51 +908,40 @@ static int64_t on_connect(struct sv_call *c)
 	socklen_t len;
 	if ((rc = read_sockaddr(c, d->args[1], (int)d->args[2], &ss, &len)) < 0)
 		return rc;
+	struct resolver_addr a;
+	uint16_t port;
 	/* AF_UNSPEC (dissolve the association) and malformed addresses: the kernel's answer, on our copy. */
-	if (!sockaddr_complete(&ss, len))
+	if (route_sockaddr_split((struct sockaddr *)&ss, len, &a, &port) != 0)
 		return connect_in_place(c->sfd, &ss, len);
 	bool tcp = call_is_tcp(c);
 	if (c->type == SOCK_STREAM && ss.ss_family != c->domain)
 		return connect_in_place(c->sfd, &ss, len); /* EAFNOSUPPORT from the kernel */
 
-	struct resolver_addr a;
-	uint16_t port;
 	char text[INET6_ADDRSTRLEN];
-	sockaddr_split(&ss, &a, &port);
-	if ((c->type == SOCK_DGRAM || tcp) && is_nameserver(&a, port)) {
+	if ((c->type == SOCK_DGRAM || tcp) && route_is_nameserver(&sv.route, &a, port)) {
 		int64_t r = redirect_dns(c);
 		tw_info("pid %d: connect %s:%u (%s): DNS, answered by torwrap's resolver", (int)c->tid,
-			addr_text(&a, text, sizeof(text)), port, tcp ? "TCP" : "UDP");
+			route_addr_text(&a, text, sizeof(text)), port, tcp ? "TCP" : "UDP");
 		return r;
 	}
 
-	char name[TW_NAME_MAX], why[WHY_MAX];
-	enum policy_verdict v = decide(&a, port, &ss, len, name, why);
-	const char *who = name[0] ? name : addr_text(&a, text, sizeof(text));
-	if (v == POLICY_REFUSE) {
-		tw_error("pid %d: connect %s:%u refused: %s", (int)c->tid, who, port, why);
-		return -EPERM;
-	}
+	char name[TW_NAME_MAX], prefix[32];
+	struct route_caller who;
+	enum policy_verdict v =
+		route_decide_addr(&sv.route, caller(c, &who, prefix, sizeof(prefix)), (struct sockaddr *)&ss, len, name);
+	const char *dest = name[0] ? name : route_addr_text(&a, text, sizeof(text));
+	if (v == POLICY_REFUSE)
+		return -EPERM; /* logged by the engine */
 	if (v == POLICY_DIRECT) {
-		tw_info("pid %d: connect %s:%u: direct", (int)c->tid, who, port);
+		tw_info("pid %d: connect %s:%u: direct", (int)c->tid, dest, port);
 		return connect_in_place(c->sfd, &ss, len);
 	}
 	if (!tcp) {
-		tw_error("pid %d: connect %s:%u refused: only TCP can go through Tor", (int)c->tid, who, port);
+		tw_error("pid %d: connect %s:%u refused: only TCP can go through Tor", (int)c->tid, dest, port);
 		return -EPERM;
 	}
-	struct socks5_target t = { .port = port };
-	uint32_t v4;
-	if (name[0]) {
-		t.atyp = 3;
-		t.name = name;
-	} else if (addr_v4(&a, &v4)) {
-		t.atyp = 1;
-		memcpy(t.addr, &v4, 4);
-	} else {
-		t.atyp = 4;
-		memcpy(t.addr, a.addr, 16);
-	}
+	struct socks5_target t;
+	route_target(&a, port, name, &t);
 	return proxy_connect(c, &t);
 }
 
@@ -1241,25 +951,26 @@ static int datagram_check(const struct sv_call *c, const struct sockaddr_storage
 {
 	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
 		return len < sizeof(sa_family_t) ? -EINVAL : -EAFNOSUPPORT;
-	if (!sockaddr_complete(ss, len))
-		return -EINVAL;
 	struct resolver_addr a;
 	uint16_t port;
+	if (route_sockaddr_split((const struct sockaddr *)ss, len, &a, &port) != 0)
+		return -EINVAL;
 	char text[INET6_ADDRSTRLEN];
-	sockaddr_split(ss, &a, &port);
-	if (is_nameserver(&a, port)) {
+	if (route_is_nameserver(&sv.route, &a, port)) {
 		tw_error("pid %d: %s to the nameserver %s:%u refused: only queries on a connected socket are "
 			 "answered (by torwrap)",
-			 (int)c->tid, verb, addr_text(&a, text, sizeof(text)), port);
+			 (int)c->tid, verb, route_addr_text(&a, text, sizeof(text)), port);
 		return -EPERM;
 	}
-	char name[TW_NAME_MAX], why[WHY_MAX];
-	enum policy_verdict v = decide(&a, port, ss, len, name, why);
-	const char *who = name[0] ? name : addr_text(&a, text, sizeof(text));
+	char name[TW_NAME_MAX], prefix[32];
+	struct route_caller who;
+	enum policy_verdict v = route_decide_addr(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
+						  (const struct sockaddr *)ss, len, name);
 	if (v == POLICY_DIRECT)
 		return 0;
-	tw_error("pid %d: %s to %s:%u refused: %s", (int)c->tid, verb, who, port,
-		 v == POLICY_TOR ? "only TCP can go through Tor" : why);
+	if (v == POLICY_TOR) /* refusals are logged by the engine */
+		tw_error("pid %d: %s to %s:%u refused: only TCP can go through Tor", (int)c->tid, verb,
+			 name[0] ? name : route_addr_text(&a, text, sizeof(text)), port);
 	return -EPERM;
 }
 
@@ -1767,6 +1478,9 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	}
 	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &sv.ns) != 0)
 		sv.ns.nns = 0; /* config_build reported it already: names then fail closed */
+	sv.route = (struct route_ctx){
+		.cfg = cfg, .ns = &sv.ns, .io = &sv_io, .connect = connect, .conn_seq = &sv.conn_seq,
+	};
 	struct seccomp_notif_sizes sizes;
 	if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
 		fprintf(stderr, "torwrap: seccomp notification sizes: %s\n", strerror(errno));
@@ -1776,7 +1490,6 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 									      : sizeof(struct seccomp_notif);
 	sv.resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp
 										    : sizeof(struct seccomp_notif_resp);
-	srandom((unsigned)(tw_now_ms() ^ getpid()));
 
 	/* Orphans of the tree stay our descendants: reaped here, and still ours to read (ptrace scope). */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

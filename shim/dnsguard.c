@@ -16,32 +16,9 @@
 
 bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len)
 {
+	struct resolver_addr a;
 	uint16_t port;
-	const uint8_t *addr;
-	int family = sa->sa_family;
-	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
-		port = ntohs(sin->sin_port);
-		addr = (const uint8_t *)&sin->sin_addr;
-	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		port = ntohs(sin6->sin6_port);
-		addr = (const uint8_t *)&sin6->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)addr)) {
-			family = AF_INET;
-			addr += 12;
-		}
-	} else {
-		return false;
-	}
-	if (port == 53)
-		return true;
-	const struct resolver_conf *conf = shim_nameservers(); /* on every direct connect: parsed once */
-	for (unsigned i = 0; i < conf->nns; i++)
-		if (conf->ns[i].port == port && conf->ns[i].family == family &&
-		    memcmp(conf->ns[i].addr, addr, family == AF_INET ? 4 : 16) == 0)
-			return true;
-	return false;
+	return route_sockaddr_split(sa, len, &a, &port) == 0 && route_is_nameserver(shim_route(), &a, port);
 }
 
 /* Copies up to OUTLEN bytes of the iovecs into OUT; returns the total length of the iovecs. */

@@ -14,6 +14,7 @@
 #include "../common/tw.h"
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
+#include "../route/route.h"
 #include "../socks5/socks5.h"
 
 #define TW_EXPORT __attribute__((visibility("default")))
@@ -37,8 +38,10 @@ int shim_hook_getaddrinfo(const char *node, const char *service, const struct ad
  * into a program that makes no network call must cost nothing). */
 const struct tw_config *shim_config(void);
 
-/* The nameservers of the configuration's resolv.conf, parsed once. */
-const struct resolver_conf *shim_nameservers(void);
+/* The library's front end for the routing engine (its configuration, nameservers, the cookie-carrying connect),
+ * and the calling process as the engine's caller. */
+const struct route_ctx *shim_route(void);
+const struct route_caller *shim_caller(struct route_caller *who);
 
 /* Resolves NAME as torwrap routes it: allowed names locally (hosts, then c-ares), other names from the hosts
  * text or else to a virtual address (never a DNS query), .onion always virtual. FAMILY AF_INET, AF_INET6 or

@@ -56,7 +56,7 @@ secns() {
 	[[ -n ${ASAN_OPTIONS:-} ]] && keep+=("ASAN_OPTIONS=$ASAN_OPTIONS" "UBSAN_OPTIONS=${UBSAN_OPTIONS:-}")
 	# A clean environment from the start: the library in setpriv (loaded once /etc/ld.so.preload is there) would
 	# otherwise carry this test's own TORWRAP_* variables into the program.
-	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare -m -- sh -c '
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${keep[@]}" unshare -m -- sh -c '
 		w=$1 line=$2 policy=$3 dport=$4
 		shift 4
 		mkdir -p "$w/ovl" && mount -t tmpfs tmpfs "$w/ovl" && mkdir "$w/ovl/up" "$w/ovl/wk" &&

@@ -1,0 +1,89 @@
+/* route.h: the routing engine, written once for every front end: the library's hooks (shim/), the seccomp
+ * supervisor (cli/supervisor.c) and `torwrap check`.
+ *
+ * It decides where an address goes (direct, through Tor, refused), resolves names as torwrap routes them
+ * (allowed names locally, the others to virtual addresses, never a DNS query), answers reverse lookups without
+ * leaks, and turns a socket into a connection through the SOCKS5 proxy: deadline, isolation token, Tor's errors
+ * in words. Every decision is logged here, in one wording, so the front ends cannot drift apart.
+ *
+ * Nothing here reads a global of a front end: each passes an explicit context (its configuration, its
+ * nameservers, its I/O) and, per call, who asked.
+ */
+#ifndef TORWRAP_ROUTE_H
+#define TORWRAP_ROUTE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/tw.h"
+#include "../policy/policy.h"
+#include "../resolver/resolver.h"
+#include "../socks5/socks5.h"
+
+/* A front end. */
+struct route_ctx {
+	const struct tw_config *cfg;
+	const struct resolver_conf *ns; /* resolv.conf's nameservers, parsed once */
+	const struct socks5_io *io; /* the SOCKS exchange on a non-blocking socket */
+	int (*connect)(int fd, const struct sockaddr *sa, socklen_t len); /* the real connect: -1 and errno */
+	_Atomic uint64_t *conn_seq; /* connections through the proxy so far (isolation "connection") */
+};
+
+/* Who asked: the process the isolation token is for, and the words that begin each log line about it ("" in
+ * the program itself, "pid N: " in the supervisor). */
+struct route_caller {
+	long pid;
+	const char *prefix;
+};
+
+/* The address and port of an inet sockaddr. Returns 0, or -EINVAL when SA is not a complete AF_INET or AF_INET6
+ * sockaddr. IPv6 needs 24 bytes (SIN6_LEN_RFC2133, without the scope id), as the kernel: a shorter length is
+ * the kernel's EINVAL too, so nothing can connect past the decision with it. */
+int route_sockaddr_split(const struct sockaddr *sa, socklen_t len, struct resolver_addr *a, uint16_t *port);
+
+/* A sockaddr for A and PORT that a socket of DOMAIN takes (v4-mapped for an IPv6 socket). Returns its length. */
+socklen_t route_sockaddr_make(const struct resolver_addr *a, uint16_t port, int domain,
+			      struct sockaddr_storage *ss);
+
+/* The IPv4 address inside A (plain or v4-mapped), or false. */
+bool route_addr_v4(const struct resolver_addr *a, uint32_t *v4);
+
+/* "a.b.c.d" / "x:y::z" for log lines. */
+const char *route_addr_text(const struct resolver_addr *a, char *buf, size_t len);
+
+/* True when A:PORT is a nameserver: port 53, or an address:port of the context's resolv.conf. */
+bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port);
+
+/* The decision for a connect() to SA: virtual addresses are names (their name in NAME, else NAME is ""),
+ * other addresses follow policy, refined by the allowed name an address was resolved from (its ports; an
+ * internal address is never handed to Tor). Refusals are logged. SA must pass route_sockaddr_split. */
+enum policy_verdict route_decide_addr(const struct route_ctx *ctx, const struct route_caller *who,
+				      const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX]);
+
+/* Resolves NAME as torwrap routes it: allowed names locally (hosts, then the nameservers; their addresses are
+ * remembered as the name's), other names from the hosts text or else to a virtual address (never a query),
+ * .onion always virtual. FAMILY AF_INET, AF_INET6 (virtual addresses come back v4-mapped) or AF_UNSPEC. Returns
+ * the address count, or -EPERM (refused by policy), -ENOENT, -EAGAIN, -ENOSPC (virtual map full). Logged. */
+int route_lookup(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out, int max);
+
+/* The name behind A when it is a virtual address handed out in this tree; -ENOENT otherwise. */
+int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);
+
+/* Reverse lookup without leaks: virtual addresses from the map, allowed addresses locally (hosts, PTR), any
+ * other address from the hosts text only. Returns 0 or -ENOENT. */
+int route_reverse(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);
+
+/* The SOCKS5 target for a connection to A:PORT, by NAME when there is one (ATYP 3), else by address. NAME must
+ * outlive the target. */
+void route_target(const struct resolver_addr *a, uint16_t port, const char *name, struct socks5_target *t);
+
+/* Connects FD (a TCP socket of DOMAIN) to the proxy and asks for TARGET: looked up per call (a proxy that moves
+ * is followed at once), bounded by TOR_CONNECTIVITY_TIMEOUT, the isolation token for WHO, FD's file status
+ * flags restored exactly. The proxy's address goes to PROXY/PLEN. Returns 0 or a negative errno; the outcome
+ * is logged, failures in words a person can act on. */
+int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
+			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen);
+
+#endif
