@@ -88,6 +88,10 @@ out=$(tw "$PROGRAMS/tcpget" --nonblock nb.example.test "$HPORT" 2>&1)
 check "non-blocking connect through the proxy works, flags unchanged" grep -q "hello from the internet" <<<"$out"
 out=$(tw "$PROGRAMS/tcpget" --v6 v6.example.test "$HPORT" 2>&1)
 check "IPv6 socket to a v4-mapped virtual address goes through the proxy" grep -q "hello from the internet" <<<"$out"
+# A 24-byte sockaddr_in6 (no scope id) is a valid connect() for the kernel: it must be decided like a whole one.
+out=$(preload "$PROGRAMS/tcpget" --v6-short v6short.example.test "$HPORT" 2>&1)
+check "IPv6 connect with a 24-byte sockaddr: through the proxy by name, not past the decision" \
+	socks_saw 3 v6short.example.test "$HPORT"
 out=$(strace_net "$WORK/st.udp" tw "$PROGRAMS/tcpget" --udp udp.example.test 9 2>&1)
 check "UDP connect to a name through Tor: EPERM" grep -q "connect: EPERM" <<<"$out"
 check "UDP connect to a name through Tor: nothing sent" bash -c "! grep -qE 'htons\(9\)' '$WORK/st.udp'"

@@ -1,6 +1,9 @@
 /* tcpget.c: fetches http://HOST:PORT/ over a socket it sets up itself, to test what connect() keeps.
- *   tcpget [--nonblock] [--v6] HOST PORT   prints the response body; with --nonblock the socket is non-blocking
- *                                          before connect() and the flags are checked to be unchanged after it
+ *   tcpget [--nonblock] [--v6|--v6-short] HOST PORT
+ *                                          prints the response body; with --nonblock the socket is non-blocking
+ *                                          before connect() and the flags are checked to be unchanged after it;
+ *                                          --v6 an IPv6 socket, --v6-short one connected with the 24-byte
+ *                                          sockaddr_in6 (RFC 2133) that the kernel accepts too
  *   tcpget --udp HOST PORT                 connect() a UDP socket and send one datagram; prints the errno
  * Exit status 0 on success, 2 on a failed call (its errno name on stderr), 3 when the flags changed.
  */
@@ -28,7 +31,7 @@ static const char *errname(int e)
 
 int main(int argc, char **argv)
 {
-	int nonblock = 0, udp = 0, v6 = 0, i = 1;
+	int nonblock = 0, udp = 0, v6 = 0, short6 = 0, i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--nonblock") == 0)
 			nonblock = 1;
@@ -36,9 +39,11 @@ int main(int argc, char **argv)
 			udp = 1;
 		else if (strcmp(argv[i], "--v6") == 0)
 			v6 = 1;
+		else if (strcmp(argv[i], "--v6-short") == 0)
+			v6 = short6 = 1; /* the 24-byte sockaddr_in6 of RFC 2133, which the kernel accepts */
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: tcpget [--nonblock|--udp|--v6] HOST PORT\n");
+		fprintf(stderr, "usage: tcpget [--nonblock|--udp|--v6|--v6-short] HOST PORT\n");
 		return 1;
 	}
 	const char *host = argv[i], *port = argv[i + 1];
@@ -58,7 +63,7 @@ int main(int argc, char **argv)
 	if (nonblock)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	int before = fcntl(fd, F_GETFL);
-	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	rc = connect(fd, res->ai_addr, short6 ? 24 : res->ai_addrlen);
 	freeaddrinfo(res);
 	if (rc != 0 && !(nonblock && errno == EINPROGRESS)) {
 		fprintf(stderr, "connect: %s\n", errname(errno));
