@@ -1,0 +1,253 @@
+/* test_route.c: the routing engine (route/), table-driven: the cases the library's hooks and the supervisor
+ * both hand it, through one context as either front end builds it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../route/route.h"
+
+static struct tw_config cfg;
+static struct resolver_conf ns;
+static _Atomic uint64_t seq;
+static struct route_ctx ctx;
+static const struct route_caller who = { .pid = 1, .prefix = "test: " };
+static char policy_path[] = "/tmp/torwrap-test-route-XXXXXX";
+static char hosts_path[] = "/tmp/torwrap-test-route-hosts-XXXXXX";
+
+static const char *env_of(const char *name, void *c)
+{
+	(void)c;
+	if (strcmp(name, "TORWRAP_POLICY") == 0)
+		return policy_path;
+	if (strcmp(name, "TORWRAP_HOSTS") == 0)
+		return hosts_path;
+	if (strcmp(name, "TORWRAP_RESOLV_CONF") == 0)
+		return "/dev/null";
+	if (strcmp(name, "TORWRAP_LOG_LEVEL") == 0)
+		return "none";
+	return NULL;
+}
+
+static void write_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	write_file(policy_path, "tron-wallet-manager\nlucid-mongodb port 27017\n172.20.1.91-98\n"
+				"refuse 198.51.100.66\nrefuse blocked.example.com\n");
+	write_file(hosts_path, "127.0.0.1 localhost\n172.20.1.93 tron-wallet-manager\n10.9.9.9 pinned.example.com\n"
+			       "10.9.9.8 pinned.onion\n");
+	if (config_build(&cfg, env_of, NULL) != 0 || cfg.broken)
+		return -1;
+	tw_log_set_level(TW_LOG_NONE);
+	resolver_parse_resolv_conf("nameserver 127.0.0.11\nnameserver 10.0.0.2:5353\n", &ns);
+	ctx = (struct route_ctx){ .cfg = &cfg, .ns = &ns, .io = &socks5_default_io, .connect = NULL, .conn_seq = &seq };
+	return vaddr_attach(cfg.vnet_addr, cfg.vnet_mask) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(policy_path);
+	unlink(hosts_path);
+	config_free(&cfg);
+	return 0;
+}
+
+static socklen_t sa4(const char *addr, uint16_t port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET, addr, &sin->sin_addr), 1);
+	return sizeof(*sin);
+}
+
+static socklen_t sa6(const char *addr, uint16_t port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
+	return sizeof(*sin6);
+}
+
+/* The virtual address route_lookup hands out for NAME, as text ("127.192.x.y"). */
+static void virtual_of(const char *name, char out[INET_ADDRSTRLEN])
+{
+	struct resolver_addr a[4];
+	assert_int_equal(route_lookup(&ctx, name, AF_INET, a, 4), 1);
+	inet_ntop(AF_INET, a[0].addr, out, INET_ADDRSTRLEN);
+}
+
+struct decide_case {
+	const char *what;
+	int family;
+	const char *addr; /* "@NAME": the virtual address of NAME */
+	uint16_t port;
+	socklen_t len; /* 0: the whole sockaddr */
+	enum policy_verdict want;
+	const char *want_name; /* for TOR by name */
+};
+
+static const struct decide_case decide_cases[] = {
+	{ "loopback", AF_INET, "127.0.0.1", 80, 0, POLICY_DIRECT, "" },
+	{ "loopback v6", AF_INET6, "::1", 80, 0, POLICY_DIRECT, "" },
+	{ "an internal address of the allowlist", AF_INET, "172.20.1.95", 8093, 0, POLICY_DIRECT, "" },
+	{ "the same, v4-mapped on an IPv6 socket", AF_INET6, "::ffff:172.20.1.95", 8093, 0, POLICY_DIRECT, "" },
+	{ "an external address: Tor, by address", AF_INET, "203.0.113.5", 443, 0, POLICY_TOR, "" },
+	{ "an external IPv6 address", AF_INET6, "2001:db8::7", 443, 0, POLICY_TOR, "" },
+	{ "an address the policy refuses", AF_INET, "198.51.100.66", 443, 0, POLICY_REFUSE, "" },
+	{ "a virtual address: Tor, by name", AF_INET, "@api.example.com", 443, 0, POLICY_TOR, "api.example.com" },
+	{ "a virtual address, v4-mapped", AF_INET6, "@api.example.com", 443, 0, POLICY_TOR, "api.example.com" },
+	{ "a virtual address, 24-byte sockaddr_in6", AF_INET6, "@short.example.com", 443, 24, POLICY_TOR,
+	  "short.example.com" },
+	{ "a sockaddr_in6 shorter than 24 bytes", AF_INET6, "2001:db8::7", 443, 20, POLICY_REFUSE, "" },
+	{ "a sockaddr_in shorter than 16 bytes", AF_INET, "203.0.113.5", 443, 8, POLICY_REFUSE, "" },
+	{ "a virtual address never handed out", AF_INET, "127.255.255.254", 443, 0, POLICY_REFUSE, "" },
+	{ "an address learned from an allowed name, on its port", AF_INET, "10.20.30.40", 27017, 0, POLICY_DIRECT,
+	  "" },
+	{ "the same address on another port: refused, never to Tor", AF_INET, "10.20.30.40", 80, 0, POLICY_REFUSE,
+	  "" },
+};
+
+static void test_decide_addr(void **state)
+{
+	(void)state;
+	uint8_t learned[16] = { 10, 20, 30, 40 };
+	assert_int_equal(vaddr_remember_direct(AF_INET, learned, "lucid-mongodb"), 0);
+	for (size_t i = 0; i < sizeof(decide_cases) / sizeof(decide_cases[0]); i++) {
+		const struct decide_case *c = &decide_cases[i];
+		char addr[INET6_ADDRSTRLEN + 8];
+		if (c->addr[0] == '@') {
+			char v[INET_ADDRSTRLEN];
+			virtual_of(c->addr + 1, v);
+			snprintf(addr, sizeof(addr), "%s%s", c->family == AF_INET6 ? "::ffff:" : "", v);
+		} else {
+			snprintf(addr, sizeof(addr), "%s", c->addr);
+		}
+		struct sockaddr_storage ss;
+		socklen_t len = c->family == AF_INET ? sa4(addr, c->port, &ss) : sa6(addr, c->port, &ss);
+		if (c->len)
+			len = c->len;
+		char name[TW_NAME_MAX] = "x";
+		enum policy_verdict v = route_decide_addr(&ctx, &who, (struct sockaddr *)&ss, len, name);
+		if (v != c->want || strcmp(name, c->want_name) != 0)
+			fail_msg("%s: %s \"%s\", expected %s \"%s\"", c->what, policy_verdict_name(v), name,
+				 policy_verdict_name(c->want), c->want_name);
+	}
+}
+
+static void test_lookup(void **state)
+{
+	(void)state;
+	struct resolver_addr a[RESOLVER_MAX_ADDRS];
+	char text[INET6_ADDRSTRLEN];
+	/* An allowed name from the hosts text: its own address, remembered as the name's. */
+	assert_int_equal(route_lookup(&ctx, "tron-wallet-manager", AF_INET, a, RESOLVER_MAX_ADDRS), 1);
+	assert_string_equal(inet_ntop(AF_INET, a[0].addr, text, sizeof(text)), "172.20.1.93");
+	char learned[TW_NAME_MAX];
+	assert_int_equal(vaddr_direct_name(AF_INET, a[0].addr, learned), 0);
+	assert_string_equal(learned, "tron-wallet-manager");
+	/* An external name: a virtual address, the same one every time, in both families. */
+	char v1[INET_ADDRSTRLEN], v2[INET_ADDRSTRLEN];
+	virtual_of("Www.Example.COM.", v1);
+	virtual_of("www.example.com", v2);
+	assert_string_equal(v1, v2);
+	assert_true(strncmp(v1, "127.", 4) == 0);
+	assert_int_equal(route_lookup(&ctx, "www.example.com", AF_INET6, a, RESOLVER_MAX_ADDRS), 1);
+	assert_int_equal(a[0].family, AF_INET6);
+	assert_true(IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a[0].addr));
+	/* The hosts file is honoured for other names, but never for .onion. */
+	assert_int_equal(route_lookup(&ctx, "pinned.example.com", AF_INET, a, RESOLVER_MAX_ADDRS), 1);
+	assert_string_equal(inet_ntop(AF_INET, a[0].addr, text, sizeof(text)), "10.9.9.9");
+	virtual_of("pinned.onion", v1);
+	assert_true(strncmp(v1, "127.", 4) == 0);
+	/* Refused, malformed. */
+	assert_int_equal(route_lookup(&ctx, "blocked.example.com", AF_INET, a, RESOLVER_MAX_ADDRS), -EPERM);
+	assert_int_equal(route_lookup(&ctx, "bad name", AF_INET, a, RESOLVER_MAX_ADDRS), -ENOENT);
+	assert_int_equal(route_lookup(&ctx, "x.example.com", AF_INET, a, 0), -ENOSPC);
+}
+
+static void test_reverse(void **state)
+{
+	(void)state;
+	char v[INET_ADDRSTRLEN], name[TW_NAME_MAX];
+	virtual_of("reverse.example.com", v);
+	struct resolver_addr a = { .family = AF_INET };
+	inet_pton(AF_INET, v, a.addr);
+	assert_int_equal(route_reverse(&ctx, &a, name), 0);
+	assert_string_equal(name, "reverse.example.com");
+	assert_int_equal(route_virtual_name(&ctx, &a, name), 0);
+	/* An external address is answered from the hosts text only: no PTR query reveals it. */
+	inet_pton(AF_INET, "203.0.113.5", a.addr);
+	assert_int_equal(route_reverse(&ctx, &a, name), -ENOENT);
+	assert_int_equal(route_virtual_name(&ctx, &a, name), -ENOENT);
+	inet_pton(AF_INET, "10.9.9.9", a.addr);
+	assert_int_equal(route_reverse(&ctx, &a, name), 0);
+	assert_string_equal(name, "pinned.example.com");
+}
+
+static void test_nameservers_and_targets(void **state)
+{
+	(void)state;
+	struct resolver_addr a = { .family = AF_INET };
+	inet_pton(AF_INET, "10.0.0.2", a.addr);
+	assert_true(route_is_nameserver(&ctx, &a, 53));
+	assert_true(route_is_nameserver(&ctx, &a, 5353)); /* resolv.conf's address:port */
+	assert_false(route_is_nameserver(&ctx, &a, 5354));
+	struct resolver_addr m = { .family = AF_INET6 };
+	inet_pton(AF_INET6, "::ffff:10.0.0.2", m.addr);
+	assert_true(route_is_nameserver(&ctx, &m, 5353));
+
+	struct socks5_target t;
+	route_target(&a, 80, "api.example.com", &t);
+	assert_int_equal(t.atyp, 3);
+	assert_string_equal(t.name, "api.example.com");
+	route_target(&m, 80, "", &t);
+	assert_int_equal(t.atyp, 1);
+	assert_memory_equal(t.addr, a.addr, 4);
+	struct resolver_addr v6 = { .family = AF_INET6 };
+	inet_pton(AF_INET6, "2001:db8::7", v6.addr);
+	route_target(&v6, 443, NULL, &t);
+	assert_int_equal(t.atyp, 4);
+	assert_int_equal(t.port, 443);
+
+	struct sockaddr_storage ss;
+	struct resolver_addr back;
+	uint16_t port;
+	socklen_t len = route_sockaddr_make(&a, 8080, AF_INET6, &ss); /* an IPv6 socket takes it v4-mapped */
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(route_sockaddr_split((struct sockaddr *)&ss, len, &back, &port), 0);
+	assert_int_equal(port, 8080);
+	assert_memory_equal(back.addr, m.addr, 16);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decide_addr),
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_reverse),
+		cmocka_unit_test(test_nameservers_and_targets),
+	};
+	return cmocka_run_group_tests_name("route", tests, setup, teardown);
+}
