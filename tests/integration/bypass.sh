@@ -117,7 +117,9 @@ if command -v musl-gcc >/dev/null; then
 	# Without the musl variant of the library: the supervisor alone, never the glibc library.
 	mkdir -p "$WORK/glibc-only"
 	cp "$TORWRAP" "$LIBTORWRAP" "$WORK/glibc-only/"
-	out=$(nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$WORK/glibc-only/torwrap" -v "$MUSL_PROG" 127.0.0.2 "$IPORT" 2>&1)
+	# (No sanitizer runtime in LD_PRELOAD here: it is glibc's, and musl's loader would refuse it as it would
+	# refuse our glibc library; the sanitizer build of torwrap links it and needs no preload.)
+	out=$(nsrun "$WORK/glibc-only/torwrap" -v "$MUSL_PROG" 127.0.0.2 "$IPORT" 2>&1)
 	check "musl program, no musl library: no loader error (the glibc library is not handed to it)" \
 		bash -c "! grep -qiE 'relocat|Error loading|symbol not found' <<<'$out'"
 	check "musl program, no musl library: runs under the supervisor (its connect decided there)" \
