@@ -18,6 +18,8 @@
  *                     (the socket is connected already: EISCONN), so the difference is not lost in its noise
  *   tcp_connect       connect() alone, to an allowed loopback TCP address (the policy decision included)
  *   socket_close      socket(AF_INET) + close(), both hooked too
+ *   getppid           a system call no hook and no filter rule is about (both arms the same): compared between
+ *                     runs, under LD_PRELOAD and under torwrap, it is the kernel backstop's cost per unrelated call
  *   gai_numeric       getaddrinfo("127.0.0.1", "443") + freeaddrinfo
  *   gai_virtual       A: libc getaddrinfo("127.0.0.1") (the floor: torwrap builds its answer with it);
  *                     B: getaddrinfo("api.trongrid.io") answered with a virtual address (no packet)
@@ -150,6 +152,14 @@ static void op_socket_close(const struct fns *f, int n)
 	}
 }
 
+static void op_getppid(const struct fns *f, int n)
+{
+	(void)f;
+	for (int i = 0; i < n; i++)
+		if (getppid() <= 0)
+			note_error("getppid", "no parent");
+}
+
 static int preloaded;
 
 static void gai_loop(const struct fns *f, int n, const char *node, const char *op)
@@ -201,7 +211,7 @@ static struct op ops[] = {
 	{ "unix_connect", op_unix_call, 0, 1 },	 { "tcp_connect", op_tcp_call, 0, 1 },
 	{ "socket_close", op_socket_close, 0, 1 }, { "gai_numeric", op_gai_numeric, 0, 1 },
 	{ "gai_virtual", op_gai_virtual, 0, 1 }, { "gai_hosts", op_gai_hosts, 0, 1 },
-	{ "gai_dns", op_gai_dns, 0, 0 },
+	{ "gai_dns", op_gai_dns, 0, 0 },	 { "getppid", op_getppid, 0, 1 },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 #define OP_DNS 8
