@@ -158,10 +158,14 @@ struct plan {
 static bool find_musl_library(const char *glibc_lib, char *out, size_t outlen)
 {
 	const char *slash = strrchr(glibc_lib, '/');
-	if (slash == NULL)
+	char path[PATH_MAX];
+	if (slash == NULL ||
+	    snprintf(path, sizeof(path), "%.*s/musl/libtorwrap.so", (int)(slash - glibc_lib), glibc_lib) >=
+		    (int)sizeof(path) ||
+	    !readable(path))
 		return false;
-	return snprintf(out, outlen, "%.*s/musl/libtorwrap.so", (int)(slash - glibc_lib), glibc_lib) < (int)outlen &&
-	       readable(out);
+	snprintf(out, outlen, "%s", path);
+	return true;
 }
 
 /* Decides how PATH runs, or refuses what neither the library nor the supervisor could follow. Every program
@@ -183,8 +187,11 @@ static int plan_command(const char *path, struct plan *plan)
 	bool have_glibc_lib = find_library(glibc_lib, sizeof(glibc_lib)) == 0;
 	plan->lib[0] = '\0';
 	if (plan->musl) {
-		if (have_glibc_lib)
-			find_musl_library(glibc_lib, plan->lib, sizeof(plan->lib));
+		/* The musl build beside the glibc one, or the library found is itself the musl build (a musl image
+		 * carries only that one, at the usual place). */
+		if (have_glibc_lib && !find_musl_library(glibc_lib, plan->lib, sizeof(plan->lib)) &&
+		    !tw_lib_is_glibc(glibc_lib))
+			snprintf(plan->lib, sizeof(plan->lib), "%s", glibc_lib);
 	} else if (dynamic && have_glibc_lib) {
 		snprintf(plan->lib, sizeof(plan->lib), "%s", glibc_lib);
 	}

@@ -184,6 +184,28 @@ bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen)
 	return found;
 }
 
+bool tw_lib_is_glibc(const char *path)
+{
+	/* A library built against glibc names glibc's symbol versions ("GLIBC_2.2.5"); one built for musl never
+	 * does. Read in pieces, a boundary overlap kept. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	static const char tag[] = "GLIBC_2.";
+	char buf[65536 + sizeof(tag)];
+	size_t keep = 0;
+	bool found = false;
+	ssize_t n;
+	while (!found && (n = read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
+		size_t len = keep + (size_t)n;
+		found = memmem(buf, len, tag, sizeof(tag) - 1) != NULL;
+		keep = len < sizeof(tag) - 1 ? len : sizeof(tag) - 1;
+		memmove(buf, buf + len - keep, keep);
+	}
+	close(fd);
+	return found;
+}
+
 bool tw_exe_is_musl(const char *path)
 {
 	char interp[256];

@@ -166,6 +166,8 @@ bool tw_self_bypasses_libc(char *what, size_t whatlen);
 bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen);
 /* True when PATH is linked against musl (its loader is ld-musl-*): glibc's libtorwrap.so cannot load there. */
 bool tw_exe_is_musl(const char *path);
+/* True when the shared library at PATH was built against glibc (it names glibc's symbol versions). */
+bool tw_lib_is_glibc(const char *path);
 
 /* True in secure-execution mode (AT_SECURE: a setuid, setgid or setcap program, loaded through
  * /etc/ld.so.preload). The environment then belongs to a user who may not be trusted: nothing in it may steer
