@@ -158,26 +158,46 @@ bool tw_self_bypasses_libc(char *what, size_t whatlen)
 	return false;
 }
 
+/* The program headers of the 64-bit ELF file open on FD, into PH (at most MAX). Returns their count, 0 for
+ * anything else. */
+static unsigned read_phdrs(int fd, Elf64_Phdr *ph, unsigned max)
+{
+	Elf64_Ehdr e;
+	if (pread(fd, &e, sizeof(e), 0) != (ssize_t)sizeof(e) || memcmp(e.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    e.e_ident[EI_CLASS] != ELFCLASS64 || e.e_phentsize != sizeof(Elf64_Phdr))
+		return 0;
+	unsigned n = e.e_phnum < max ? e.e_phnum : max;
+	ssize_t want = (ssize_t)(n * sizeof(Elf64_Phdr));
+	return pread(fd, ph, (size_t)want, (off_t)e.e_phoff) == want ? n : 0;
+}
+
+/* The contents of the next segment of TYPE (from PH[*NEXT] on) in the file open on FD, into BUF: its length,
+ * or 0 when there is none. Segments longer than MAX bytes are skipped. */
+static size_t read_segment(int fd, const Elf64_Phdr *ph, unsigned n, uint32_t type, void *buf, size_t max,
+			   size_t *next)
+{
+	for (unsigned i = *next; i < n; i++) {
+		*next = i + 1;
+		if (ph[i].p_type != type || ph[i].p_filesz == 0 || ph[i].p_filesz > max)
+			continue;
+		if (pread(fd, buf, ph[i].p_filesz, (off_t)ph[i].p_offset) == (ssize_t)ph[i].p_filesz)
+			return ph[i].p_filesz;
+	}
+	return 0;
+}
+
 bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	Elf64_Ehdr e;
+	Elf64_Phdr ph[64];
+	unsigned n = read_phdrs(fd, ph, 64);
+	unsigned char buf[65536];
 	bool found = false;
-	if (pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e) && memcmp(e.e_ident, ELFMAG, SELFMAG) == 0 &&
-	    e.e_ident[EI_CLASS] == ELFCLASS64 && e.e_phentsize == sizeof(Elf64_Phdr)) {
-		for (unsigned i = 0; i < e.e_phnum && i < 256 && !found; i++) {
-			Elf64_Phdr ph;
-			if (pread(fd, &ph, sizeof(ph), (off_t)(e.e_phoff + (uint64_t)i * sizeof(ph))) != sizeof(ph))
-				break;
-			if (ph.p_type != PT_NOTE || ph.p_filesz == 0 || ph.p_filesz > 65536)
-				continue;
-			unsigned char buf[65536];
-			if (pread(fd, buf, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz)
-				found = notes_name_go(buf, ph.p_filesz);
-		}
-	}
+	size_t len, next = 0;
+	while (!found && (len = read_segment(fd, ph, n, PT_NOTE, buf, sizeof(buf), &next)) > 0)
+		found = notes_name_go(buf, len);
 	close(fd);
 	if (found)
 		snprintf(what, whatlen, "Go");
@@ -208,27 +228,14 @@ bool tw_lib_is_glibc(const char *path)
 
 bool tw_exe_is_musl(const char *path)
 {
-	char interp[256];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	Elf64_Ehdr e;
-	bool musl = false;
-	if (pread(fd, &e, sizeof(e), 0) == (ssize_t)sizeof(e) && memcmp(e.e_ident, ELFMAG, SELFMAG) == 0 &&
-	    e.e_ident[EI_CLASS] == ELFCLASS64 && e.e_phentsize == sizeof(Elf64_Phdr)) {
-		for (unsigned i = 0; i < e.e_phnum && i < 256; i++) {
-			Elf64_Phdr ph;
-			if (pread(fd, &ph, sizeof(ph), (off_t)(e.e_phoff + (uint64_t)i * sizeof(ph))) != sizeof(ph))
-				break;
-			if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= sizeof(interp))
-				continue;
-			if (pread(fd, interp, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz) {
-				interp[ph.p_filesz] = '\0';
-				musl = strstr(interp, "ld-musl") != NULL;
-			}
-			break;
-		}
-	}
+	Elf64_Phdr ph[64];
+	unsigned n = read_phdrs(fd, ph, 64);
+	char interp[256];
+	size_t next = 0, len = read_segment(fd, ph, n, PT_INTERP, interp, sizeof(interp) - 1, &next);
 	close(fd);
-	return musl;
+	interp[len] = '\0';
+	return strstr(interp, "ld-musl") != NULL;
 }

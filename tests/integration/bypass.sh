@@ -21,22 +21,6 @@ fi
 
 start_world
 start_trap
-HTTP_LOG=$WORK/http-ext.out
-http_hits() { grep -c '"GET ' "$HTTP_LOG"; }
-stw() { nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"; }
-strace_stw() {
-	local out=$1
-	shift
-	strace -f -qq -s 128 -e trace=connect,sendto,sendmsg,sendmmsg -o "$out" \
-		unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
-		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
-}
-# Every connect to the destination's port names a virtual address: nothing went there directly.
-only_virtual_dest() {
-	! grep -E "connect\(.*htons\($HPORT\)" "$1" | grep -vqE '"(::ffff:)?127\.(19[2-9]|2[0-5][0-9])\.'
-}
-no_datagram_to_53() { ! grep -qE '^[0-9]+ +(sendto|sendmsg|sendmmsg)\(.*htons\(53\)' "$1"; }
-trap_quiet() { [ "$(wc -l <"$TRAP_LOG")" -eq "$TRAP0" ]; }
 is_dynamic() { readelf -l "$1" 2>/dev/null | grep -q INTERP; }
 
 # ---------------------------------------------------------------------------------------- the Go program
@@ -98,6 +82,21 @@ check "Go under torwrap, proxy down: no DNS for the name anywhere" \
 	bash -c "! grep -q 'go-down' '$DNS_LOG' '$TRAP_LOG'"
 out=$(stw "$GO" parallel 16 "http://go-parallel.example.test:$HPORT/" 2>&1)
 check "Go under torwrap: 16 concurrent requests" grep -qx "fetched 16/16" <<<"$out"
+
+# A kernel without what the supervisor needs (simulated: seccomp() fails with ENOSYS): the Go program is
+# refused, saying why; a C program runs with the library alone, with a warning.
+if [[ $(uname -m) == x86_64 ]]; then
+	out=$(nsrun "$PROGRAMS/static_client" nosys 317 "$TORWRAP" "$GO" get "http://go-nosys.example.test:$HPORT/" 2>&1)
+	rc=$?
+	check "no seccomp: the Go program is refused (exit 126)" [ $rc -eq 126 ]
+	check "no seccomp: torwrap says it is a Go program and why" \
+		grep -q "it is a Go program, whose network calls bypass libtorwrap.so, and the seccomp supervisor cannot run here" <<<"$out"
+	out=$(nsrun "$PROGRAMS/static_client" nosys 317 env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" \
+		"$PROGRAMS/tcpget" nosys.example.test "$HPORT" 2>&1)
+	check "no seccomp: a C program runs with the library alone" grep -q "hello from the internet" <<<"$out"
+	check "no seccomp: with a warning that says so" \
+		grep -q "the seccomp supervisor cannot run here.*runs with libtorwrap.so alone" <<<"$out"
+fi
 
 # The library's own calls carry the cookie: a C program's connects never reach the supervisor.
 out=$(stw -v "$PROGRAMS/tcpget" cookie.example.test "$HPORT" 2>&1)

@@ -258,4 +258,22 @@ start_trap() {
 nsrun() {
 	unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" "$@"
 }
-trap_heard() { [ "$(wc -l <"$TRAP_LOG")" -gt "${1:-0}" ]; }
+# The helpers of the tests that run programs in the trap's namespace (static.sh, bypass.sh).
+HTTP_LOG=$WORK/http-ext.out # the "internet" server's log (start_world)
+http_hits() { grep -c '"GET ' "$HTTP_LOG"; }
+trap_quiet() { [ "$(wc -l <"$TRAP_LOG")" -eq "$TRAP0" ]; } # TRAP0: the trap's lines after the test's control
+# stw [TORWRAP OPTIONS] CMD...: CMD under torwrap, in nsrun's namespace.
+stw() { nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"; }
+# strace_stw OUT CMD...: the same under strace -f (the supervisor's and the program's network calls).
+strace_stw() {
+	local out=$1
+	shift
+	strace -f -qq -s 128 -e trace=connect,sendto,sendmsg,sendmmsg -o "$out" \
+		unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
+		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
+}
+# Every connect to the destination's port ($HPORT) names a virtual address: nothing went there directly.
+only_virtual_dest() {
+	! grep -E "connect\(.*htons\($HPORT\)" "$1" | grep -vqE '"(::ffff:)?127\.(19[2-9]|2[0-5][0-9])\.'
+}
+no_datagram_to_53() { ! grep -qE '^[0-9]+ +(sendto|sendmsg|sendmmsg)\(.*htons\(53\)' "$1"; }

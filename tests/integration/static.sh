@@ -20,23 +20,9 @@ if ! unshare -m true 2>/dev/null; then
 fi
 
 start_world
-HTTP_LOG=$WORK/http-ext.out
-http_hits() { grep -c '"GET ' "$HTTP_LOG"; }
 
 start_trap
 
-# stw [TORWRAP OPTIONS] CMD...: CMD under torwrap, in such a namespace.
-stw() {
-	nsrun env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
-}
-# strace_stw OUT CMD...: the same under strace -f (the supervisor's and the program's network calls).
-strace_stw() {
-	local out=$1
-	shift
-	strace -f -qq -s 128 -e trace=connect,sendto,sendmsg,sendmmsg -o "$out" \
-		unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
-		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@"
-}
 # stw_bg ...: stw in the background, $! being torwrap itself (every step execs).
 stw_bg() {
 	(exec unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" \
@@ -53,12 +39,6 @@ wait_exec() {
 	done
 	return 1
 }
-trap_quiet() { [ "$(wc -l <"$TRAP_LOG")" -eq "$TRAP0" ]; }
-# Every connect to the destination's port names a virtual address: nothing went there directly.
-only_virtual_dest() {
-	! grep -E "connect\(.*htons\($HPORT\)" "$1" | grep -vqE '"(::ffff:)?127\.(19[2-9]|2[0-5][0-9])\.'
-}
-no_datagram_to_53() { ! grep -qE '^[0-9]+ +(sendto|sendmsg|sendmmsg)\(.*htons\(53\)' "$1"; }
 # Exactly one call names port 9: the program's own, answered by the supervisor without sending.
 sent_once_to_9() { [ "$(grep -c 'htons(9)' "$1")" -eq 1 ]; }
 is_static() { [[ -x $1 ]] && ! readelf -l "$1" 2>/dev/null | grep -q INTERP; }
