@@ -143,11 +143,15 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/torwrap $(DESTDIR)$(BINDIR)/torwrap
 	install -m 0644 $(BUILD)/libtorwrap.so $(DESTDIR)$(LIBDIR)/libtorwrap.so
+	# the musl build, when made (make musl): torwrap hands it to musl programs
+	if [ -f $(BUILD)/musl/libtorwrap.so ]; then install -D -m 0644 $(BUILD)/musl/libtorwrap.so \
+		$(DESTDIR)$(LIBDIR)/musl/libtorwrap.so; fi
 	install -m 0644 docs/torwrap.1 $(DESTDIR)$(MANDIR)/man1/torwrap.1
 	install -m 0644 docs/policy.md docs/policy.example $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/torwrap $(DESTDIR)$(LIBDIR)/libtorwrap.so $(DESTDIR)$(MANDIR)/man1/torwrap.1
+	rm -f $(DESTDIR)$(BINDIR)/torwrap $(DESTDIR)$(LIBDIR)/libtorwrap.so $(DESTDIR)$(LIBDIR)/musl/libtorwrap.so \
+		$(DESTDIR)$(MANDIR)/man1/torwrap.1
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
