@@ -835,8 +835,22 @@ static int responder_start(void)
 }
 
 /* Connects the program's socket to the responder instead of the nameserver it asked for. */
+static pthread_once_t responder_once = PTHREAD_ONCE_INIT;
+static int responder_status = -EAGAIN;
+
+static void responder_start_once(void)
+{
+	responder_status = responder_start();
+	if (responder_status < 0)
+		tw_error("the DNS responder cannot start (%s): DNS queries fail", strerror(-responder_status));
+}
+
 static int64_t redirect_dns(const struct sv_call *c)
 {
+	/* Started by the first query: a program that never resolves a name pays nothing for it. */
+	pthread_once(&responder_once, responder_start_once);
+	if (responder_status < 0)
+		return responder_status;
 	bool tcp = c->type == SOCK_STREAM;
 	struct sockaddr_storage ss;
 	struct resolver_addr a;
@@ -1275,7 +1289,22 @@ static void *pool_worker(void *arg)
 
 /* -------------------------------------------------------------------------------------------- startup */
 
+static int probe_available(char *why, size_t whylen);
+
+/* Asked by the wrapper when it plans, and again when it runs: the kernel's answer is probed once. */
 int supervisor_available(char *why, size_t whylen)
+{
+	static int known; /* 0 unknown, 1 available, -1 not */
+	static char known_why[256];
+	if (known == 0) {
+		known = probe_available(known_why, sizeof(known_why)) == 0 ? 1 : -1;
+	}
+	if (known < 0)
+		snprintf(why, whylen, "%s", known_why);
+	return known > 0 ? 0 : -1;
+}
+
+static int probe_available(char *why, size_t whylen)
 {
 #ifndef SV_ARCH
 	snprintf(why, whylen, "the seccomp supervisor does not know this architecture");
@@ -1539,8 +1568,8 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	/* Wake the waiting thread on our CPU (6.6): a notification round trip several times cheaper. */
 	ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 
-	if ((rc = responder_start()) < 0 || pool_spawn() != 0 || pool_spawn() != 0) {
-		fprintf(stderr, "torwrap: cannot start the supervisor: %s\n", strerror(rc < 0 ? -rc : EAGAIN));
+	if (pool_spawn() != 0 || pool_spawn() != 0) {
+		fprintf(stderr, "torwrap: cannot start the supervisor: %s\n", strerror(EAGAIN));
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		return EXIT_REFUSED;
