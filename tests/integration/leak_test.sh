@@ -3,8 +3,9 @@
 # namespaces, under packet capture) must show no leak and no failure under torwrap except the cells its KNOWN list
 # names; the same matrix without torwrap (--no-shim) must show leaks, and a proxy request for an internal name
 # must be reported as misrouted: a harness that cannot fail proves nothing. One "ok"/"not ok" line per cell.
-# The matrix includes statically linked programs (static-c, busybox-wget, static-go: torwrap's seccomp supervisor,
-# issue 7); one that cannot be built or found here (no go, no busybox-static) is a "skip" line, as a missing program.
+# The matrix includes statically linked programs (static-c, busybox-wget, static-go) and a dynamically linked Go
+# client (go-dyn), all served by torwrap's seccomp supervisor (issues 7 and 12); one that cannot be built or found
+# here (no go, no busybox-static) is a "skip" line, as a missing program.
 # Needs root (exit 77 otherwise). Under `make sanitize` only the torwrap matrix runs (--no-shim loads no library).
 . "$(dirname "$0")/lib.sh"
 
