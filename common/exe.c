@@ -218,8 +218,13 @@ bool tw_lib_is_glibc(const char *path)
 	ssize_t n;
 	while (!found && (n = read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
 		size_t len = keep + (size_t)n;
-		found = memmem(buf, len, tag, sizeof(tag) - 1) != NULL;
-		keep = len < sizeof(tag) - 1 ? len : sizeof(tag) - 1;
+		/* A version name: the tag and a digit ("GLIBC_2.2.5"). This code's own copy of the tag, in any
+		 * build, has none after it. */
+		for (const char *p = buf; !found && (p = memmem(p, len - (size_t)(p - buf), tag, sizeof(tag) - 1));
+		     p++)
+			found = (size_t)(p - buf) + sizeof(tag) - 1 < len && p[sizeof(tag) - 1] >= '0' &&
+				p[sizeof(tag) - 1] <= '9';
+		keep = len < sizeof(tag) ? len : sizeof(tag);
 		memmove(buf, buf + len - keep, keep);
 	}
 	close(fd);
