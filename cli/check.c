@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
+#include "../route/route.h"
 #include "../socks5/socks5.h"
 #include "cli.h"
 
@@ -134,35 +134,13 @@ static struct socks5_target make_target(const char *host, uint16_t port)
 
 /* A non-blocking connect to SA bounded by DEADLINE_MS (tw_now_ms scale). Returns the descriptor (blocking
  * again) or a negative errno. */
-static int connect_deadline(const struct sockaddr *sa, socklen_t len, int64_t deadline_ms)
+static int connect_deadline(const struct route_ctx *ctx, const struct sockaddr *sa, socklen_t len,
+			    int64_t deadline_ms)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	int rc = 0;
-	if (connect(fd, sa, len) != 0) {
-		rc = -errno;
-		while (rc == -EINPROGRESS || rc == -EINTR) {
-			int64_t left = deadline_ms - tw_now_ms();
-			if (left <= 0) {
-				rc = -ETIMEDOUT;
-				break;
-			}
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
-			int r = poll(&p, 1, (int)left);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0) {
-				rc = -errno;
-				break;
-			}
-			if (r == 0)
-				continue;
-			int err = 0;
-			socklen_t elen = sizeof(err);
-			rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 ? -errno : -err;
-		}
-	}
+	int rc = route_connect_until(ctx, fd, sa, len, deadline_ms);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -269,6 +247,12 @@ int tw_check_main(int argc, char **argv)
 		config_free(&cfg);
 		return CLI_EXIT_CONFIG;
 	}
+	/* The routing engine, as the supervisor uses it: the proxy found, connected and named the same way. */
+	struct resolver_conf ns;
+	if (resolver_parse_resolv_conf(cfg.resolv_text ? cfg.resolv_text : "", &ns) != 0)
+		ns.nns = 0;
+	_Atomic uint64_t seq = 0;
+	struct route_ctx ctx = { .cfg = &cfg, .ns = &ns, .io = &socks5_default_io, .connect = connect, .conn_seq = &seq };
 	int64_t deadline = tw_now_ms() + cfg.timeout_ms;
 	int64_t t_all = now_us();
 	int status = 0;
@@ -277,17 +261,7 @@ int tw_check_main(int argc, char **argv)
 	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
 	int n;
 	int64_t t0 = now_us();
-	memset(addrs, 0, sizeof(addrs));
-	if (inet_pton(AF_INET, cfg.proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET;
-		n = 1;
-	} else if (inet_pton(AF_INET6, cfg.proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET6;
-		n = 1;
-	} else {
-		n = resolver_local_lookup(cfg.resolv_text, cfg.hosts_text, cfg.proxy_host, AF_UNSPEC, addrs,
-					  RESOLVER_MAX_ADDRS);
-	}
+	n = route_proxy_addrs(&ctx, AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
 	if (n <= 0) {
 		status = step_failed(CLI_EXIT_RESOLVE, "resolve", "resolve %s: failed: %s (%.1f ms)", cfg.proxy_host,
 				     n == -ENOENT ? "no such name" : "no answer from the nameservers of resolv.conf",
@@ -304,27 +278,12 @@ int tw_check_main(int argc, char **argv)
 
 	/* 2. connect: to the first address, as the library does for a socket of that family. */
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t slen;
+	socklen_t slen = route_sockaddr_make(&addrs[0], cfg.proxy_port, addrs[0].family, &ss);
 	char shown[INET6_ADDRSTRLEN + 16], a0[INET6_ADDRSTRLEN];
-	inet_ntop(addrs[0].family, addrs[0].addr, a0, sizeof(a0));
-	if (addrs[0].family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(cfg.proxy_port);
-		memcpy(&sin->sin_addr, addrs[0].addr, 4);
-		slen = sizeof(*sin);
-		snprintf(shown, sizeof(shown), "%s:%u", a0, cfg.proxy_port);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(cfg.proxy_port);
-		memcpy(&sin6->sin6_addr, addrs[0].addr, 16);
-		slen = sizeof(*sin6);
-		snprintf(shown, sizeof(shown), "[%s]:%u", a0, cfg.proxy_port);
-	}
+	route_addr_text(&addrs[0], a0, sizeof(a0));
+	snprintf(shown, sizeof(shown), addrs[0].family == AF_INET ? "%s:%u" : "[%s]:%u", a0, cfg.proxy_port);
 	t0 = now_us();
-	int fd = connect_deadline((struct sockaddr *)&ss, slen, deadline);
+	int fd = connect_deadline(&ctx, (struct sockaddr *)&ss, slen, deadline);
 	if (fd < 0) {
 		status = step_failed(CLI_EXIT_CONNECT, "connect", "connect %s: failed: %s (%s) (%.1f ms)", shown,
 				     fd == -ETIMEDOUT ? "timed out" : strerror(-fd), errname(-fd), ms_since(t0));
@@ -334,18 +293,11 @@ int tw_check_main(int argc, char **argv)
 
 	/* 3. the greeting, with the method the library would offer. */
 	char token[POLICY_TOKEN_MAX];
-	struct policy_stream st = {
-		.host = target_arg ? thost : "",
-		.port = tport,
-		.pid = (long)getpid(),
-		.conn_seq = 1,
-		.now_s = (int64_t)time(NULL),
-	};
 	/* Destination isolation needs a destination; the greeting alone only needs to know whether to offer
 	 * credentials, which every isolation but "none" (without rotation) does. */
-	if (!target_arg)
-		st.host = "check";
-	int with_auth = policy_isolation_token(&cfg, &st, token, sizeof(token));
+	struct socks5_target tt = target_arg ? make_target(thost, tport) : make_target("check", 0);
+	struct route_caller who = { .pid = (long)getpid(), .prefix = "" };
+	int with_auth = route_isolation_token(&ctx, &who, &tt, token, sizeof(token));
 	if (with_auth < 0) {
 		close(fd);
 		status = step_failed(CLI_EXIT_GREETING, "socks5 greeting", "socks5 greeting: cannot compute credentials");
@@ -368,7 +320,7 @@ int tw_check_main(int argc, char **argv)
 		char what[TW_NAME_MAX + 16];
 		snprintf(what, sizeof(what), strchr(thost, ':') ? "[%s]:%u" : "%s:%u", thost, tport);
 		t0 = now_us();
-		fd = connect_deadline((struct sockaddr *)&ss, slen, deadline);
+		fd = connect_deadline(&ctx, (struct sockaddr *)&ss, slen, deadline);
 		if (fd < 0) {
 			status = step_failed(CLI_EXIT_STREAM, "stream", "stream to %s: failed: cannot connect to the proxy: %s (%.1f ms)",
 					     what, strerror(-fd), ms_since(t0));

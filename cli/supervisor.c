@@ -337,23 +337,6 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
 	return 0;
 }
 
-/* connect() bounded by DEADLINE on a descriptor that is non-blocking for the duration. */
-static int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
-{
-	if (connect(fd, sa, len) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -errno;
-	int rc = wait_fd(fd, POLLOUT, deadline);
-	if (rc < 0)
-		return rc;
-	int err = 0;
-	socklen_t elen = sizeof(err);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-		return -errno;
-	return -err;
-}
-
 static int64_t connect_in_place(int sfd, const struct sockaddr_storage *ss, socklen_t len)
 {
 	return connect(sfd, (const struct sockaddr *)ss, len) == 0 ? 0 : -errno;
@@ -364,26 +347,6 @@ static int64_t connect_in_place(int sfd, const struct sockaddr_storage *ss, sock
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* NAME in wire form into OUT; the length or -1. */
-static int name_to_wire(const char *name, uint8_t *out, size_t outlen)
-{
-	size_t o = 0;
-	for (const char *p = name; *p;) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-		if (l == 0 || l > 63 || o + 1 + l + 1 > outlen)
-			return -1;
-		out[o++] = (uint8_t)l;
-		memcpy(out + o, p, l);
-		o += l;
-		p += l + (dot ? 1 : 0);
-	}
-	if (o + 1 > outlen)
-		return -1;
-	out[o++] = 0;
-	return (int)o;
 }
 
 static int dns_skip_name(const uint8_t *msg, size_t len, size_t *off)
@@ -498,7 +461,7 @@ static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, c
 	msg[1] = (uint8_t)qlen;
 	memcpy(msg + 2, q, qlen);
 	uint8_t hdr[2];
-	if ((rc = connect_until(s, (const struct sockaddr *)ns, nslen, deadline)) < 0 ||
+	if ((rc = route_connect_until(&sv.route, s, (const struct sockaddr *)ns, nslen, deadline)) < 0 ||
 	    (rc = sv_send_all(s, msg, qlen + 2, deadline, NULL)) < 0 || (rc = recv_exact(s, hdr, 2, deadline)) < 0)
 		goto out;
 	size_t n = get16(hdr);
@@ -536,92 +499,7 @@ static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t o
 
 /* -------------------------------------------------------------------------------- DNS: the responder */
 
-enum { DNS_FORWARD = -2, DNS_DROP = -1 };
-
-enum { RCODE_OK = 0, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3, RCODE_NOTIMP = 4, RCODE_REFUSED = 5 };
-
-/* Answers QUERY from torwrap, as the library's res_* hooks do: the reply's length in OUT, DNS_FORWARD when
- * the question may go to the configured nameservers (allowed names, reverse lookups of allowed addresses), or
- * DNS_DROP for what is not a query. Q gets the parsed question. */
-static ssize_t dns_answer(const uint8_t *query, size_t len, struct resolver_dns_question *q, uint8_t *out,
-			  size_t outlen)
-{
-	const struct tw_config *cfg = sv.cfg;
-	if (resolver_dns_parse_query(query, len, q) != 0 || q->qdcount == 0)
-		return DNS_DROP;
-	if ((q->flags & 0x7800) != 0) /* not a standard QUERY */
-		return resolver_dns_build_reply(q, RCODE_NOTIMP, NULL, 0, out, outlen);
-	char name[TW_NAME_MAX];
-	if (q->qdcount != 1 || tw_name_normalize(q->name, name) < 0)
-		return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
-
-	uint8_t rdata[TW_NAME_MAX + 2];
-	int rdlen = -1;
-	int rcode = RCODE_OK;
-	struct resolver_addr a;
-	if (resolver_dns_ptr_addr(name, &a) == 0) {
-		uint32_t v4;
-		char found[TW_NAME_MAX];
-		if (route_addr_v4(&a, &v4) && policy_is_virtual_v4(cfg, v4)) {
-			if (vaddr_lookup_addr(v4, found) == 0 && q->qtype == RESOLVER_DNS_PTR)
-				rdlen = name_to_wire(found, rdata, sizeof(rdata));
-			else if (vaddr_lookup_addr(v4, found) != 0)
-				rcode = RCODE_NXDOMAIN;
-		} else {
-			struct sockaddr_storage ss;
-			socklen_t sslen = route_sockaddr_make(&a, 0, a.family, &ss);
-			bool loopback = (route_addr_v4(&a, &v4) && (ntohl(v4) >> 24) == 127) ||
-					(a.family == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a.addr));
-			/* A PTR query reveals the address to whoever answers: only for addresses policy allows. */
-			if (!loopback && policy_decide_addr(cfg, (struct sockaddr *)&ss, sslen) == POLICY_DIRECT)
-				return DNS_FORWARD;
-			if (resolver_parse_hosts_reverse(cfg->hosts_text ? cfg->hosts_text : "", &a, found) == 0 &&
-			    q->qtype == RESOLVER_DNS_PTR)
-				rdlen = name_to_wire(found, rdata, sizeof(rdata));
-			else
-				rcode = RCODE_NXDOMAIN;
-		}
-	} else {
-		enum policy_verdict v = policy_decide_name(cfg, name, 0);
-		if (v == POLICY_DIRECT)
-			return DNS_FORWARD;
-		if (v == POLICY_REFUSE) {
-			char why[sizeof(cfg->broken_reason) + 32];
-			tw_error("DNS query for %s refused by policy%s", name,
-				 policy_refusal_why(cfg, name, why, sizeof(why)));
-			return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
-		}
-		if (q->qclass == 1 && (q->qtype == RESOLVER_DNS_A || q->qtype == RESOLVER_DNS_ANY ||
-				       q->qtype == RESOLVER_DNS_AAAA)) {
-			int family = q->qtype == RESOLVER_DNS_AAAA ? AF_INET6 : AF_INET;
-			struct resolver_addr h;
-			/* The hosts file sends no packet; an operator's entries there are honoured (as the library). */
-			if (!tw_name_is_onion(name) &&
-			    resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, &h, 1) == 1) {
-				rdlen = family == AF_INET ? 4 : 16;
-				memcpy(rdata, h.addr, (size_t)rdlen);
-			} else if (family == AF_INET) {
-				uint32_t v4;
-				int rc = vaddr_lookup_name(name, &v4);
-				if (rc < 0) {
-					tw_error("DNS query for %s failed: no virtual address (%s)", name, strerror(-rc));
-					rcode = RCODE_SERVFAIL;
-				} else {
-					memcpy(rdata, &v4, 4);
-					rdlen = 4;
-					char text[INET_ADDRSTRLEN];
-					tw_info("DNS query for %s answered by torwrap: %s (tor, nothing sent)", name,
-						inet_ntop(AF_INET, &v4, text, sizeof(text)));
-				}
-			}
-			if (rdlen > 0 && q->qtype == RESOLVER_DNS_ANY)
-				q->qtype = RESOLVER_DNS_A;
-		}
-		/* AAAA, MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA. */
-	}
-	return resolver_dns_build_reply(q, rcode, rdlen > 0 ? rdata : NULL, rdlen > 0 ? (uint16_t)rdlen : 0, out,
-					outlen);
-}
+enum { RCODE_SERVFAIL = 2 };
 
 /* Forwards an allowed question and remembers the addresses it resolved to; SERVFAIL when nobody answers. */
 static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct resolver_dns_question *q,
@@ -687,12 +565,12 @@ static void udp_serve_one(int sock, uint8_t *buf, uint8_t *out)
 	if (n <= 0)
 		return;
 	struct resolver_dns_question q;
-	ssize_t r = dns_answer(buf, (size_t)n, &q, out, SV_DNS_MAX);
+	ssize_t r = route_dns_answer(&sv.route, buf, (size_t)n, &q, out, SV_DNS_MAX);
 	if (r > 0) {
 		sendto(sock, out, (size_t)r, MSG_NOSIGNAL, (struct sockaddr *)&from, fromlen);
 		return;
 	}
-	if (r != DNS_FORWARD)
+	if (r != ROUTE_DNS_FORWARD)
 		return;
 	/* The nameserver may be slow: answer it on a thread of its own (the client retries if we drop it). */
 	if (atomic_fetch_add(&sv.forwards, 1) >= SV_FORWARDS_MAX) {
@@ -746,8 +624,8 @@ static void *tcp_connection(void *arg)
 		if (n == 0 || recv_exact(s, buf, n, deadline) < 0)
 			break;
 		struct resolver_dns_question q;
-		ssize_t r = dns_answer(buf, n, &q, out + 2, SV_DNS_MAX);
-		if (r == DNS_FORWARD)
+		ssize_t r = route_dns_answer(&sv.route, buf, n, &q, out + 2, SV_DNS_MAX);
+		if (r == ROUTE_DNS_FORWARD)
 			r = dns_answer_forwarded(buf, n, &q, out + 2, SV_DNS_MAX, true);
 		if (r <= 0)
 			break;
@@ -871,13 +749,13 @@ static int64_t redirect_dns(const struct sv_call *c)
 
 /* ------------------------------------------------------------------------------------------ the proxy */
 
-/* The calling process, for the engine: its isolation token and the start of each log line. */
+/* The calling thread, for the engine: the start of each log line, and its id as the process (the proxy connect
+ * reads the real process id, for the isolation token, only when it needs it). */
 static const struct route_caller *caller(const struct sv_call *c, struct route_caller *who, char *prefix,
 					 size_t len)
 {
-	pid_t tgid = tgid_of(c->tid);
 	snprintf(prefix, len, "pid %d: ", (int)c->tid);
-	who->pid = (long)(tgid > 0 ? tgid : c->tid);
+	who->pid = (long)c->tid;
 	who->prefix = prefix;
 	return who;
 }
@@ -889,8 +767,11 @@ static int64_t proxy_connect(const struct sv_call *c, const struct socks5_target
 	char prefix[32];
 	struct sockaddr_storage proxy;
 	socklen_t plen;
-	return route_proxy_connect(&sv.route, caller(c, &who, prefix, sizeof(prefix)), c->sfd, c->domain, target,
-				   &proxy, &plen);
+	caller(c, &who, prefix, sizeof(prefix));
+	pid_t tgid = tgid_of(c->tid); /* a thread's streams share its process's token */
+	if (tgid > 0)
+		who.pid = (long)tgid;
+	return route_proxy_connect(&sv.route, &who, c->sfd, c->domain, target, &proxy, &plen);
 }
 
 /* ------------------------------------------------------------------------------------------- handlers */

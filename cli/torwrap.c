@@ -13,11 +13,7 @@
  * Built static, so it runs in a distroless image with nothing but the loader and libc.
  */
 #include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
-#include <sys/prctl.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -224,13 +220,11 @@ static int plan_command(const char *path, struct plan *plan)
  * which costs nothing here: setuid programs are refused anyway. */
 static void refuse_bypass(uint64_t cookie)
 {
-	struct sock_filter filter[TW_FILTER_MAX];
-	struct sock_fprog prog = { .filter = filter };
-	if (tw_filter_build(filter, &prog.len, cookie, TW_TRAP_EPERM) != 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+	int rc = tw_filter_install_eperm(cookie);
+	if (rc != 0) {
 		fprintf(stderr, "torwrap: warning: cannot install the seccomp filter (%s): only the calls made through "
 				"libc are routed\n",
-			strerror(errno));
+			strerror(-rc));
 		unsetenv(TW_COOKIE_ENV);
 	}
 }
@@ -284,7 +278,6 @@ int main(int argc, char **argv)
 		return tw_check_main(argc - 1, argv + 1);
 	int verbose = 0;
 	bool quiet = false;
-	bool seccomp = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -309,7 +302,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			quiet = true;
 		} else if (strcmp(a, "--seccomp") == 0) {
-			seccomp = true;
+			/* accepted for compatibility: the supervisor is the default */
 		} else if (option_var(a)) {
 			/* Options only set the variables the library reads, so both see one configuration. */
 			const char *eq = strchr(a, '=');
@@ -361,7 +354,6 @@ int main(int argc, char **argv)
 	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || setenv(TW_COOKIE_ENV, cookie_text, 1) != 0 ||
 	    (plan.lib[0] && set_preload(plan.lib) != 0))
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
-	(void)seccomp; /* --seccomp: the supervisor is the default now */
 	if (plan.supervised)
 		return supervisor_run(&cfg, path, argv + i, environ, cookie);
 	config_free(&cfg);

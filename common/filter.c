@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
@@ -160,22 +161,39 @@ static void cookie_check(struct bpf_asm *p, int arg, uint64_t cookie)
 	JEQ((uint32_t)(cookie >> 32), L_ALLOW, L_TRAP);
 }
 
-/* The socket kinds of refused_sockets, as jumps (A holds the domain on entry). */
+/* The socket kinds of refused_sockets, as jumps: generated from the table, so the library's socket() hook and
+ * the filter cannot disagree. Each entry constrains one argument (a domain, or an inet type, or an inet
+ * protocol), which tw_filter_build checks. */
 static void socket_rules(struct bpf_asm *p)
 {
+	const size_t n = sizeof(refused_sockets) / sizeof(refused_sockets[0]);
 	LD(ARG_LO(0));
-	JEQ(AF_PACKET, L_EPERM, L_NEXT);
-	JEQ(AF_XDP, L_EPERM, L_NEXT);
+	for (size_t i = 0; i < n; i++)
+		if (refused_sockets[i].domain >= 0)
+			JEQ(refused_sockets[i].domain, L_EPERM, L_NEXT);
 	JEQ(AF_INET, L_INET, L_NEXT);
 	JEQ(AF_INET6, L_INET, L_ALLOW);
 	label(p, L_INET);
 	LD(ARG_LO(1));
 	emit(p, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
-	JEQ(SOCK_RAW, L_EPERM, L_NEXT);
-	JEQ(SOCK_PACKET, L_EPERM, L_NEXT);
-	JEQ(SOCK_SEQPACKET, L_EPERM, L_NEXT);
+	for (size_t i = 0; i < n; i++)
+		if (refused_sockets[i].domain < 0 && refused_sockets[i].type >= 0)
+			JEQ(refused_sockets[i].type, L_EPERM, L_NEXT);
 	LD(ARG_LO(2));
-	JEQ(IPPROTO_SCTP, L_EPERM, L_ALLOW);
+	for (size_t i = 0; i < n; i++)
+		if (refused_sockets[i].domain < 0 && refused_sockets[i].protocol >= 0)
+			JEQ(refused_sockets[i].protocol, L_EPERM, L_NEXT);
+	RET(SECCOMP_RET_ALLOW);
+}
+
+/* Every entry of refused_sockets constrains exactly one argument: socket_rules can express no other. */
+static bool socket_rules_expressible(void)
+{
+	for (size_t i = 0; i < sizeof(refused_sockets) / sizeof(refused_sockets[0]); i++)
+		if ((refused_sockets[i].domain >= 0) + (refused_sockets[i].type >= 0) +
+			    (refused_sockets[i].protocol >= 0) != 1)
+			return false;
+	return true;
 }
 
 static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap)
@@ -238,6 +256,8 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 
 int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap)
 {
+	if (!socket_rules_expressible())
+		return -EINVAL;
 	struct bpf_asm a;
 	memset(&a, 0, sizeof(a));
 	program(&a, cookie, trap);
@@ -248,7 +268,26 @@ int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cooki
 	return 0;
 }
 
+int tw_filter_install_eperm(uint64_t cookie)
+{
+	struct sock_filter f[TW_FILTER_MAX];
+	struct sock_fprog prog = { .filter = f };
+	int rc = tw_filter_build(f, &prog.len, cookie, TW_TRAP_EPERM);
+	if (rc != 0)
+		return rc;
+	/* seccomp needs no_new_privs without CAP_SYS_ADMIN: nothing under torwrap may gain privileges anyway. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		return -errno;
+	return 0;
+}
+
 #else
+
+int tw_filter_install_eperm(uint64_t cookie)
+{
+	(void)cookie;
+	return -ENOSYS;
+}
 
 int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap)
 {

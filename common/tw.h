@@ -157,6 +157,9 @@ bool tw_socket_refused(int domain, int type, int protocol);
 enum tw_filter_trap { TW_TRAP_NOTIFY, TW_TRAP_EPERM };
 struct sock_filter;
 int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cookie, enum tw_filter_trap trap);
+/* Installs that filter with TW_TRAP_EPERM on this process (and so on its future children): calls made past
+ * the library fail. Sets no_new_privs. Returns 0 or a negative errno. */
+int tw_filter_install_eperm(uint64_t cookie);
 
 /* What the running program is, when its own code bypasses libc for its system calls (a Go binary: the Go
  * build-ID note in its program headers, read from memory), written to WHAT ("Go"). False otherwise. */

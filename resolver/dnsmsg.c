@@ -93,6 +93,13 @@ static int write_name(uint8_t *out, size_t outlen, size_t *off, const char *name
 	return 0;
 }
 
+int resolver_dns_name_to_wire(const char *name, uint8_t *out, size_t outlen)
+{
+	size_t off = 0;
+	int rc = write_name(out, outlen, &off, name);
+	return rc < 0 ? rc : (int)off;
+}
+
 ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,
 				 uint16_t rdlen, uint8_t *out, size_t outlen)
 {

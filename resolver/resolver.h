@@ -127,6 +127,9 @@ int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns
 ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,
 				 uint16_t rdlen, uint8_t *out, size_t outlen);
 
+/* NAME in DNS wire form (labels, a final zero) into OUT: its length, or a negative errno. */
+int resolver_dns_name_to_wire(const char *name, uint8_t *out, size_t outlen);
+
 /* The address named by a reverse-lookup name (in-addr.arpa / ip6.arpa); -EINVAL for other names. */
 int resolver_dns_ptr_addr(const char *name, struct resolver_addr *addr);
 

@@ -200,6 +200,35 @@ static int lookup_direct(const struct route_ctx *ctx, const char *name, int fami
 	return n;
 }
 
+/* A name that goes through Tor: from the hosts text (it sends no packet, and an operator's entries there are
+ * honoured; never for .onion), else its virtual address (when VIRTUAL: an IPv4 one, v4-mapped for AF_INET6). */
+static int lookup_tor(const struct route_ctx *ctx, const char *name, int family, bool virtual,
+		      struct resolver_addr *out, int max)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	if (!tw_name_is_onion(name)) {
+		int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, out, max);
+		if (n > 0) {
+			tw_info("lookup %s: from hosts file", name);
+			return n;
+		}
+	}
+	if (!virtual)
+		return -ENOENT;
+	uint32_t v4;
+	int rc = vaddr_lookup_name(name, &v4);
+	if (rc < 0) {
+		tw_error("lookup of %s failed: no virtual address (%s)", name, strerror(-rc));
+		return rc == -ENOSPC ? -ENOSPC : -EAGAIN;
+	}
+	make_virtual(v4, family, out);
+	if (tw_log_get_level() >= TW_LOG_INFO) {
+		char buf[INET6_ADDRSTRLEN];
+		tw_info("lookup %s: tor, virtual address %s", name, route_addr_text(out, buf, sizeof(buf)));
+	}
+	return 1;
+}
+
 int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, struct resolver_addr *out, int max)
 {
 	const struct tw_config *cfg = ctx->cfg;
@@ -217,26 +246,7 @@ int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, s
 	}
 	if (v == POLICY_DIRECT)
 		return lookup_direct(ctx, name, family, out, max);
-	if (!tw_name_is_onion(name)) {
-		/* The hosts file sends no packet, and an operator's entries there are meant to be honoured. */
-		int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, out, max);
-		if (n > 0) {
-			tw_info("lookup %s: from hosts file", name);
-			return n;
-		}
-	}
-	uint32_t v4;
-	int rc = vaddr_lookup_name(name, &v4);
-	if (rc < 0) {
-		tw_error("lookup of %s failed: no virtual address (%s)", name, strerror(-rc));
-		return rc == -ENOSPC ? -ENOSPC : -EAGAIN;
-	}
-	make_virtual(v4, family, out);
-	if (tw_log_get_level() >= TW_LOG_INFO) {
-		char buf[INET6_ADDRSTRLEN];
-		tw_info("lookup %s: tor, virtual address %s", name, route_addr_text(out, buf, sizeof(buf)));
-	}
-	return 1;
+	return lookup_tor(ctx, name, family, true, out, max);
 }
 
 int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX])
@@ -247,20 +257,108 @@ int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *
 	return vaddr_lookup_addr(v4, name) == 0 ? 0 : -ENOENT;
 }
 
+/* A PTR query reveals the address to whoever answers: only for internal addresses policy allows. */
+static bool reverse_may_ask(const struct route_ctx *ctx, const struct resolver_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = route_sockaddr_make(a, 0, a->family, &ss);
+	return !is_loopback(a) && policy_decide_addr(ctx->cfg, (struct sockaddr *)&ss, len) == POLICY_DIRECT;
+}
+
 int route_reverse(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX])
 {
 	const struct tw_config *cfg = ctx->cfg;
 	uint32_t v4;
 	if (route_addr_v4(a, &v4) && policy_is_virtual_v4(cfg, v4))
 		return vaddr_lookup_addr(v4, name) == 0 ? 0 : -ENOENT;
-	struct sockaddr_storage ss;
-	socklen_t len = route_sockaddr_make(a, 0, a->family, &ss);
 	const char *hosts = cfg->hosts_text ? cfg->hosts_text : "";
-	/* A PTR query reveals the address to whoever answers: only for internal addresses policy allows. */
-	if (!is_loopback(a) && policy_decide_addr(cfg, (struct sockaddr *)&ss, len) == POLICY_DIRECT)
+	if (reverse_may_ask(ctx, a))
 		return resolver_local_reverse(cfg->resolv_text, hosts, a, name) == 0 ? 0 : -ENOENT;
 	return resolver_parse_hosts_reverse(hosts, a, name);
 }
+
+/* ------------------------------------------------------------------------------------------ DNS answers */
+
+enum { RCODE_OK = 0, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3, RCODE_NOTIMP = 4, RCODE_REFUSED = 5 };
+
+/* A reverse question for the address A: the reply's RDATA length (PTR), 0 with *RCODE (NODATA when RCODE_OK),
+ * or ROUTE_DNS_FORWARD for an address the nameservers may be asked about. */
+static int answer_reverse(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t qtype,
+			  uint8_t *rdata, size_t rdsize, int *rcode)
+{
+	char found[TW_NAME_MAX];
+	uint32_t v4;
+	int rc;
+	if (route_addr_v4(a, &v4) && policy_is_virtual_v4(ctx->cfg, v4))
+		rc = vaddr_lookup_addr(v4, found) == 0 ? 0 : -ENOENT;
+	else if (reverse_may_ask(ctx, a))
+		return ROUTE_DNS_FORWARD;
+	else
+		rc = resolver_parse_hosts_reverse(ctx->cfg->hosts_text ? ctx->cfg->hosts_text : "", a, found);
+	if (rc != 0) {
+		*rcode = RCODE_NXDOMAIN;
+		return 0;
+	}
+	int w = qtype == RESOLVER_DNS_PTR ? resolver_dns_name_to_wire(found, rdata, rdsize) : 0;
+	return w > 0 ? w : 0; /* another type for a known address: NODATA */
+}
+
+/* A forward question for NAME: the reply's RDATA length (an A or AAAA record), 0 with *RCODE (NODATA when
+ * RCODE_OK), or ROUTE_DNS_FORWARD for an allowed name. */
+static int answer_name(const struct route_ctx *ctx, const char *name, struct resolver_dns_question *q,
+		       uint8_t *rdata, int *rcode)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	enum policy_verdict v = policy_decide_name(cfg, name, 0);
+	if (v == POLICY_DIRECT)
+		return ROUTE_DNS_FORWARD;
+	if (v == POLICY_REFUSE) {
+		char why[sizeof(cfg->broken_reason) + 32];
+		tw_error("DNS query for %s refused by policy%s", name, policy_refusal_why(cfg, name, why, sizeof(why)));
+		*rcode = RCODE_REFUSED;
+		return 0;
+	}
+	bool a_query = q->qtype == RESOLVER_DNS_A || q->qtype == RESOLVER_DNS_ANY;
+	if (q->qclass != 1 || (!a_query && q->qtype != RESOLVER_DNS_AAAA))
+		return 0; /* MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA */
+	int family = a_query ? AF_INET : AF_INET6;
+	struct resolver_addr addr;
+	/* AAAA only from the hosts text: virtual addresses are IPv4 (NODATA otherwise). */
+	int n = lookup_tor(ctx, name, family, a_query, &addr, 1);
+	if (n == -ENOENT)
+		return 0;
+	if (n <= 0) {
+		*rcode = RCODE_SERVFAIL;
+		return 0;
+	}
+	if (q->qtype == RESOLVER_DNS_ANY)
+		q->qtype = RESOLVER_DNS_A;
+	int len = family == AF_INET ? 4 : 16;
+	memcpy(rdata, addr.addr, (size_t)len);
+	return len;
+}
+
+ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size_t len,
+			 struct resolver_dns_question *q, uint8_t *out, size_t outlen)
+{
+	if (resolver_dns_parse_query(query, len, q) != 0 || q->qdcount == 0)
+		return ROUTE_DNS_DROP;
+	if ((q->flags & 0x7800) != 0) /* not a standard QUERY */
+		return resolver_dns_build_reply(q, RCODE_NOTIMP, NULL, 0, out, outlen);
+	char name[TW_NAME_MAX];
+	if (q->qdcount != 1 || tw_name_normalize(q->name, name) < 0)
+		return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
+	uint8_t rdata[TW_NAME_MAX + 2];
+	int rcode = RCODE_OK;
+	struct resolver_addr a;
+	int rdlen = resolver_dns_ptr_addr(name, &a) == 0
+			    ? answer_reverse(ctx, &a, q->qtype, rdata, sizeof(rdata), &rcode)
+			    : answer_name(ctx, name, q, rdata, &rcode);
+	if (rdlen == ROUTE_DNS_FORWARD)
+		return ROUTE_DNS_FORWARD;
+	return resolver_dns_build_reply(q, rcode, rdlen > 0 ? rdata : NULL, (uint16_t)rdlen, out, outlen);
+}
+
 
 /* ----------------------------------------------------------------------------------------- the proxy */
 
@@ -281,29 +379,35 @@ void route_target(const struct resolver_addr *a, uint16_t port, const char *name
 	}
 }
 
-/* Where the proxy is, for a socket of DOMAIN: a literal, or its name resolved per call (internal by
- * definition: hosts, then the nameservers), so a proxy that comes back at a new address is used at once. */
+int route_proxy_addrs(const struct route_ctx *ctx, int family, struct resolver_addr *out, int max)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	if (max < 1)
+		return -ENOSPC;
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, cfg->proxy_host, out->addr) == 1) {
+		out->family = AF_INET;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, cfg->proxy_host, out->addr) == 1) {
+		out->family = AF_INET6;
+		return 1;
+	}
+	/* The proxy's name is internal by definition: hosts, then the nameservers, per call. */
+	return resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, cfg->proxy_host, family, out, max);
+}
+
+/* Where the proxy is, for a socket of DOMAIN. */
 static int proxy_sockaddr(const struct route_ctx *ctx, int domain, struct sockaddr_storage *ss, socklen_t *len)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-	int n;
-	memset(addrs, 0, sizeof(addrs));
-	if (inet_pton(AF_INET, cfg->proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET;
-		n = 1;
-	} else if (inet_pton(AF_INET6, cfg->proxy_host, addrs[0].addr) == 1) {
-		addrs[0].family = AF_INET6;
-		n = 1;
-	} else {
-		/* An IPv4 socket can use only an IPv4 proxy address: ask for that alone, one query per connect. */
-		n = resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, cfg->proxy_host,
-					  domain == AF_INET ? AF_INET : AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
-		if (n <= 0) {
-			tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
-				 n == -ENOENT ? "no such name" : "no answer from the nameserver");
-			return -EHOSTUNREACH;
-		}
+	/* An IPv4 socket can use only an IPv4 proxy address: ask for that alone, one query per connect. */
+	int n = route_proxy_addrs(ctx, domain == AF_INET ? AF_INET : AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
+	if (n <= 0) {
+		tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
+			 n == -ENOENT ? "no such name" : "no answer from the nameserver");
+		return -EHOSTUNREACH;
 	}
 	for (int i = 0; i < n; i++) {
 		if (domain == AF_INET6 || addrs[i].family == AF_INET) {
@@ -315,8 +419,7 @@ static int proxy_sockaddr(const struct route_ctx *ctx, int domain, struct sockad
 	return -EAFNOSUPPORT;
 }
 
-/* connect() with a deadline on a descriptor that is non-blocking for the duration. */
-static int connect_until(const struct route_ctx *ctx, int fd, const struct sockaddr *sa, socklen_t len,
+int route_connect_until(const struct route_ctx *ctx, int fd, const struct sockaddr *sa, socklen_t len,
 			 int64_t deadline)
 {
 	if (ctx->connect(fd, sa, len) == 0)
@@ -343,8 +446,7 @@ static int connect_until(const struct route_ctx *ctx, int fd, const struct socka
 	}
 }
 
-/* The stream's isolation token for WHO (TORWRAP_ISOLATION, TOR_CIRCUIT_ROTATION_INTERVAL). */
-static int credentials(const struct route_ctx *ctx, const struct route_caller *who, const struct socks5_target *t,
+int route_isolation_token(const struct route_ctx *ctx, const struct route_caller *who, const struct socks5_target *t,
 		       char *token, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
@@ -428,7 +530,7 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 		return rc;
 	}
 	char token[POLICY_TOKEN_MAX];
-	int with_auth = credentials(ctx, who, target, token, sizeof(token));
+	int with_auth = route_isolation_token(ctx, who, target, token, sizeof(token));
 	if (with_auth < 0) {
 		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
 			 strerror(-with_auth));
@@ -443,7 +545,7 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 		return -errno;
 	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
 	int code = -1;
-	rc = connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
+	rc = route_connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
 	bool connected = rc == 0;
 	if (connected)
 		rc = socks5_handshake(fd, target, with_auth ? &auth : NULL, deadline, ctx->io, &code);

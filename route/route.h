@@ -75,9 +75,33 @@ int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *
  * other address from the hosts text only. Returns 0 or -ENOENT. */
 int route_reverse(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);
 
+/* Answers the DNS QUERY (LEN bytes) as torwrap routes names, for a program's own resolver: allowed names and
+ * reverse lookups of allowed addresses are ROUTE_DNS_FORWARD (the caller asks the nameservers); refused names
+ * REFUSED; other names A from the hosts text or the virtual map (AAAA only from the hosts text, other types
+ * NODATA); reverse lookups of virtual addresses from the map, of other addresses from the hosts text only.
+ * Returns the reply's length in OUT, ROUTE_DNS_FORWARD, ROUTE_DNS_DROP for what is not a query, or a negative
+ * errno (OUT too small). Q gets the parsed question. */
+enum { ROUTE_DNS_FORWARD = -1000, ROUTE_DNS_DROP = -1001 };
+ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size_t len,
+			 struct resolver_dns_question *q, uint8_t *out, size_t outlen);
+
 /* The SOCKS5 target for a connection to A:PORT, by NAME when there is one (ATYP 3), else by address. NAME must
  * outlive the target. */
 void route_target(const struct resolver_addr *a, uint16_t port, const char *name, struct socks5_target *t);
+
+/* The proxy's addresses: its literal, or its name resolved now (hosts, then the nameservers: internal by
+ * definition), of FAMILY (AF_INET or AF_UNSPEC). Returns the count, or a negative errno (not logged). */
+int route_proxy_addrs(const struct route_ctx *ctx, int family, struct resolver_addr *out, int max);
+
+/* connect() on FD (non-blocking) bounded by DEADLINE (tw_now_ms scale), through the context's connect. 0 or a
+ * negative errno. */
+int route_connect_until(const struct route_ctx *ctx, int fd, const struct sockaddr *sa, socklen_t len,
+			int64_t deadline);
+
+/* The SOCKS password (isolation token) of a stream to TARGET for WHO, as the proxy connect sends it: 1 with
+ * credentials, 0 without (isolation none), or a negative errno. Counts one connection of the context. */
+int route_isolation_token(const struct route_ctx *ctx, const struct route_caller *who,
+			  const struct socks5_target *target, char *token, size_t len);
 
 /* Connects FD (a TCP socket of DOMAIN) to the proxy and asks for TARGET: looked up per call (a proxy that moves
  * is followed at once), bounded by TOR_CONNECTIVITY_TIMEOUT, the isolation token for WHO, FD's file status

@@ -13,29 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "../policy/policy.h"
 #include "shim.h"
-
-#ifndef PR_SET_SECCOMP
-#define PR_SET_SECCOMP 22
-#endif
-#ifndef SECCOMP_MODE_FILTER
-#define SECCOMP_MODE_FILTER 2
-#endif
-
-/* struct sock_fprog, without <linux/filter.h> (musl's headers lack it). */
-struct backstop_fprog {
-	unsigned short len;
-	void *filter;
-};
-struct backstop_insn {
-	unsigned short code;
-	unsigned char jt, jf;
-	unsigned int k;
-};
 
 static const char *program_name(char *buf, size_t len)
 {
@@ -53,13 +34,9 @@ static void refuse_bypass(const char *what)
 	const char *name = program_name(exe, sizeof(exe));
 	config_get(); /* the log level */
 	uint64_t cookie;
-	struct backstop_insn filter[TW_FILTER_MAX];
-	struct backstop_fprog prog = { .filter = filter };
 	int rc = tw_gate_cookie_new(&cookie);
 	if (rc == 0)
-		rc = tw_filter_build((struct sock_filter *)(void *)filter, &prog.len, cookie, TW_TRAP_EPERM);
-	if (rc == 0 && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0))
-		rc = -errno;
+		rc = tw_filter_install_eperm(cookie);
 	if (rc != 0) {
 		tw_error("%s is a %s program: its network calls bypass libtorwrap.so, and they cannot be refused here "
 			 "(seccomp: %s): run it as `torwrap -- %s`",

@@ -24,7 +24,7 @@ static int sock_type(int fd)
 enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX])
 {
 	struct route_caller who;
-	return route_decide_addr(shim_route(), shim_caller(&who), sa, len, name);
+	return route_decide_addr(shim_route(), shim_caller(&who, false), sa, len, name);
 }
 
 int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)

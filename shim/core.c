@@ -47,9 +47,9 @@ const struct route_ctx *shim_route(void)
 	return &shim_ctx;
 }
 
-const struct route_caller *shim_caller(struct route_caller *who)
+const struct route_caller *shim_caller(struct route_caller *who, bool with_pid)
 {
-	who->pid = (long)getpid();
+	who->pid = with_pid ? (long)getpid() : 0; /* a system call: only for the isolation token */
 	who->prefix = "";
 	return who;
 }

@@ -32,7 +32,7 @@ int shim_proxy_connect(int fd, const struct socks5_target *target, const struct 
 	struct route_caller who;
 	struct sockaddr_storage proxy;
 	socklen_t plen = 0;
-	int rc = route_proxy_connect(shim_route(), shim_caller(&who), fd, domain, target, &proxy, &plen);
+	int rc = route_proxy_connect(shim_route(), shim_caller(&who, true), fd, domain, target, &proxy, &plen);
 	if (rc == 0)
 		shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&proxy, plen);
 	return rc;

@@ -55,18 +55,12 @@ static int answer_question(const char *dname, int class, int type, uint16_t id, 
 				h_errno = HOST_NOT_FOUND;
 				return -1;
 			}
-			/* PTR rdata: the name in wire form */
-			size_t o = 0;
-			for (const char *p = name; *p;) {
-				const char *dot = strchr(p, '.');
-				size_t l = dot ? (size_t)(dot - p) : strlen(p);
-				rdata[o++] = (uint8_t)l;
-				memcpy(rdata + o, p, l);
-				o += l;
-				p += l + (dot ? 1 : 0);
+			int w = resolver_dns_name_to_wire(name, rdata, sizeof(rdata)); /* PTR rdata */
+			if (w < 0) {
+				h_errno = HOST_NOT_FOUND;
+				return -1;
 			}
-			rdata[o++] = 0;
-			rdlen = (uint16_t)o;
+			rdlen = (uint16_t)w;
 			have = true;
 		} else {
 			struct sockaddr_storage ss;

@@ -39,9 +39,9 @@ int shim_hook_getaddrinfo(const char *node, const char *service, const struct ad
 const struct tw_config *shim_config(void);
 
 /* The library's front end for the routing engine (its configuration, nameservers, the cookie-carrying connect),
- * and the calling process as the engine's caller. */
+ * and the calling process as the engine's caller (its pid only WITH_PID: decisions do not need it). */
 const struct route_ctx *shim_route(void);
-const struct route_caller *shim_caller(struct route_caller *who);
+const struct route_caller *shim_caller(struct route_caller *who, bool with_pid);
 
 /* Resolves NAME as torwrap routes it: allowed names locally (hosts, then c-ares), other names from the hosts
  * text or else to a virtual address (never a DNS query), .onion always virtual. FAMILY AF_INET, AF_INET6 or

@@ -241,6 +241,57 @@ static void test_nameservers_and_targets(void **state)
 	assert_memory_equal(back.addr, m.addr, 16);
 }
 
+/* A query for NAME of TYPE, answered by the engine: the reply's length, or ROUTE_DNS_FORWARD/_DROP. */
+static ssize_t ask(const char *name, uint16_t type, uint8_t *out, size_t outlen, struct resolver_dns_question *q)
+{
+	uint8_t query[512] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 };
+	int w = resolver_dns_name_to_wire(name, query + 12, sizeof(query) - 16);
+	assert_true(w > 0);
+	size_t len = 12 + (size_t)w;
+	query[len++] = (uint8_t)(type >> 8);
+	query[len++] = (uint8_t)type;
+	query[len++] = 0;
+	query[len++] = 1;
+	return route_dns_answer(&ctx, query, len, q, out, outlen);
+}
+
+static void test_dns_answer(void **state)
+{
+	(void)state;
+	uint8_t out[512];
+	struct resolver_dns_question q;
+	char v[INET_ADDRSTRLEN];
+	virtual_of("dns.example.com", v);
+	struct in_addr want;
+	inet_pton(AF_INET, v, &want);
+	ssize_t n = ask("dns.example.com", RESOLVER_DNS_A, out, sizeof(out), &q);
+	assert_true(n > 16);
+	assert_int_equal(out[3] & 0xf, 0);			/* NOERROR */
+	assert_int_equal(out[7], 1);				/* one answer */
+	assert_memory_equal(out + n - 4, &want, 4);		/* the virtual address, nothing sent */
+	assert_int_equal(ask("tron-wallet-manager", RESOLVER_DNS_A, out, sizeof(out), &q), ROUTE_DNS_FORWARD);
+	n = ask("blocked.example.com", RESOLVER_DNS_A, out, sizeof(out), &q);
+	assert_true(n > 0);
+	assert_int_equal(out[3] & 0xf, 5);			/* REFUSED */
+	n = ask("dns.example.com", RESOLVER_DNS_AAAA, out, sizeof(out), &q);
+	assert_true(n > 0);
+	assert_int_equal(out[3] & 0xf, 0);			/* NODATA: no IPv6 virtual addresses */
+	assert_int_equal(out[7], 0);
+	char ptr[64];
+	unsigned b[4];
+	sscanf(v, "%u.%u.%u.%u", &b[0], &b[1], &b[2], &b[3]);
+	snprintf(ptr, sizeof(ptr), "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+	n = ask(ptr, RESOLVER_DNS_PTR, out, sizeof(out), &q);
+	assert_int_equal(out[7], 1);
+	char wire[TW_NAME_MAX + 2];
+	int w = resolver_dns_name_to_wire("dns.example.com", (uint8_t *)wire, sizeof(wire));
+	assert_memory_equal(out + n - w, wire, (size_t)w);	/* the name behind the virtual address */
+	assert_int_equal(ask("5.113.0.203.in-addr.arpa", RESOLVER_DNS_PTR, out, sizeof(out), &q) > 0, 1);
+	assert_int_equal(out[3] & 0xf, 3);			/* NXDOMAIN: an external address is never asked about */
+	uint8_t junk[3] = { 1, 2, 3 };
+	assert_int_equal(route_dns_answer(&ctx, junk, sizeof(junk), &q, out, sizeof(out)), ROUTE_DNS_DROP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_reverse),
 		cmocka_unit_test(test_nameservers_and_targets),
+		cmocka_unit_test(test_dns_answer),
 	};
 	return cmocka_run_group_tests_name("route", tests, setup, teardown);
 }
