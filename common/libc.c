@@ -54,6 +54,9 @@ static void real_resolve(void)
 	LOOKUP(sendto, stub_int);
 	LOOKUP(sendmsg, stub_int);
 	LOOKUP(recvfrom, stub_int);
+	LOOKUP(recvmsg, stub_int);
+	LOOKUP(recvmmsg, stub_int);
+	LOOKUP(__recvfrom_chk, stub_int);
 	LOOKUP(writev, stub_int);
 	LOOKUP(write, stub_int);
 	LOOKUP(send, stub_int);

@@ -74,6 +74,9 @@ struct tw_libc {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, tw_mmsg_flags, struct timespec *);
+	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*send)(int, const void *, size_t, int);

@@ -3,8 +3,8 @@
  * AF_UNIX and other families pass straight through. Virtual addresses are names: they go to the proxy by name
  * (SOCKS5 ATYP 3). Other addresses follow policy, refined by the allowed name an address was resolved from:
  * direct, through the proxy by address, or refused. Tor carries only TCP, so a datagram socket may only reach
- * direct destinations. A socket connected to a nameserver is marked, so the queries written to it are
- * inspected (dig, Node's c-ares and other resolvers of their own).
+ * direct destinations. A socket connected to a nameserver is answered by torwrap's DNS responder under the
+ * wrapper, or else marked so the queries written to it are inspected (dnsguard.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +36,7 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (route_sockaddr_split(sa, len, &a, &port) != 0)
 		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno; /* too short for the kernel too: EINVAL */
 
+	shim_fd_clear(fd, SHIM_FD_ANSWERED); /* connected anew: whatever it was, it is decided now */
 	enum policy_verdict v = shim_decide_addr(sa, len, name);
 	if (v == POLICY_REFUSE)
 		return -EPERM;
@@ -44,7 +45,7 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 			tw_info("connect %s:%u: direct", shim_addr_text(&a, text, sizeof(text)), port);
 		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);
 		if (shim_is_nameserver(sa, len))
-			shim_fd_set(fd, SHIM_FD_DNS);
+			return shim_dns_connect(fd, sa, len);
 		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno;
 	}
 	if (sock_type(fd) != SOCK_STREAM) {

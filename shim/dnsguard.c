@@ -1,16 +1,24 @@
-/* dnsguard.c: the datagram rule and the DNS guard.
+/* dnsguard.c: the datagram rule, and the DNS of programs with a resolver of their own.
  *
  * Programs with a resolver of their own (dig, host, nslookup, Node's dns.resolve*, which is c-ares) send DNS
  * queries themselves. A query for a name that is not allowed must never reach a nameserver: in Docker,
- * 127.0.0.11 forwards what it does not know to the host's resolvers, outside Tor. Such queries are refused
- * (EPERM) before they are sent; queries for allowed names, and reverse lookups of allowed addresses, go
- * through. (Answering them from the virtual map instead would need the reply to come from the nameserver's
- * address, which a library cannot forge; the program's getaddrinfo() path already gets virtual addresses.)
+ * 127.0.0.11 forwards what it does not know to the host's resolvers, outside Tor.
+ *
+ * - Under `torwrap`, their sockets are answered: the connect to the nameserver is issued without the tree's
+ *   cookie, so the kernel hands it to the supervisor, which connects the socket to its DNS responder (virtual
+ *   addresses for names that are not allowed, allowed names forwarded to the nameserver). These resolvers drop
+ *   a reply that does not come from the server they asked, so recv.c reports the responder's replies as the
+ *   nameserver's, and getpeername() the nameserver.
+ * - Elsewhere (LD_PRELOAD alone, or a query sent with sendto() and an address) the queries are guarded: a
+ *   query for a name that is not allowed is refused (EPERM) before it is sent; queries for allowed names, and
+ *   reverse lookups of allowed addresses, go through. (A library cannot forge a reply from the nameserver's
+ *   address on its own; the program's getaddrinfo() path gets virtual addresses either way.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "shim.h"
 
@@ -19,6 +27,32 @@ bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len)
 	struct resolver_addr a;
 	uint16_t port;
 	return route_sockaddr_split(sa, len, &a, &port) == 0 && route_is_nameserver(shim_route(), &a, port);
+}
+
+/* The connect as the kernel's filter sees a program's own: under torwrap's filter, handed to the supervisor. */
+static int connect_uncookied(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)tw_libc()->syscall(SYS_connect, (long)fd, (long)sa, (long)len, 0L);
+}
+
+int shim_dns_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	shim_fd_set(fd, SHIM_FD_DNS); /* before the call: a non-blocking TCP connect is guarded while it completes */
+	int rc = connect_uncookied(fd, sa, len);
+	if (rc != 0 && errno == EPERM && tw_gate_cookie() != 0)
+		rc = tw_gate_connect(fd, sa, len); /* the library's own EPERM filter: no supervisor, guarded */
+	if (rc != 0)
+		return -errno;
+	struct sockaddr_storage asked, peer;
+	socklen_t plen = sizeof(peer);
+	memset(&asked, 0, sizeof(asked));
+	memcpy(&asked, sa, len < sizeof(asked) ? len : sizeof(asked));
+	if (tw_libc()->getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 || shim_same_endpoint(&peer, &asked))
+		return 0; /* connected as asked: no supervisor here */
+	shim_fd_set_peer(fd, sa, len, (struct sockaddr *)&peer, plen);
+	shim_fd_clear(fd, SHIM_FD_DNS);
+	shim_fd_set(fd, SHIM_FD_ANSWERED);
+	return 0;
 }
 
 /* Copies up to OUTLEN bytes of the iovecs into OUT; returns the total length of the iovecs. */

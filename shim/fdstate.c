@@ -5,6 +5,8 @@
  * - DNS: the socket is connected to a nameserver, so what is written to it is a DNS query to inspect.
  * - PROXIED: the socket reached its destination through the proxy; the destination the program asked for is
  *   kept so getpeername() can report it instead of the proxy.
+ * - ANSWERED: the socket was connected to a nameserver and torwrap's supervisor connected it to its DNS
+ *   responder (also PROXIED, with the responder as the "proxy"): replies are reported from the nameserver.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -69,4 +71,33 @@ int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_stor
 	memcpy(dest, &fd_peer[fd], sizeof(fd_peer[fd]));
 	memcpy(proxy, &fd_proxy[fd], sizeof(fd_proxy[fd]));
 	return 0;
+}
+
+bool shim_same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family != AF_INET6)
+		return false;
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+void shim_fd_unmask_source(int fd, struct sockaddr *from, socklen_t *len, socklen_t cap)
+{
+	struct sockaddr_storage dest, responder, got;
+	if (!(shim_fd_flags(fd) & SHIM_FD_ANSWERED) || shim_fd_get_peer(fd, &dest, &responder) != 0)
+		return;
+	memset(&got, 0, sizeof(got));
+	size_t n = *len < cap ? *len : cap;
+	memcpy(&got, from, n < sizeof(got) ? n : sizeof(got));
+	if (!shim_same_endpoint(&got, &responder))
+		return;
+	socklen_t dlen = dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	memcpy(from, &dest, cap < dlen ? cap : dlen);
+	*len = dlen;
 }

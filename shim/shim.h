@@ -78,6 +78,7 @@ const char *shim_addr_text(const struct resolver_addr *addr, char *buf, size_t l
 #define SHIM_FD_DNS 1u /* connected to a nameserver: writes are DNS queries to inspect */
 #define SHIM_FD_PROXIED 2u /* connected through the proxy: getpeername reports the requested destination */
 #define SHIM_FD_DNS_LENGTH 4u /* TCP DNS: a 2-byte length was written alone, the message follows */
+#define SHIM_FD_ANSWERED 8u /* its DNS goes to torwrap's responder: replies are reported from the nameserver */
 
 unsigned shim_fd_flags(int fd);
 void shim_fd_set(int fd, unsigned flags);
@@ -86,6 +87,11 @@ void shim_fd_forget_range(unsigned first, unsigned last);
 void shim_fd_set_peer(int fd, const struct sockaddr *dest, socklen_t dlen, const struct sockaddr *proxy,
 		      socklen_t plen);
 int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_storage *proxy);
+/* On a socket marked SHIM_FD_ANSWERED: when FROM (*LEN bytes) is the responder the socket really talks to, it
+ * becomes the nameserver the program asked for (at most CAP bytes written, *LEN the full length). */
+void shim_fd_unmask_source(int fd, struct sockaddr *from, socklen_t *len, socklen_t cap);
+/* Same family, address and port (IPv4 or IPv6). */
+bool shim_same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 /* connect() as routed by torwrap (the hook's body), for the other paths that connect: TCP Fast Open sends,
  * syscall(SYS_connect). Returns 0 or a negative errno. */
@@ -98,6 +104,11 @@ int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const 
 /* Inspects what is about to be written to a socket marked SHIM_FD_DNS: 0 to let it go, -EPERM when it asks a
  * nameserver about a name or address that must not be resolved locally (logged). */
 int shim_dns_guard(int fd, const struct iovec *iov, size_t iovcnt, bool stream);
+
+/* connect() to a nameserver policy allows (SA): under torwrap's supervisor the socket ends up connected to its
+ * DNS responder instead, and is marked SHIM_FD_ANSWERED; elsewhere it is connected as asked and marked
+ * SHIM_FD_DNS (its queries are guarded). Returns 0 or a negative errno. */
+int shim_dns_connect(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* True when SA is a nameserver: port 53, or an address:port of resolv.conf. */
 bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len);

@@ -17,7 +17,7 @@ TW_EXPORT int socket(int domain, int type, int protocol)
 	}
 	int fd = tw_libc()->socket(domain, type, protocol);
 	if (fd >= 0)
-		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);
+		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED | SHIM_FD_ANSWERED);
 	return fd;
 }
 

@@ -31,20 +31,55 @@ out=$(tw "$L" gai-a gaia.example.test 2>&1)
 check "getaddrinfo_a: virtual address, nothing sent" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
 
 # ------------------------------------------------------------------------ programs with their own resolver
+# Under torwrap their queries are answered by the supervisor's DNS responder: virtual addresses for names that
+# are not allowed (the nameserver never hears them), allowed names forwarded. Under LD_PRELOAD alone there is no
+# responder: a query for a name that is not allowed is refused before it is sent.
+VIRT='^127\.(19[2-9]|2[0-5][0-9])\.'
+for how in recvfrom recvmsg recvmmsg; do
+	out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" "$how.example.test" "$how" 2>&1)
+	check "own resolver ($how): external name answered with a virtual address" \
+		grep -qE "^A 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
+	check "own resolver ($how): the reply comes from the nameserver asked, getpeername names it" \
+		grep -qx "A .* from 127.0.0.1 $DPORT peer 127.0.0.1 $DPORT" <<<"$out"
+	check "own resolver ($how): the nameserver never asked" dns_not_asked "$DNS_LOG" "$how.example.test"
+done
+out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" tron-wallet-manager recvfrom 2>&1)
+check "own resolver: allowed name answered by the nameserver" grep -qx "A 127.0.0.2 from 127.0.0.1 $DPORT peer .*" <<<"$out"
+out=$(preload "$L" dns-udp 127.0.0.1 "$DPORT" preload-own.example.test recvfrom 2>&1)
+check "own resolver, LD_PRELOAD alone: external name refused (EPERM), never asked" \
+	bash -c "grep -qx EPERM <<<'$out' && ! grep -q preload-own.example.test '$DNS_LOG'"
+out=$(preload "$L" dns-udp 127.0.0.1 "$DPORT" tron-wallet-manager recvfrom 2>&1)
+check "own resolver, LD_PRELOAD alone: allowed name answered" grep -q "^A 127.0.0.2 from 127.0.0.1 $DPORT" <<<"$out"
+
 if command -v dig >/dev/null; then
-	out=$(strace_net "$WORK/st.dig" tw dig +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig.example.test 2>&1)
-	check "dig external name: the query is refused before it is sent" dns_not_asked "$DNS_LOG" dig.example.test
-	check "dig external name: the log says why" grep -q "DNS to a nameserver refused" <<<"$out"
+	out=$(strace_net "$WORK/st.dig" tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig.example.test 2>&1)
+	check "dig external name: a virtual address" grep -qE "$VIRT" <<<"$out"
+	check "dig external name: the nameserver never asked" dns_not_asked "$DNS_LOG" dig.example.test
+	out=$(tw bash -c "a=\$(dig +short +tries=1 +time=2 @127.0.0.1 -p '$DPORT' digget.example.test) &&
+		exec '$PROGRAMS/tcpget' \"\$a\" '$HPORT'" 2>&1)
+	check "dig's virtual address, connected to: through the proxy" grep -q "hello from the internet" <<<"$out"
+	check "dig's virtual address, connected to: the proxy got the hostname" \
+		socks_saw 3 digget.example.test "$HPORT"
 	out=$(tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
 	check "dig allowed name: answered by the nameserver" grep -qx "127.0.0.2" <<<"$out"
+	check "dig allowed name: the nameserver asked" dns_asked "$DNS_LOG" tron-wallet-manager
 	out=$(strace_net "$WORK/st.dig2" tw dig +tries=1 +time=2 @198.51.100.53 dig2.example.test 2>&1)
 	check "dig to an external nameserver: no datagram leaves" bash -c "! grep -q '198.51.100.53' '$WORK/st.dig2'"
-	out=$(strace_net "$WORK/st.host" tw host -W 2 host.example.test 127.0.0.1 2>&1)
-	check "host: the query is refused before it is sent" bash -c "! grep -E 'sendto|sendmsg' '$WORK/st.host' | grep -q 'htons(53)'"
-	out=$(strace_net "$WORK/st.nslookup" tw nslookup -timeout=2 -retry=0 nslookup.example.test 2>&1)
-	check "nslookup: no packet to port 53" no_port53 "$WORK/st.nslookup"
-	out=$(tw dig +tcp +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tcpdig.example.test 2>&1)
-	check "dig +tcp external name: refused, nameserver never asked" dns_not_asked "$DNS_LOG" tcpdig.example.test
+	out=$(preload dig +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig-preload.example.test 2>&1)
+	check "dig, LD_PRELOAD alone: external name refused before it is sent" \
+		dns_not_asked "$DNS_LOG" dig-preload.example.test
+	check "dig, LD_PRELOAD alone: the log says why" grep -q "DNS to a nameserver refused" <<<"$out"
+	out=$(tw host -W 2 -p "$DPORT" host.example.test 127.0.0.1 2>&1)
+	check "host external name: a virtual address" grep -qE "has address 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
+	check "host external name: the nameserver never asked" dns_not_asked "$DNS_LOG" host.example.test
+	out=$(tw nslookup -port="$DPORT" -timeout=2 -retry=0 nslookup.example.test 127.0.0.1 2>&1)
+	check "nslookup external name: a virtual address" grep -qE "Address: 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
+	check "nslookup external name: the nameserver never asked" dns_not_asked "$DNS_LOG" nslookup.example.test
+	out=$(strace_net "$WORK/st.nslookup" tw nslookup -timeout=2 -retry=0 nslookup2.example.test 2>&1)
+	check "nslookup with the machine's resolv.conf: no packet to port 53" no_port53 "$WORK/st.nslookup"
+	out=$(tw dig +tcp +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tcpdig.example.test 2>&1)
+	check "dig +tcp external name: a virtual address" grep -qE "$VIRT" <<<"$out"
+	check "dig +tcp external name: the nameserver never asked" dns_not_asked "$DNS_LOG" tcpdig.example.test
 	out=$(tw dig +tcp +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
 	check "dig +tcp allowed name: answered" grep -qx "127.0.0.2" <<<"$out"
 else
@@ -58,8 +93,8 @@ dns.resolve4('node.example.test', (err, a) => { console.log(err ? 'resolve4 erro
 dns.lookup('lookup.example.test', (err, a) => { console.log(err ? 'lookup error' : 'lookup ' + a); });
 dns.resolve4('tron-wallet-manager', (err, a) => { console.log(err ? 'internal error ' + err.code : 'internal ' + a); });
 " 2>&1)
-	check "node dns.resolve4 external name: fails, never asked" \
-		bash -c "grep -q 'resolve4 error' <<<'$out' && ! grep -q node.example.test '$DNS_LOG'"
+	check "node dns.resolve4 external name: a virtual address" grep -qE "resolve4 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
+	check "node dns.resolve4 external name: the nameserver never asked" dns_not_asked "$DNS_LOG" node.example.test
 	check "node dns.lookup: virtual address" grep -qE 'lookup 127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
 	check "node dns.resolve4 allowed name: answered" grep -q "internal 127.0.0.2" <<<"$out"
 	check "node: no packet to port 53" no_port53 "$WORK/st.node"

@@ -9,6 +9,10 @@
  *   leaky peername HOST PORT                      -> connect, then getpeername: prints ADDR PORT
  *   leaky udp-sendto ADDR PORT | udp-sendmsg ADDR PORT | udp-sendmmsg ADDR PORT  -> prints the errno or "sent"
  *   leaky raw                                     -> socket(AF_INET, SOCK_RAW): prints the errno or "opened"
+ *   leaky dns-udp ADDR PORT NAME recvfrom|recvmsg|recvmmsg
+ *                                                 -> an A query on a UDP socket connected to ADDR:PORT, as a
+ *                                                    resolver of its own sends it; prints "A ADDR from SRC PORT
+ *                                                    peer PEER PORT" (the reply's source, getpeername)
  *   leaky threads HOST PORT NTHREADS NCONN NLOOKUP -> NTHREADS threads: NLOOKUP lookups of distinct names each,
  *                                                    and NCONN HTTP GETs each; prints "ok N" when all worked
  */
@@ -162,6 +166,71 @@ static int udp_send(const char *mode, const char *addr, const char *port)
 	return 0;
 }
 
+static const char *endpoint_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		port = ntohs(sin6->sin6_port);
+	}
+	snprintf(buf, len, "%s %u", a, port);
+	return buf;
+}
+
+/* One reply by the named call; its source in *FROM. */
+static ssize_t recv_reply(int fd, const char *how, unsigned char *buf, size_t len, struct sockaddr_storage *from)
+{
+	socklen_t flen = sizeof(*from);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_name = from, .msg_namelen = flen, .msg_iov = &iov, .msg_iovlen = 1 };
+	if (strcmp(how, "recvfrom") == 0)
+		return recvfrom(fd, buf, len, 0, (struct sockaddr *)from, &flen);
+	if (strcmp(how, "recvmsg") == 0)
+		return recvmsg(fd, &m, 0);
+	struct mmsghdr mm = { .msg_hdr = m };
+	int n = recvmmsg(fd, &mm, 1, 0, NULL);
+	return n == 1 ? (ssize_t)mm.msg_len : -1;
+}
+
+static int dns_udp(const char *addr, const char *port, const char *name, const char *how)
+{
+	struct sockaddr_storage ns, from, peer;
+	memset(&ns, 0, sizeof(ns));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ns;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)atoi(port));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+		return 1;
+	unsigned char q[512], ans[4096];
+	int qlen = res_mkquery(ns_o_query, name, ns_c_in, ns_t_a, NULL, 0, NULL, q, sizeof(q));
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (qlen < 0 || fd < 0 || connect(fd, (struct sockaddr *)&ns, sizeof(*sin)) != 0 || send(fd, q, qlen, 0) < 0) {
+		printf("%s\n", strerrorname_np(errno));
+		return 2;
+	}
+	memset(&from, 0, sizeof(from));
+	ssize_t n = recv_reply(fd, how, ans, sizeof(ans), &from);
+	socklen_t plen = sizeof(peer);
+	if (n < 0 || getpeername(fd, (struct sockaddr *)&peer, &plen) != 0) {
+		printf("%s\n", strerrorname_np(errno));
+		return 2;
+	}
+	ns_msg msg;
+	ns_rr rr;
+	char a[INET6_ADDRSTRLEN] = "none", f[80], p[80];
+	if (ns_initparse(ans, (int)n, &msg) == 0 && ns_msg_count(msg, ns_s_an) > 0 &&
+	    ns_parserr(&msg, ns_s_an, 0, &rr) == 0 && ns_rr_type(rr) == ns_t_a)
+		inet_ntop(AF_INET, ns_rr_rdata(rr), a, sizeof(a));
+	printf("A %s from %s peer %s\n", a, endpoint_text(&from, f, sizeof(f)), endpoint_text(&peer, p, sizeof(p)));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -276,6 +345,8 @@ int main(int argc, char **argv)
 	}
 	if (strncmp(mode, "udp-", 4) == 0 && argc == 4)
 		return udp_send(mode, argv[2], argv[3]);
+	if (strcmp(mode, "dns-udp") == 0 && argc == 6)
+		return dns_udp(argv[2], argv[3], argv[4], argv[5]);
 	if (strcmp(mode, "raw") == 0) {
 		int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
 		printf("%s\n", fd < 0 ? strerrorname_np(errno) : "opened");
