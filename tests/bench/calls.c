@@ -18,6 +18,8 @@
  *                     (the socket is connected already: EISCONN), so the difference is not lost in its noise
  *   tcp_connect       connect() alone, to an allowed loopback TCP address (the policy decision included)
  *   socket_close      socket(AF_INET) + close(), both hooked too
+ *   udp_recvfrom      recvfrom() of one datagram (with its source address) on a UDP socket torwrap has not
+ *                     touched: the hook's flag test (A and B both receive what libc's send put there)
  *   getppid           a system call no hook and no filter rule is about (both arms the same): compared between
  *                     runs, under LD_PRELOAD and under torwrap, it is the kernel backstop's cost per unrelated call
  *   gai_numeric       getaddrinfo("127.0.0.1", "443") + freeaddrinfo
@@ -51,6 +53,7 @@ struct fns {
 	int (*close)(int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 };
 
 static struct fns libc_fns, bound_fns;
@@ -74,7 +77,8 @@ static void load(struct fns *f, void *handle)
 	*(void **)&f->close = dlsym(handle, "close");
 	*(void **)&f->getaddrinfo = dlsym(handle, "getaddrinfo");
 	*(void **)&f->freeaddrinfo = dlsym(handle, "freeaddrinfo");
-	if (!f->socket || !f->connect || !f->close || !f->getaddrinfo || !f->freeaddrinfo) {
+	*(void **)&f->recvfrom = dlsym(handle, "recvfrom");
+	if (!f->socket || !f->connect || !f->close || !f->getaddrinfo || !f->freeaddrinfo || !f->recvfrom) {
 		fprintf(stderr, "calls: dlsym: %s\n", dlerror());
 		exit(1);
 	}
@@ -100,6 +104,7 @@ static void drain(int lfd)
 /* ------------------------------------------------------------------------------------------- operations */
 
 static int unix_conn_fd = -1, tcp_conn_fd = -1; /* connected once: connect() again fails with EISCONN */
+static int udp_fd = -1; /* connected to its own address: what it sends, it receives */
 
 static void op_unix(const struct fns *f, int n)
 {
@@ -149,6 +154,18 @@ static void op_socket_close(const struct fns *f, int n)
 			note_error("socket_close", strerror(errno));
 		else
 			f->close(fd);
+	}
+}
+
+static void op_udp_recvfrom(const struct fns *f, int n)
+{
+	char byte = 'x';
+	struct sockaddr_storage from;
+	for (int i = 0; i < n; i++) {
+		socklen_t len = sizeof(from);
+		if (send(udp_fd, &byte, 1, 0) != 1 ||
+		    f->recvfrom(udp_fd, &byte, 1, 0, (struct sockaddr *)&from, &len) != 1)
+			note_error("udp_recvfrom", strerror(errno));
 	}
 }
 
@@ -212,6 +229,7 @@ static struct op ops[] = {
 	{ "socket_close", op_socket_close, 0, 1 }, { "gai_numeric", op_gai_numeric, 0, 1 },
 	{ "gai_virtual", op_gai_virtual, 0, 1 }, { "gai_hosts", op_gai_hosts, 0, 1 },
 	{ "gai_dns", op_gai_dns, 0, 0 },	 { "getppid", op_getppid, 0, 1 },
+	{ "udp_recvfrom", op_udp_recvfrom, 0, 1 },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 #define OP_DNS 8
@@ -300,6 +318,15 @@ int main(int argc, char **argv)
 	if (libc_fns.connect(unix_conn_fd, (struct sockaddr *)&unix_sa, sizeof(unix_sa)) != 0 ||
 	    libc_fns.connect(tcp_conn_fd, (struct sockaddr *)&tcp_sa, sizeof(tcp_sa)) != 0) {
 		perror("calls: connected sockets");
+		return 1;
+	}
+	udp_fd = libc_fns.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in usa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	sl = sizeof(usa);
+	if (bind(udp_fd, (struct sockaddr *)&usa, sizeof(usa)) != 0 ||
+	    getsockname(udp_fd, (struct sockaddr *)&usa, &sl) != 0 ||
+	    libc_fns.connect(udp_fd, (struct sockaddr *)&usa, sizeof(usa)) != 0) {
+		perror("calls: udp socket");
 		return 1;
 	}
 
