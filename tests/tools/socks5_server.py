@@ -9,8 +9,8 @@ what torwrap sent (name or address, credentials, and whether the request was pip
                      [--fail NAME=CODE ...] [--delay-ms N] [--pidfile F] [--ready-file F]
                      [--delay-model reply|exchange|request] [--count-round-trips] [--resolve-to IP]
 
-Names: a --map entry (exact, case-insensitive) wins; then --fail NAME=CODE forces a reply code (hex: 01, F2)
-for that name; names under .invalid get 04; *.onion gets F0 when its label is a well-formed v3 address (56
+Names: a --map entry (exact, case-insensitive; address literals too, ATYP 1 and 4) wins; then --fail NAME=CODE
+forces a reply code (hex: 01, F2) for that name; names under .invalid get 04; *.onion gets F0 when its label is a well-formed v3 address (56
 base32 characters) or starts with "missing", else F6; any other name gets --default-ip, or 04 without one.
 PORT 0 picks a free port; the ready file then holds the real one.
 
@@ -286,8 +286,8 @@ class Server:
                 ip, code = self.resolve(host)
             elif self.resolve_to and host == self.resolve_to and self.default_ip:
                 ip, code = self.default_ip, REP_OK  # the address RESOLVE gave out stands for the exit's
-            else:
-                ip, code = host, REP_OK
+            else:  # an address literal: --map may stand a loopback address in for it (no test leaves loopback)
+                ip, code = self.map.get(norm(host), host), REP_OK
             rec["resolved"] = ip
             if code != REP_OK:
                 self.reply(conn, rec, code)
