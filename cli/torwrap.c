@@ -177,7 +177,6 @@ static int plan_command(const char *path, struct plan *plan)
 		return fail(EXIT_REFUSED, "refusing to run %s: %s, so its connections would not go through Tor", path,
 			    why);
 	bool dynamic = kind == TW_EXE_OK;
-	plan->bypasses_libc = dynamic && tw_exe_bypasses_libc(path, what, sizeof(what));
 	plan->musl = dynamic && tw_exe_is_musl(path);
 	char glibc_lib[PATH_MAX];
 	bool have_glibc_lib = find_library(glibc_lib, sizeof(glibc_lib)) == 0;
@@ -193,7 +192,8 @@ static int plan_command(const char *path, struct plan *plan)
 	}
 	plan->supervised = supervisor_available(sv_why, sizeof(sv_why)) == 0;
 	if (plan->supervised)
-		return 0;
+		return 0; /* whatever the program does past libc, the supervisor serves */
+	plan->bypasses_libc = dynamic && tw_exe_bypasses_libc(path, what, sizeof(what));
 	if (!dynamic)
 		return fail(EXIT_REFUSED, "refusing to run %s: %s, and the seccomp supervisor cannot run here: %s", path,
 			    why, sv_why);
