@@ -5,7 +5,9 @@
 # must be reported as misrouted: a harness that cannot fail proves nothing. One "ok"/"not ok" line per cell.
 # The matrix includes statically linked programs (static-c, busybox-wget, static-go) and a dynamically linked Go
 # client (go-dyn), all served by torwrap's seccomp supervisor (issues 7 and 12); one that cannot be built or found
-# here (no go, no busybox-static) is a "skip" line, as a missing program.
+# here (no go, no busybox-static) is a "skip" line, as a missing program; so is the Java client's row (HttpGet.java,
+# compiled at run time) where java or javac is missing. The matrix runs LD_PRELOAD alone only with a broken policy:
+# java.sh runs the Java client that way.
 # Needs root (exit 77 otherwise). Under `make sanitize` only the torwrap matrix runs (--no-shim loads no library).
 . "$(dirname "$0")/lib.sh"
 

@@ -240,16 +240,18 @@ sys.exit(0 if got == want else print("proxy saw", got, "wanted", want) or 1)' "$
 }
 
 
-# start_trap: a nameserver that must never be asked (TRAP_ADDR:53, logging to TRAP_LOG), named by
-# $WORK/static-resolv.conf, which nsrun puts in place of /etc/resolv.conf. Programs that read resolv.conf
-# themselves (static ones, Go) then send their queries, if any escape, to a loopback address of ours.
+# start_trap [--record NAME=IP ...]: a nameserver that must never be asked (TRAP_ADDR:53, logging to TRAP_LOG),
+# named by $WORK/static-resolv.conf, which nsrun puts in place of /etc/resolv.conf. Programs that read resolv.conf
+# themselves (static ones, Go) then send their queries, if any escape, to a loopback address of ours. It answers
+# trap-control.example.test and the records given (a leaked lookup of one of them then leads to a connection a
+# test can see); every other name is NXDOMAIN.
 start_trap() {
 	local try
 	TRAP_LOG=$WORK/dns-trap.log
 	for ((try = 0; try < 5; try++)); do
 		TRAP_ADDR=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
 		$PY "$TOOLS/dns_server.py" --listen "$TRAP_ADDR:53" --log "$TRAP_LOG" --ready-file "$WORK/dns-trap.ready" \
-			--record trap-control.example.test=127.0.0.1 >"$WORK/dns-trap.out" 2>&1 &
+			--record trap-control.example.test=127.0.0.1 "$@" >"$WORK/dns-trap.out" 2>&1 &
 		TW_PIDS+=($!)
 		wait_file "$WORK/dns-trap.ready" 20 2>/dev/null && break
 	done
