@@ -10,10 +10,7 @@
 # names a trap nameserver on loopback: a query that escaped would land there, never on the machine's.
 . "$(dirname "$0")/lib.sh"
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "bypass.sh needs root (a private mount namespace and a trap nameserver on port 53)"
-	exit 77
-fi
+need_sealed_runs
 if ! command -v go >/dev/null; then
 	echo "bypass.sh needs Go (package golang-go)"
 	exit 77

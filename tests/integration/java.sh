@@ -11,14 +11,7 @@
 # strace records every connect and send of the JVM's: none may name the destination or port 53.
 . "$(dirname "$0")/lib.sh"
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "java.sh needs root (a private mount namespace and a trap nameserver on port 53)"
-	exit 77
-fi
-if ! unshare -m true 2>/dev/null; then
-	echo "java.sh needs unshare -m (mount namespaces)"
-	exit 77
-fi
+need_sealed_runs
 missing=()
 for t in java javac strace; do command -v "$t" >/dev/null || missing+=("$t"); done
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -259,6 +259,20 @@ start_trap() {
 	touch "$TRAP_LOG"
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$TRAP_ADDR" >"$WORK/static-resolv.conf"
 }
+# need_sealed_runs: exits 77 (skipped) unless this suite can seal its runs: root, for the trap nameserver on
+# port 53 and the private mount namespaces nsrun makes.
+need_sealed_runs() {
+	local me
+	me=$(basename "$0")
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "$me needs root (a private mount namespace and a trap nameserver on port 53)"
+		exit 77
+	fi
+	if ! unshare -m true 2>/dev/null; then
+		echo "$me needs unshare -m (mount namespaces)"
+		exit 77
+	fi
+}
 # nsrun CMD...: CMD in a private mount namespace whose /etc/resolv.conf names the trap (start_trap).
 nsrun() {
 	unshare -m -- sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/static-resolv.conf" "$@"

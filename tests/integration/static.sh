@@ -10,14 +10,7 @@
 # loopback: "external" names get virtual addresses (127.192.0.0/10), the proxy's exit maps them to 127.0.0.1.
 . "$(dirname "$0")/lib.sh"
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "static.sh needs root (a private mount namespace and a trap nameserver on port 53)"
-	exit 77
-fi
-if ! unshare -m true 2>/dev/null; then
-	echo "static.sh needs unshare -m (mount namespaces)"
-	exit 77
-fi
+need_sealed_runs
 
 start_world
 
