@@ -31,6 +31,7 @@ MODULE_SRCS = $(wildcard common/*.c) $(wildcard policy/*.c) $(wildcard resolver/
 	$(wildcard route/*.c)
 SHIM_SRCS = $(wildcard shim/*.c)
 CLI_SRCS = $(wildcard cli/*.c)
+SUPERVISOR_SRCS = $(wildcard supervisor/*.c)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 HELPER_SRCS = $(wildcard tests/programs/*.c)
 BENCH_SRCS = $(filter-out tests/bench/empty.c tests/bench/execwrap.c,$(wildcard tests/bench/*.c))
@@ -38,6 +39,7 @@ BENCH_SRCS = $(filter-out tests/bench/empty.c tests/bench/execwrap.c,$(wildcard 
 MODULE_OBJS = $(MODULE_SRCS:%.c=$(BUILD)/obj/%.o)
 SHIM_OBJS = $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+SUPERVISOR_OBJS = $(SUPERVISOR_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_BINS = $(HELPER_SRCS:tests/programs/%.c=$(BUILD)/programs/%)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/execwrap $(BUILD)/bench/libempty.so
@@ -62,8 +64,9 @@ $(BUILD)/libtorwrap.so: $(MODULE_OBJS) $(SHIM_OBJS) shim/exports.map
 	$(CC) -shared $(SAN) -pthread -Wl,--version-script=shim/exports.map -Wl,--exclude-libs,ALL -Wl,-z,defs \
 		-Wl,-z,relro -Wl,-soname,libtorwrap.so -o $@ $(MODULE_OBJS) $(SHIM_OBJS) $(CARES_A) $(LDFLAGS)
 
-$(BUILD)/torwrap: $(CLI_OBJS) $(MODULE_OBJS)
-	$(CC) $(SAN) -pthread $(CLI_LDFLAGS) -o $@ $(CLI_OBJS) $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
+# The seccomp supervisor (supervisor/) is the wrapper's alone: never in the library.
+$(BUILD)/torwrap: $(CLI_OBJS) $(SUPERVISOR_OBJS) $(MODULE_OBJS)
+	$(CC) $(SAN) -pthread $(CLI_LDFLAGS) -o $@ $(CLI_OBJS) $(SUPERVISOR_OBJS) $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS)
 	@mkdir -p $(dir $@)

@@ -3,7 +3,7 @@
  * It checks the configuration the library will see (and refuses to start the program when it is broken:
  * every connection would fail anyway, and this says why once, clearly), creates the virtual address map that
  * the whole process tree will share and the tree's seccomp cookie, puts libtorwrap.so first in LD_PRELOAD and
- * runs the program under the seccomp supervisor (supervisor.c): the kernel backstop. The library routes the
+ * runs the program under the seccomp supervisor (supervisor/): the kernel backstop. The library routes the
  * calls made through libc (they carry the cookie and pass the filter); the supervisor routes every other
  * network call, from Go's runtime, a static program or a musl one. Where the kernel cannot run the supervisor,
  * a program the library can follow is exec'd with the library alone under a filter that refuses calls made
@@ -25,8 +25,8 @@
 
 #include "../policy/policy.h"
 #include "../resolver/resolver.h"
+#include "../supervisor/supervisor.h"
 #include "cli.h"
-#include "supervisor.h"
 
 #ifndef TW_LIBDIR
 #define TW_LIBDIR "/usr/local/lib/torwrap"

@@ -1,5 +1,5 @@
 /* route.h: the routing engine, written once for every front end: the library's hooks (shim/), the seccomp
- * supervisor (cli/supervisor.c) and `torwrap check`.
+ * supervisor (supervisor/) and `torwrap check`.
  *
  * It decides where an address goes (direct, through Tor, refused), resolves names as torwrap routes them
  * (allowed names locally, the others to virtual addresses, never a DNS query), answers reverse lookups without

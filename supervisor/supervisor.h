@@ -5,6 +5,8 @@
  * notification); the wrapper routes them as the library routes libc's calls: through the SOCKS5 proxy by name,
  * directly for what policy allows, refused otherwise; DNS is answered from the shared virtual address map.
  * Kernel needs: seccomp user notification (Linux 5.0), pidfd_open (5.3) and pidfd_getfd (5.6).
+ *
+ * How it runs: run.c; which of the module's files holds what: sv.h (internal to supervisor/).
  */
 #ifndef TORWRAP_SUPERVISOR_H
 #define TORWRAP_SUPERVISOR_H

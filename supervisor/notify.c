@@ -1,0 +1,246 @@
+/* notify.c: the notification loop: a pool of threads that take the trapped calls from the seccomp listener,
+ * hand each to its handler (handlers.c) and give the kernel the answer; and what a handler reaches of the
+ * calling program: its memory (process_vm_readv/writev) and its descriptors (a pidfd, then pidfd_getfd).
+ *
+ * Every notification is served on a thread of a pool that grows whenever all its threads are busy, so a slow
+ * circuit stalls only its own caller. If the supervisor dies, the trapped calls fail with ENOSYS: fail closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "sv.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+#define SV_POOL_MAX 512 /* notifications served at once */
+#define SV_POOL_KEEP_IDLE 4 /* threads beyond this many idle ones leave */
+
+/* ------------------------------------------------------------------- the program's memory and descriptors */
+
+/* Reads LEN bytes at ADDR in process PID (any of its threads). 0 or a negative errno. */
+int sv_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n < 0)
+		return errno == ESRCH ? -ESRCH : -EFAULT;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+int sv_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static bool notif_valid(uint64_t id)
+{
+	return ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* The thread group of TID (from /proc), or -1. */
+pid_t sv_tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	pid_t tgid = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return tgid;
+}
+
+/* A pidfd for the thread TID: PIDFD_THREAD (6.9), else the thread group's pidfd. */
+static int pidfd_for(pid_t tid)
+{
+	static _Atomic bool no_thread_flag;
+	if (!atomic_load_explicit(&no_thread_flag, memory_order_relaxed)) {
+		int fd = sys_pidfd_open(tid, PIDFD_THREAD);
+		if (fd >= 0)
+			return fd;
+		if (errno != EINVAL)
+			return -errno;
+		atomic_store_explicit(&no_thread_flag, true, memory_order_relaxed);
+	}
+	int fd = sys_pidfd_open(tid, 0);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT && errno != EINVAL)
+		return -errno;
+	pid_t tgid = sv_tgid_of(tid);
+	if (tgid <= 0)
+		return -ESRCH;
+	fd = sys_pidfd_open(tgid, 0);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Takes the program's descriptor FD and learns what kind of socket it is. */
+int sv_call_take_fd(struct sv_call *c, int fd)
+{
+	c->pidfd = pidfd_for(c->tid);
+	if (c->pidfd < 0)
+		return c->pidfd;
+	/* The pidfd names the task that is waiting, not a successor that reused its number. */
+	if (!notif_valid(c->req->id))
+		return -ESRCH;
+	c->sfd = sys_pidfd_getfd(c->pidfd, fd);
+	if (c->sfd < 0)
+		return -errno;
+	socklen_t len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_DOMAIN, &c->domain, &len) != 0)
+		return -errno; /* ENOTSOCK, as the kernel would say */
+	len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_TYPE, &c->type, &len) != 0)
+		return -errno;
+	len = sizeof(int);
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_PROTOCOL, &c->protocol, &len) != 0)
+		c->protocol = 0;
+	return 0;
+}
+
+/* --------------------------------------------------------------------------------------- one notification */
+
+static void respond(const struct seccomp_notif *req, struct seccomp_notif_resp *resp, int64_t r)
+{
+	memset(resp, 0, sv.resp_size);
+	resp->id = req->id;
+	if (r == SV_CONTINUE)
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	else if (r < 0)
+		resp->error = (int32_t)r;
+	else
+		resp->val = r;
+	while (ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SEND, resp) != 0 && errno == EINTR)
+		;
+	/* ENOENT: the caller is gone, or was interrupted by a fatal signal; nothing to do. */
+}
+
+static void serve(const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
+{
+	struct sv_call c = { .req = req, .tid = (pid_t)req->pid, .pidfd = -1, .sfd = -1 };
+	int64_t r;
+	switch (req->data.nr) {
+	case SYS_connect:
+		r = sv_on_connect(&c);
+		break;
+	case SYS_sendto:
+		r = sv_on_sendto(&c);
+		break;
+	case SYS_sendmsg:
+		r = sv_on_sendmsg(&c);
+		break;
+	case SYS_sendmmsg:
+		r = sv_on_sendmmsg(&c);
+		break;
+	default:
+		r = -ENOSYS;
+		break;
+	}
+	/* Our duplicate goes before the answer, so a program closing its socket right away closes it for real. */
+	if (c.sfd >= 0)
+		close(c.sfd);
+	if (c.pidfd >= 0)
+		close(c.pidfd);
+	respond(req, resp, r);
+}
+
+/* ----------------------------------------------------------------------------------------------- the pool */
+
+int sv_spawn_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+static void *pool_worker(void *arg);
+
+int sv_pool_spawn(void)
+{
+	pthread_mutex_lock(&sv.pool_lock);
+	if (sv.pool_total >= SV_POOL_MAX) {
+		pthread_mutex_unlock(&sv.pool_lock);
+		return -EAGAIN;
+	}
+	sv.pool_total++;
+	pthread_mutex_unlock(&sv.pool_lock);
+	if (sv_spawn_detached(pool_worker, NULL) != 0) {
+		pthread_mutex_lock(&sv.pool_lock);
+		sv.pool_total--;
+		pthread_mutex_unlock(&sv.pool_lock);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Leader/followers: every idle thread waits in NOTIF_RECV; the one that takes a notification starts another
+ * thread when none is left waiting, so a notification never waits behind a slow one. */
+static void *pool_worker(void *arg)
+{
+	(void)arg;
+	struct seccomp_notif *req = malloc(sv.notif_size);
+	struct seccomp_notif_resp *resp = malloc(sv.resp_size);
+	for (bool run = req && resp; run;) {
+		pthread_mutex_lock(&sv.pool_lock);
+		sv.pool_idle++;
+		pthread_mutex_unlock(&sv.pool_lock);
+		memset(req, 0, sv.notif_size); /* the kernel refuses a dirty buffer */
+		int rc = ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_RECV, req);
+		int err = errno;
+		pthread_mutex_lock(&sv.pool_lock);
+		bool more = --sv.pool_idle == 0 && rc == 0;
+		pthread_mutex_unlock(&sv.pool_lock);
+		if (more)
+			sv_pool_spawn();
+		if (rc != 0) {
+			/* ENOENT: the caller went away before we took it, or the tree is gone (then it comes at once,
+			 * every time: leave). Nothing else is expected; the pool must not empty itself over it (a
+			 * trapped call would then wait forever), nor spin. */
+			struct pollfd p = { .fd = sv.listener, .events = 0 };
+			if (err == ENOENT && poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+				break;
+			if (err != EINTR && err != ENOENT)
+				usleep(10000);
+			continue;
+		}
+		serve(req, resp);
+		pthread_mutex_lock(&sv.pool_lock);
+		run = sv.pool_idle < SV_POOL_KEEP_IDLE;
+		pthread_mutex_unlock(&sv.pool_lock);
+	}
+	pthread_mutex_lock(&sv.pool_lock);
+	sv.pool_total--;
+	pthread_mutex_unlock(&sv.pool_lock);
+	free(req);
+	free(resp);
+	return NULL;
+}

@@ -1,0 +1,419 @@
+/* responder.c: the supervisor's DNS responder. A connect to port 53 (or to a nameserver of
+ * TORWRAP_RESOLV_CONF), UDP or TCP, is redirected in place (sv_redirect_dns) to a responder inside the
+ * supervisor that answers from the shared virtual address map and forwards only allowed names to the configured
+ * nameservers. glibc, Go, c-ares (the library's own lookups) and dig all connect their query sockets and take
+ * the responder's answers. A query sent with an explicit address to port 53 (musl's way) is refused
+ * (handlers.c): such resolvers check the reply's source, so it could not be answered.
+ *
+ * The responder listens on 127.0.0.1 and, where the host has it, ::1; it starts with the first query.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sv.h"
+
+#define SV_FORWARDS_MAX 128 /* DNS queries being forwarded at once */
+#define SV_DNS_MAX 65535
+#define SV_DNS_TRY_MS 2500 /* per nameserver */
+
+/* ------------------------------------------------------------------------------------------- DNS messages */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static int dns_skip_name(const uint8_t *msg, size_t len, size_t *off)
+{
+	size_t o = *off;
+	for (int labels = 0; labels < 128; labels++) {
+		if (o >= len)
+			return -1;
+		uint8_t l = msg[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return -1;
+			*off = o + 2;
+			return 0;
+		}
+		if (l & 0xc0)
+			return -1;
+		o += 1 + (size_t)l;
+		if (l == 0) {
+			*off = o;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The A/AAAA records of the answer section of reply MSG. The count, or -ENOENT (NXDOMAIN), -EAGAIN. */
+static int dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_addr *out, int max)
+{
+	if (len < 12 || !(msg[2] & 0x80))
+		return -EAGAIN;
+	int rcode = msg[3] & 0x0f;
+	if (rcode == 3)
+		return -ENOENT;
+	if (rcode != 0)
+		return -EAGAIN;
+	size_t off = 12;
+	for (unsigned i = 0, qd = get16(msg + 4); i < qd; i++) {
+		if (dns_skip_name(msg, len, &off) != 0 || off + 4 > len)
+			return -EAGAIN;
+		off += 4;
+	}
+	int n = 0;
+	for (unsigned i = 0, an = get16(msg + 6); i < an && n < max; i++) {
+		if (dns_skip_name(msg, len, &off) != 0 || off + 10 > len)
+			break;
+		uint16_t type = get16(msg + off), class = get16(msg + off + 2), rdlen = get16(msg + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			break;
+		if (class == 1 && type == RESOLVER_DNS_A && rdlen == 4) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].family = AF_INET;
+			memcpy(out[n++].addr, msg + off, 4);
+		} else if (class == 1 && type == RESOLVER_DNS_AAAA && rdlen == 16) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].family = AF_INET6;
+			memcpy(out[n++].addr, msg + off, 16);
+		}
+		off += rdlen;
+	}
+	return n;
+}
+
+/* --------------------------------------------------------------------------------------------- forwarding */
+
+static ssize_t forward_udp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
+			   uint8_t *out, size_t outlen, int64_t deadline)
+{
+	int s = socket(ns->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	ssize_t rc = -EAGAIN;
+	if (connect(s, (const struct sockaddr *)ns, nslen) != 0 || send(s, q, qlen, MSG_NOSIGNAL) != (ssize_t)qlen) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		int w = sv_wait_fd(s, POLLIN, deadline);
+		if (w < 0) {
+			rc = w;
+			break;
+		}
+		ssize_t n = recv(s, out, outlen, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			rc = -errno; /* ECONNREFUSED: nobody there */
+			break;
+		}
+		if (n >= 12 && out[0] == q[0] && out[1] == q[1] && (out[2] & 0x80)) {
+			rc = n;
+			break;
+		}
+	}
+out:
+	close(s);
+	return rc;
+}
+
+static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
+			   uint8_t *out, size_t outlen, int64_t deadline)
+{
+	int s = socket(ns->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	uint8_t *msg = malloc(qlen + 2);
+	ssize_t rc = -ENOMEM;
+	if (msg == NULL)
+		goto out;
+	msg[0] = (uint8_t)(qlen >> 8);
+	msg[1] = (uint8_t)qlen;
+	memcpy(msg + 2, q, qlen);
+	uint8_t hdr[2];
+	if ((rc = route_connect_until(&sv.route, s, (const struct sockaddr *)ns, nslen, deadline)) < 0 ||
+	    (rc = sv_send_all(s, msg, qlen + 2, deadline, NULL)) < 0 || (rc = sv_recv_exact(s, hdr, 2, deadline)) < 0)
+		goto out;
+	size_t n = get16(hdr);
+	if (n < 12 || n > outlen) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	if ((rc = sv_recv_exact(s, out, n, deadline)) < 0)
+		goto out;
+	rc = (ssize_t)n;
+out:
+	free(msg);
+	close(s);
+	return rc;
+}
+
+/* Asks the configured nameservers, in order. The reply's length, or a negative errno. */
+static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t outlen, bool tcp)
+{
+	ssize_t rc = -EAGAIN;
+	int per = sv.cfg->timeout_ms < SV_DNS_TRY_MS ? sv.cfg->timeout_ms : SV_DNS_TRY_MS;
+	for (unsigned i = 0; i < sv.ns.nns; i++) {
+		struct resolver_addr a = { .family = sv.ns.ns[i].family };
+		memcpy(a.addr, sv.ns.ns[i].addr, 16);
+		struct sockaddr_storage ss;
+		socklen_t len = route_sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
+		int64_t deadline = tw_now_ms() + per;
+		rc = tcp ? forward_tcp(&ss, len, q, qlen, out, outlen, deadline)
+			 : forward_udp(&ss, len, q, qlen, out, outlen, deadline);
+		if (rc > 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ the responder */
+
+enum { RCODE_SERVFAIL = 2 };
+
+/* Forwards an allowed question and remembers the addresses it resolved to; SERVFAIL when nobody answers. */
+static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct resolver_dns_question *q,
+				    uint8_t *out, size_t outlen, bool tcp)
+{
+	ssize_t r = dns_forward(query, len, out, outlen, tcp);
+	if (r <= 0) {
+		tw_error("DNS query for %s: no answer from the nameservers (%s)", q->name,
+			 r < 0 ? strerror((int)-r) : "empty");
+		return resolver_dns_build_reply(q, RCODE_SERVFAIL, NULL, 0, out, outlen);
+	}
+	char name[TW_NAME_MAX];
+	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
+	int n = dns_reply_addrs(out, (size_t)r, addrs, RESOLVER_MAX_ADDRS);
+	if (tw_name_normalize(q->name, name) == 0)
+		for (int i = 0; i < n; i++)
+			vaddr_remember_direct(addrs[i].family, addrs[i].addr, name);
+	tw_info("DNS query for %s: allowed, forwarded to the nameserver", q->name);
+	return r;
+}
+
+struct udp_forward {
+	int sock;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	size_t len;
+	struct resolver_dns_question q;
+	uint8_t query[];
+};
+
+static void *udp_forward_thread(void *arg)
+{
+	struct udp_forward *f = arg;
+	uint8_t *out = malloc(SV_DNS_MAX);
+	if (out) {
+		ssize_t r = dns_answer_forwarded(f->query, f->len, &f->q, out, SV_DNS_MAX, false);
+		if (r > 0)
+			sendto(f->sock, out, (size_t)r, MSG_NOSIGNAL, (struct sockaddr *)&f->from, f->fromlen);
+		free(out);
+	}
+	free(f);
+	atomic_fetch_sub(&sv.forwards, 1);
+	return NULL;
+}
+
+static void udp_serve_one(int sock, uint8_t *buf, uint8_t *out)
+{
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	ssize_t n = recvfrom(sock, buf, SV_DNS_MAX, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+	if (n <= 0)
+		return;
+	struct resolver_dns_question q;
+	ssize_t r = route_dns_answer(&sv.route, buf, (size_t)n, &q, out, SV_DNS_MAX);
+	if (r > 0) {
+		sendto(sock, out, (size_t)r, MSG_NOSIGNAL, (struct sockaddr *)&from, fromlen);
+		return;
+	}
+	if (r != ROUTE_DNS_FORWARD)
+		return;
+	/* The nameserver may be slow: answer it on a thread of its own (the client retries if we drop it). */
+	if (atomic_fetch_add(&sv.forwards, 1) >= SV_FORWARDS_MAX) {
+		atomic_fetch_sub(&sv.forwards, 1);
+		return;
+	}
+	struct udp_forward *f = malloc(sizeof(*f) + (size_t)n);
+	if (f == NULL) {
+		atomic_fetch_sub(&sv.forwards, 1);
+		return;
+	}
+	f->sock = sock;
+	f->from = from;
+	f->fromlen = fromlen;
+	f->len = (size_t)n;
+	f->q = q;
+	memcpy(f->query, buf, (size_t)n);
+	if (sv_spawn_detached(udp_forward_thread, f) != 0) {
+		free(f);
+		atomic_fetch_sub(&sv.forwards, 1);
+	}
+}
+
+static void *udp_responder(void *arg)
+{
+	(void)arg;
+	uint8_t *buf = malloc(SV_DNS_MAX), *out = malloc(SV_DNS_MAX);
+	if (buf == NULL || out == NULL)
+		return NULL;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sv.dns_udp4, .events = POLLIN }, { .fd = sv.dns_udp6, .events = POLLIN } };
+		if (poll(p, sv.dns_udp6 >= 0 ? 2 : 1, -1) < 0)
+			continue;
+		for (int i = 0; i < 2; i++)
+			if (p[i].fd >= 0 && (p[i].revents & POLLIN))
+				udp_serve_one(p[i].fd, buf, out);
+	}
+	return NULL;
+}
+
+static void *tcp_connection(void *arg)
+{
+	int s = (int)(intptr_t)arg;
+	uint8_t *buf = malloc(SV_DNS_MAX + 2), *out = malloc(SV_DNS_MAX + 2);
+	while (buf && out) {
+		uint8_t hdr[2];
+		int64_t deadline = tw_now_ms() + 10000; /* an idle client is let go */
+		if (sv_recv_exact(s, hdr, 2, deadline) < 0)
+			break;
+		size_t n = get16(hdr);
+		if (n == 0 || sv_recv_exact(s, buf, n, deadline) < 0)
+			break;
+		struct resolver_dns_question q;
+		ssize_t r = route_dns_answer(&sv.route, buf, n, &q, out + 2, SV_DNS_MAX);
+		if (r == ROUTE_DNS_FORWARD)
+			r = dns_answer_forwarded(buf, n, &q, out + 2, SV_DNS_MAX, true);
+		if (r <= 0)
+			break;
+		out[0] = (uint8_t)(r >> 8);
+		out[1] = (uint8_t)r;
+		if (sv_send_all(s, out, (size_t)r + 2, tw_now_ms() + 10000, NULL) < 0)
+			break;
+	}
+	free(buf);
+	free(out);
+	close(s);
+	return NULL;
+}
+
+static void *tcp_responder(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sv.dns_tcp4, .events = POLLIN }, { .fd = sv.dns_tcp6, .events = POLLIN } };
+		if (poll(p, sv.dns_tcp6 >= 0 ? 2 : 1, -1) < 0)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd < 0 || !(p[i].revents & POLLIN))
+				continue;
+			int s = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (s < 0)
+				continue;
+			if (sv_spawn_detached(tcp_connection, (void *)(intptr_t)s) != 0)
+				close(s);
+		}
+	}
+	return NULL;
+}
+
+/* Binds a responder socket on loopback (v6: ::1 only) and returns it, its port in *PORT. */
+static int responder_socket(int family, int type, uint16_t *port)
+{
+	int s = socket(family, type | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sin);
+	} else {
+		int one = 1;
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		len = sizeof(*sin6);
+	}
+	if (bind(s, (struct sockaddr *)&ss, len) != 0 || (type == SOCK_STREAM && listen(s, 128) != 0) ||
+	    getsockname(s, (struct sockaddr *)&ss, &len) != 0) {
+		close(s);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+				       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return s;
+}
+
+static int responder_start(void)
+{
+	sv.dns_udp4 = responder_socket(AF_INET, SOCK_DGRAM, &sv.dns_udp4_port);
+	sv.dns_tcp4 = responder_socket(AF_INET, SOCK_STREAM, &sv.dns_tcp4_port);
+	if (sv.dns_udp4 < 0 || sv.dns_tcp4 < 0)
+		return -errno;
+	sv.dns_udp6 = responder_socket(AF_INET6, SOCK_DGRAM, &sv.dns_udp6_port);
+	sv.dns_tcp6 = responder_socket(AF_INET6, SOCK_STREAM, &sv.dns_tcp6_port);
+	if (sv.dns_udp6 < 0 || sv.dns_tcp6 < 0) { /* no ::1 here: IPv6 sockets get the v4-mapped responder */
+		if (sv.dns_udp6 >= 0)
+			close(sv.dns_udp6);
+		if (sv.dns_tcp6 >= 0)
+			close(sv.dns_tcp6);
+		sv.dns_udp6 = sv.dns_tcp6 = -1;
+	}
+	if (sv_spawn_detached(udp_responder, NULL) != 0 || sv_spawn_detached(tcp_responder, NULL) != 0)
+		return -EAGAIN;
+	return 0;
+}
+
+static pthread_once_t responder_once = PTHREAD_ONCE_INIT;
+static int responder_status = -EAGAIN;
+
+static void responder_start_once(void)
+{
+	responder_status = responder_start();
+	if (responder_status < 0)
+		tw_error("the DNS responder cannot start (%s): DNS queries fail", strerror(-responder_status));
+}
+
+/* Connects the program's socket to the responder instead of the nameserver it asked for. */
+int64_t sv_redirect_dns(const struct sv_call *c)
+{
+	/* Started by the first query: a program that never resolves a name pays nothing for it. */
+	pthread_once(&responder_once, responder_start_once);
+	if (responder_status < 0)
+		return responder_status;
+	bool tcp = c->type == SOCK_STREAM;
+	struct sockaddr_storage ss;
+	struct resolver_addr a;
+	socklen_t len;
+	memset(&a, 0, sizeof(a));
+	if (c->domain == AF_INET6 && (tcp ? sv.dns_tcp6 : sv.dns_udp6) >= 0) {
+		a.family = AF_INET6;
+		a.addr[15] = 1;
+		len = route_sockaddr_make(&a, tcp ? sv.dns_tcp6_port : sv.dns_udp6_port, AF_INET6, &ss);
+	} else {
+		a.family = AF_INET;
+		uint32_t lo = htonl(INADDR_LOOPBACK);
+		memcpy(a.addr, &lo, 4);
+		len = route_sockaddr_make(&a, tcp ? sv.dns_tcp4_port : sv.dns_udp4_port, c->domain, &ss);
+	}
+	return sv_connect_in_place(c->sfd, &ss, len);
+}
