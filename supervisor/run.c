@@ -3,8 +3,8 @@
  *
  * torwrap forks; the child installs a seccomp filter (common/filter.c) that traps the network system calls
  * (connect, sendto with an address, sendmsg, sendmmsg) with SECCOMP_RET_USER_NOTIF and refuses outright what
- * cannot be routed (raw and packet sockets, SCTP, io_uring, the i386 and x32 ABIs), sends the listener's number
- * up a pipe and execs the program. The parent takes the listener with pidfd_getfd and serves the whole tree
+ * cannot be routed (raw and packet sockets, SCTP, io_uring, the i386 and x32 ABIs), sends the listener up a
+ * socket (SCM_RIGHTS, with the cookie) and execs the program at once. The parent serves the whole tree
  * (children inherit the filter), the way the library serves libc's calls: the notification loop (notify.c)
  * hands each trapped call to its handler (handlers.c), and DNS goes to the responder (responder.c). Here the
  * parent meanwhile forwards signals to the program and waits for it and for the rest of its tree.
@@ -26,6 +26,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,12 +128,12 @@ static int probe_available(char *why, size_t whylen)
 
 /* --------------------------------------------------------------------------- the child: filter, then exec */
 
-/* Child -> parent messages on the bootstrap pipe. */
+/* Child -> parent messages on the bootstrap socket (SOCK_SEQPACKET: one message per call). */
 enum { MSG_LISTENER = 1, MSG_SETUP_FAILED, MSG_EXEC_FAILED };
 
 struct boot_msg {
 	int kind;
-	int value; /* the listener's number, or an errno */
+	int value; /* an errno */
 	int killable; /* WAIT_KILLABLE_RECV in force */
 };
 
@@ -144,8 +146,34 @@ static void child_send(int fd, int kind, int value, int killable)
 	while (n < 0 && errno == EINTR);
 }
 
-static void child_main(int up, int down, const sigset_t *mask, const char *path, char *const argv[],
-		       char *const envp[], uint64_t cookie)
+/* The listener goes up as a descriptor in flight (SCM_RIGHTS): the socket holds it until the parent takes it,
+ * so the child need not wait for the parent before it execs. The filter is in force already: the sendmsg
+ * carries the cookie, as the library's own calls do, and passes in the kernel. */
+static int child_send_listener(int sock, int listener, int killable, uint64_t cookie)
+{
+	struct boot_msg m = { .kind = MSG_LISTENER, .killable = killable };
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof(control));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &listener, sizeof(int));
+	long n;
+	do
+		n = syscall(SYS_sendmsg, (long)sock, (long)&mh, (long)MSG_NOSIGNAL, (long)cookie);
+	while (n < 0 && errno == EINTR);
+	return n == (long)sizeof(m) ? 0 : -1;
+}
+
+static void child_main(int up, const sigset_t *mask, const char *path, char *const argv[], char *const envp[],
+		       uint64_t cookie)
 {
 	struct sock_filter filter[TW_FILTER_MAX];
 	struct sock_fprog prog = { .filter = filter };
@@ -170,19 +198,13 @@ static void child_main(int up, int down, const sigset_t *mask, const char *path,
 		child_send(up, MSG_SETUP_FAILED, errno, 0);
 		_exit(EXIT_REFUSED);
 	}
-	/* From here on our own network calls would wait for the supervisor: only the pipes until exec. The
-	 * number goes up, not the descriptor (SCM_RIGHTS is a sendmsg, trapped with nobody listening yet). */
-	child_send(up, MSG_LISTENER, listener, killable);
-	char ack;
-	ssize_t n;
-	do
-		n = read(down, &ack, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(EXIT_REFUSED); /* the supervisor is gone */
-	/* Only the supervisor may hold the listener: if it dies, the trapped calls must fail. */
+	if (child_send_listener(up, listener, killable, cookie) != 0) {
+		child_send(up, MSG_SETUP_FAILED, errno, 0);
+		_exit(EXIT_REFUSED);
+	}
+	/* Only the supervisor may hold the listener: if it dies, the trapped calls must fail. The program's first
+	 * trapped call waits until the supervisor serves it. */
 	close(listener);
-	close(down);
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execve(path, argv, envp);
@@ -199,6 +221,28 @@ static int read_msg(int fd, struct boot_msg *m)
 	do
 		n = read(fd, m, sizeof(*m));
 	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+/* The child's first message; with MSG_LISTENER, the listener in *FD. */
+static int read_listener(int sock, struct boot_msg *m, int *fd)
+{
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*fd = -1;
+	struct cmsghdr *h = n == (ssize_t)sizeof(*m) ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (h != NULL && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+	    h->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(h), sizeof(int));
 	return n == (ssize_t)sizeof(*m) ? 0 : -1;
 }
 
@@ -270,6 +314,10 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 		   uint64_t cookie)
 {
 	char why[256];
+	if (cookie == 0) {
+		fprintf(stderr, "torwrap: cannot supervise %s: no cookie\n", path);
+		return EXIT_REFUSED;
+	}
 	if (supervisor_available(why, sizeof(why)) != 0) {
 		fprintf(stderr, "torwrap: cannot supervise %s: %s\n", path, why);
 		return EXIT_REFUSED;
@@ -305,63 +353,53 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	sigaddset(&fwd, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 
-	int up[2], down[2];
-	if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
-		fprintf(stderr, "torwrap: pipe: %s\n", strerror(errno));
+	int up[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, up) != 0) {
+		fprintf(stderr, "torwrap: socketpair: %s\n", strerror(errno));
 		return EXIT_REFUSED;
 	}
-	pid_t child = fork();
+	/* vfork: no page tables copied, and the parent resumes at the child's exec. That is safe here because
+	 * the child only makes system calls on its own stack frames until it execs or _exits (child_main: no
+	 * allocation, no return into this frame), and it never waits for the parent. */
+	pid_t child = vfork();
 	if (child < 0) {
 		fprintf(stderr, "torwrap: fork: %s\n", strerror(errno));
 		return EXIT_REFUSED;
 	}
 	if (child == 0) {
 		close(up[0]);
-		close(down[1]);
-		child_main(up[1], down[0], &old, path, argv, envp, cookie);
+		child_main(up[1], &old, path, argv, envp, cookie);
 	}
 	close(up[1]);
-	close(down[0]);
 	sv.child = child;
 	signal(SIGPIPE, SIG_IGN);
 
-	struct boot_msg m;
-	int pidfd = sys_pidfd_open(child, 0);
-	if (read_msg(up[0], &m) != 0 || m.kind != MSG_LISTENER) {
+	/* The child execs as soon as the listener is on its way (vfork resumes us then): the program starts while
+	 * the supervisor does. */
+	struct boot_msg m = { 0 };
+	if (read_listener(up[0], &m, &sv.listener) != 0 || m.kind != MSG_LISTENER || sv.listener < 0) {
 		int err = m.kind == MSG_SETUP_FAILED ? m.value : EIO;
 		fprintf(stderr, "torwrap: cannot install the seccomp filter for %s: %s\n", path, strerror(err));
-		waitpid(child, NULL, 0);
-		return EXIT_REFUSED;
-	}
-	sv.listener = pidfd >= 0 ? sys_pidfd_getfd(pidfd, m.value) : -1;
-	if (sv.listener < 0) {
-		fprintf(stderr, "torwrap: cannot take the seccomp listener: %s\n", strerror(errno));
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		return EXIT_REFUSED;
 	}
-	close(pidfd);
 	if (!m.killable)
 		tw_warn("the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a program receiving "
 			"frequent signals may restart a slow connect");
 	/* Wake the waiting thread on our CPU (6.6): a notification round trip several times cheaper. */
 	ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 
-	if (sv_pool_spawn() != 0 || sv_pool_spawn() != 0) {
-		fprintf(stderr, "torwrap: cannot start the supervisor: %s\n", strerror(EAGAIN));
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		return EXIT_REFUSED;
-	}
+	/* One thread waits for notifications; the pool grows as they come (notify.c). Should none start, the
+	 * program's trapped calls fail with ENOSYS once the listener is closed: it is killed, nothing leaves. */
 	int sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
-	char ack = 1;
-	if (sigfd < 0 || write(down[1], &ack, 1) != 1) {
-		fprintf(stderr, "torwrap: cannot start %s: %s\n", path, strerror(errno));
+	if (sv_pool_spawn() != 0 || sigfd < 0) {
+		fprintf(stderr, "torwrap: cannot start the supervisor for %s: %s\n", path,
+			strerror(sigfd < 0 ? errno : EAGAIN));
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		return EXIT_REFUSED;
 	}
-	close(down[1]);
 	if (read_msg(up[0], &m) == 0 && m.kind == MSG_EXEC_FAILED) {
 		fprintf(stderr, "torwrap: %s: %s\n", path, strerror(m.value));
 		waitpid(child, NULL, 0);

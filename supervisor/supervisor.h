@@ -21,8 +21,8 @@
 int supervisor_available(char *why, size_t whylen);
 
 /* Runs PATH (ARGV, ENVP) under the supervisor (calls that carry COOKIE in an unused argument, the library's,
- * pass in the kernel: see common/filter.c; 0 for none) and serves its whole process tree until the last process of it
- * has exited. The virtual map must already be in the environment (TORWRAP_VMAP_FD), as the wrapper puts it.
+ * pass in the kernel: see common/filter.c; never 0, the start-up hands the listener over with it) and serves
+ * its whole process tree until the last process of it has exited. The virtual map must already be in the environment (TORWRAP_VMAP_FD), as the wrapper puts it.
  * Returns the program's exit status (a program killed by a signal kills the caller with the same signal), or
  * 126/127 when it could not be started (printed on stderr). CFG must outlive the call. */
 int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[],
