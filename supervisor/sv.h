@@ -7,7 +7,8 @@
  *   responder.c  the DNS responder that the program's queries are redirected to
  *   io.c         socket I/O with a deadline, for the proxy connect and the responder
  *
- * Internal functions return a negative errno and are named sv_; the public ones supervisor_.
+ * Names: sv_ for what the files share here, supervisor_ for the public face; internal functions return a
+ * negative errno.
  */
 #ifndef TORWRAP_SUPERVISOR_SV_H
 #define TORWRAP_SUPERVISOR_SV_H
