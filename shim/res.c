@@ -1,10 +1,11 @@
 /* res.c: the resolver API of libresolv (res_query, res_search, res_querydomain, res_send, their res_n* forms
  * and the __res_* names glibc's <resolv.h> maps them to), and the old res_gethostbyname* of libresolv.
  *
- * glibc sends these queries on sockets of its own that no socket hook sees, so they are answered here: a name
- * policy allows goes to libc (and so to the container's nameserver); any other name is answered from the
- * virtual map with a real DNS reply (A from the map, PTR for virtual addresses, NODATA for AAAA), or fails with
- * the h_errno glibc would give. Nothing is ever sent for it.
+ * glibc sends these queries on sockets of its own that no socket hook sees, so they are answered here, by the
+ * engine's DNS answer (route_dns_answer, as the supervisor's responder answers): a name policy allows goes to
+ * libc (and so to the container's nameserver); any other name gets a real DNS reply (A from the virtual map,
+ * PTR for virtual addresses, NODATA for what Tor cannot resolve), or fails with the h_errno glibc would give.
+ * Nothing is ever sent for it.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -23,104 +24,71 @@ static void *real_fn(const char *name)
 
 enum { ANSWER_FORWARD = -2 };
 
-/* Answers (NAME, TYPE) from torwrap into ANSWER. Returns the reply length, -1 with h_errno set, or
- * ANSWER_FORWARD when the question may go to the real resolver. ID is the query id to echo (0 for res_query,
- * which builds its own query). */
-static int answer_question(const char *dname, int class, int type, uint16_t id, uint16_t flags, uint8_t *answer,
-			   int anslen)
+/* (NAME, CLASS, TYPE) as the wire query a resolver would send, so the engine answers it as it answers every
+ * other DNS query torwrap sees. Returns its length, or -1. */
+static int wire_query(const char *name, int class, int type, uint8_t *out, size_t outlen)
 {
-	const struct tw_config *cfg = shim_config();
-	struct resolver_dns_question q;
-	memset(&q, 0, sizeof(q));
-	q.id = id;
-	q.flags = flags ? flags : 0x0100; /* RD */
-	q.qtype = (uint16_t)type;
-	q.qclass = (uint16_t)class;
-	if (tw_name_normalize(dname, q.name) < 0) {
-		h_errno = HOST_NOT_FOUND;
+	if (outlen < 12 + 4)
 		return -1;
-	}
-	uint8_t rdata[TW_NAME_MAX + 2];
-	uint16_t rdlen = 0;
-	int rcode = 0;
-	bool have = false;
+	memset(out, 0, 12);
+	out[2] = 0x01; /* RD */
+	out[5] = 1;    /* one question */
+	int w = resolver_dns_name_to_wire(name, out + 12, outlen - 12 - 4);
+	if (w < 0)
+		return -1;
+	uint8_t *p = out + 12 + w;
+	p[0] = (uint8_t)(type >> 8), p[1] = (uint8_t)type, p[2] = (uint8_t)(class >> 8), p[3] = (uint8_t)class;
+	return 12 + w + 4;
+}
 
-	struct resolver_addr a;
-	if (resolver_dns_ptr_addr(q.name, &a) == 0) {
-		char name[TW_NAME_MAX];
-		uint32_t v4;
-		memcpy(&v4, a.addr, 4);
-		if (a.family == AF_INET && policy_is_virtual_v4(cfg, v4)) {
-			if (type != RESOLVER_DNS_PTR || shim_virtual_name(&a, name) != 0) {
-				h_errno = HOST_NOT_FOUND;
-				return -1;
-			}
-			int w = resolver_dns_name_to_wire(name, rdata, sizeof(rdata)); /* PTR rdata */
-			if (w < 0) {
-				h_errno = HOST_NOT_FOUND;
-				return -1;
-			}
-			rdlen = (uint16_t)w;
-			have = true;
-		} else {
-			struct sockaddr_storage ss;
-			memset(&ss, 0, sizeof(ss));
-			socklen_t len;
-			if (a.family == AF_INET) {
-				((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-				memcpy(&((struct sockaddr_in *)&ss)->sin_addr, a.addr, 4);
-				len = sizeof(struct sockaddr_in);
-			} else {
-				((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-				memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, a.addr, 16);
-				len = sizeof(struct sockaddr_in6);
-			}
-			if (policy_decide_addr(cfg, (struct sockaddr *)&ss, len) == POLICY_DIRECT)
-				return ANSWER_FORWARD;
-			tw_error("DNS query %s refused: a reverse lookup of an address policy does not allow", q.name);
-			h_errno = HOST_NOT_FOUND;
-			return -1;
-		}
-	} else {
-		enum policy_verdict v = policy_decide_name(cfg, q.name, 0);
-		if (v == POLICY_DIRECT)
-			return ANSWER_FORWARD;
-		if (v == POLICY_REFUSE) {
-			tw_error("DNS query for %s refused by policy", q.name);
-			h_errno = NO_RECOVERY;
-			return -1;
-		}
-		if (class != C_IN) {
-			h_errno = NO_DATA;
-			return -1;
-		}
-		if (type == RESOLVER_DNS_A || type == RESOLVER_DNS_ANY) {
-			struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-			int n = shim_lookup(q.name, AF_INET, addrs, RESOLVER_MAX_ADDRS);
-			if (n <= 0) {
-				h_errno = n == -ENOENT ? HOST_NOT_FOUND : TRY_AGAIN;
-				return -1;
-			}
-			memcpy(rdata, addrs[0].addr, 4);
-			rdlen = 4;
-			q.qtype = RESOLVER_DNS_A;
-			have = true;
-		} else {
-			/* AAAA, MX, TXT, SRV...: Tor resolves only addresses, and only at the exit. */
-			tw_info("DNS query %s type %d answered NODATA: only A records are known through Tor", q.name,
-				type);
-			h_errno = NO_DATA;
-			return -1;
-		}
+/* h_errno for a reply without an answer, as glibc's res_query sets it. */
+static int reply_h_errno(int rcode)
+{
+	switch (rcode) {
+	case 0:
+		return NO_DATA;
+	case 2:
+		return TRY_AGAIN;
+	case 3:
+		return HOST_NOT_FOUND;
+	default:
+		return NO_RECOVERY;
 	}
-	ssize_t len = resolver_dns_build_reply(&q, rcode, have ? rdata : NULL, rdlen, answer, (size_t)anslen);
-	if (len < 0) {
+}
+
+/* Answers QUERY from torwrap into ANSWER (route_dns_answer: virtual addresses for names that are not allowed,
+ * PTR from the map, NODATA for what Tor cannot resolve). Returns the reply length; -1 with h_errno set when
+ * AS_QUERY and the reply has no answer (res_query's contract; res_send returns any reply); or ANSWER_FORWARD
+ * when the question may go to the real resolver. */
+static int answer_query(const uint8_t *query, size_t qlen, bool as_query, uint8_t *answer, int anslen)
+{
+	struct resolver_dns_question q;
+	ssize_t n = route_dns_answer(shim_route(), query, qlen, &q, answer, anslen > 0 ? (size_t)anslen : 0);
+	if (n == ROUTE_DNS_FORWARD)
+		return ANSWER_FORWARD;
+	if (n < 12) {
 		h_errno = NETDB_INTERNAL;
-		errno = EMSGSIZE;
+		errno = n == ROUTE_DNS_DROP ? EINVAL : EMSGSIZE;
 		return -1;
 	}
 	tw_info("DNS query %s answered by torwrap (nothing sent)", q.name);
-	return (int)len;
+	int rcode = answer[3] & 0x0f, ancount = answer[6] << 8 | answer[7];
+	if (as_query && (rcode != 0 || ancount == 0)) {
+		h_errno = reply_h_errno(rcode);
+		return -1;
+	}
+	return (int)n;
+}
+
+static int answer_question(const char *dname, int class, int type, uint8_t *answer, int anslen)
+{
+	uint8_t query[TW_NAME_MAX + 32];
+	int qlen = wire_query(dname, class, type, query, sizeof(query));
+	if (qlen < 0) {
+		h_errno = HOST_NOT_FOUND;
+		return -1;
+	}
+	return answer_query(query, (size_t)qlen, true, answer, anslen);
 }
 
 typedef int (*query_fn)(const char *, int, int, unsigned char *, int);
@@ -133,7 +101,7 @@ typedef int (*nsend_fn)(res_state, const unsigned char *, int, unsigned char *, 
 #define DEFINE_QUERY(pub, realname)                                                                            \
 	TW_EXPORT int pub(const char *dname, int class, int type, unsigned char *answer, int anslen)           \
 	{                                                                                                      \
-		int rc = answer_question(dname, class, type, 0, 0, answer, anslen);                             \
+		int rc = answer_question(dname, class, type, answer, anslen);                             \
 		if (rc != ANSWER_FORWARD)                                                                      \
 			return rc;                                                                             \
 		query_fn f = (query_fn)real_fn(realname);                                                      \
@@ -144,7 +112,7 @@ typedef int (*nsend_fn)(res_state, const unsigned char *, int, unsigned char *, 
 	TW_EXPORT int pub(res_state st, const char *dname, int class, int type, unsigned char *answer,          \
 			  int anslen)                                                                          \
 	{                                                                                                      \
-		int rc = answer_question(dname, class, type, 0, 0, answer, anslen);                             \
+		int rc = answer_question(dname, class, type, answer, anslen);                             \
 		if (rc != ANSWER_FORWARD)                                                                      \
 			return rc;                                                                             \
 		nquery_fn f = (nquery_fn)real_fn(realname);                                                    \
@@ -176,7 +144,7 @@ static int join_domain(const char *name, const char *domain, char *out, size_t o
 			h_errno = NO_RECOVERY;                                                                 \
 			return -1;                                                                             \
 		}                                                                                              \
-		int rc = answer_question(full, class, type, 0, 0, answer, anslen);                             \
+		int rc = answer_question(full, class, type, answer, anslen);                             \
 		if (rc != ANSWER_FORWARD)                                                                      \
 			return rc;                                                                             \
 		querydomain_fn f = (querydomain_fn)real_fn(realname);                                          \
@@ -192,7 +160,7 @@ static int join_domain(const char *name, const char *domain, char *out, size_t o
 			h_errno = NO_RECOVERY;                                                                 \
 			return -1;                                                                             \
 		}                                                                                              \
-		int rc = answer_question(full, class, type, 0, 0, answer, anslen);                             \
+		int rc = answer_question(full, class, type, answer, anslen);                             \
 		if (rc != ANSWER_FORWARD)                                                                      \
 			return rc;                                                                             \
 		nquerydomain_fn f = (nquerydomain_fn)real_fn(realname);                                        \
@@ -204,7 +172,7 @@ DEFINE_QUERYDOMAIN(__res_querydomain, "__res_querydomain")
 DEFINE_NQUERYDOMAIN(res_nquerydomain, "res_nquerydomain")
 DEFINE_NQUERYDOMAIN(__res_nquerydomain, "__res_nquerydomain")
 
-/* res_send: the caller built the query (res_mkquery); read its question. */
+/* res_send: the caller built the query (res_mkquery). */
 static int send_answer(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
 {
 	struct resolver_dns_question q;
@@ -213,7 +181,7 @@ static int send_answer(const unsigned char *msg, int msglen, unsigned char *answ
 		errno = EINVAL;
 		return -1;
 	}
-	return answer_question(q.name, q.qclass, q.qtype, q.id, q.flags, answer, anslen);
+	return answer_query(msg, (size_t)msglen, false, answer, anslen);
 }
 
 #define DEFINE_SEND(pub, realname)                                                                             \

@@ -12,7 +12,9 @@ for mode in res-query res-search res-send; do
 	out=$(strace_net "$WORK/st.$mode" tw "$L" "$mode" "$name" 2>&1)
 	check "$mode external name: answered with a virtual address" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
 	check "$mode external name: no packet to port 53" no_port53 "$WORK/st.$mode"
-	check "$mode external name: no datagram at all" bash -c "! grep -qE 'sendto|sendmsg|sendmmsg' '$WORK/st.$mode'"
+	# (torwrap's own hand-over of the seccomp listener to itself, SCM_RIGHTS on a socketpair, is not one)
+	check "$mode external name: no datagram at all" \
+		bash -c "! grep -E 'sendto|sendmsg|sendmmsg' '$WORK/st.$mode' | grep -vq SCM_RIGHTS"
 	check "$mode external name: nameserver never asked" dns_not_asked "$DNS_LOG" "$name"
 done
 out=$(tw "$L" res-querydomain api example.test 2>&1)
