@@ -49,11 +49,17 @@ preload=()
 if [[ $TW_SANITIZE == 1 ]]; then
 	# curl and wget hang in their own start-up with libasan preloaded, with or without torwrap; git's HTTP
 	# transport is libcurl. Their rows are skipped, by name, as the other integration tests skip theirs.
+	# musl-dyn: the ASan runtime is glibc's, which musl's loader cannot load.
 	preload=(--preload "$SAN_PRELOAD" --programs "$("$LEAK_TEST" --list | sed -n 's/^programs: *//p' |
-		tr ' ' '\n' | grep -vxE 'curl|wget|git' | paste -sd,)")
+		tr ' ' '\n' | grep -vxE 'curl|wget|git|musl-dyn' | paste -sd,)")
 	for p in curl wget git; do
 		skip "leak-test (torwrap) $p: $p hangs under a preloaded ASan runtime, even without torwrap"
 	done
+	skip "leak-test (torwrap) musl-dyn: the preloaded ASan runtime is glibc's, which musl's loader cannot load"
+elif command -v musl-gcc >/dev/null && [[ ! -f $TW_BUILD/musl/libtorwrap.so ]]; then
+	# The musl-dyn row needs the musl build of the library beside the glibc one (container.sh builds it too).
+	"$TW_TOP/scripts/build-musl" --build "$TW_BUILD" >"$WORK/build-musl.out" 2>&1 ||
+		{ tail -n 5 "$WORK/build-musl.out"; notok "scripts/build-musl, for the musl-dyn row"; }
 fi
 
 # ------------------------------------------------------------------------------------ under torwrap
