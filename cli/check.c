@@ -327,9 +327,8 @@ int tw_check_main(int argc, char **argv)
 			goto out;
 		}
 		struct socks5_target t = make_target(thost, tport);
-		struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
 		int code = -1;
-		rc = socks5_handshake(fd, &t, with_auth ? &auth : NULL, deadline, &socks5_default_io, &code);
+		rc = route_socks_request(&ctx, fd, &t, with_auth ? token : NULL, deadline, &code);
 		close(fd);
 		if (rc < 0 && code >= 0) {
 			const char *hint = socks5_reply_hint(code);

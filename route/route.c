@@ -517,6 +517,13 @@ static void log_outcome(const struct route_ctx *ctx, const struct route_caller *
 	}
 }
 
+int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5_target *target, const char *token,
+			int64_t deadline, int *code)
+{
+	struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
+	return socks5_handshake(fd, target, token ? &auth : NULL, deadline, ctx->io, code);
+}
+
 int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
 			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen)
 {
@@ -536,8 +543,6 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 			 strerror(-with_auth));
 		return with_auth;
 	}
-	struct socks5_auth auth = { .user = with_auth ? POLICY_SOCKS_USER : NULL, .pass = with_auth ? token : NULL };
-
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return -errno;
@@ -548,7 +553,7 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 	rc = route_connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
 	bool connected = rc == 0;
 	if (connected)
-		rc = socks5_handshake(fd, target, with_auth ? &auth : NULL, deadline, ctx->io, &code);
+		rc = route_socks_request(ctx, fd, target, with_auth ? token : NULL, deadline, &code);
 	log_outcome(ctx, who, what, rc, code, connected, with_auth ? token : NULL);
 	if (fcntl(fd, F_SETFL, flags) != 0 && rc == 0)
 		rc = -errno;

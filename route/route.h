@@ -103,6 +103,12 @@ int route_connect_until(const struct route_ctx *ctx, int fd, const struct sockad
 int route_isolation_token(const struct route_ctx *ctx, const struct route_caller *who,
 			  const struct socks5_target *target, char *token, size_t len);
 
+/* The SOCKS5 exchange for TARGET on FD, connected to the proxy: the greeting (username/password with TOKEN, the
+ * isolation token of route_isolation_token; NULL for none) and the request, bounded by DEADLINE, through the
+ * context's I/O. Returns 0 or a negative errno, Tor's reply code in *CODE once one arrived (else -1). */
+int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5_target *target, const char *token,
+			int64_t deadline, int *code);
+
 /* Connects FD (a TCP socket of DOMAIN) to the proxy and asks for TARGET: looked up per call (a proxy that moves
  * is followed at once), bounded by TOR_CONNECTIVITY_TIMEOUT, the isolation token for WHO, FD's file status
  * flags restored exactly. The proxy's address goes to PROXY/PLEN. Returns 0 or a negative errno; the outcome
