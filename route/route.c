@@ -440,7 +440,7 @@ int route_connect_until(const struct route_ctx *ctx, int fd, const struct sockad
 			continue;
 		int err = 0;
 		socklen_t elen = sizeof(err);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+		if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
 			return -errno;
 		return err ? -err : 0;
 	}
@@ -486,8 +486,8 @@ static const char *errno_name(int err)
 }
 
 /* The one log line for a proxied connect's outcome. */
-static void log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
-			int code, bool connected, const char *token)
+void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
+		       int code, bool connected, const char *token)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	const char *p = who->prefix;
@@ -554,8 +554,45 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 	bool connected = rc == 0;
 	if (connected)
 		rc = route_socks_request(ctx, fd, target, with_auth ? token : NULL, deadline, &code);
-	log_outcome(ctx, who, what, rc, code, connected, with_auth ? token : NULL);
+	route_log_outcome(ctx, who, what, rc, code, connected, with_auth ? token : NULL);
 	if (fcntl(fd, F_SETFL, flags) != 0 && rc == 0)
 		rc = -errno;
+	return rc;
+}
+
+int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
+		      const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen,
+		      uint8_t *req, size_t *reqlen, char *token)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	char what[TW_NAME_MAX + 64];
+	socks5_target_text(target, what, sizeof(what));
+	int rc = proxy_sockaddr(ctx, domain, proxy, plen);
+	if (rc < 0) {
+		tw_error("%sconnect %s failed (%s): the proxy %s:%u cannot be found; not connecting directly",
+			 who->prefix, what, errno_name(-rc), cfg->proxy_host, cfg->proxy_port);
+		return rc;
+	}
+	int with_auth = route_isolation_token(ctx, who, target, token, POLICY_TOKEN_MAX);
+	if (with_auth < 0) {
+		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
+			 strerror(-with_auth));
+		return with_auth;
+	}
+	if (!with_auth)
+		token[0] = '\0';
+	struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
+	ssize_t n = socks5_encode_request(target, with_auth ? &auth : NULL, req, SOCKS5_REQUEST_MAX);
+	if (n < 0) {
+		tw_error("%sconnect %s failed: the SOCKS request cannot be encoded (%s)", who->prefix, what,
+			 strerror((int)-n));
+		return (int)n;
+	}
+	*reqlen = (size_t)n;
+	if (ctx->connect(fd, (struct sockaddr *)proxy, *plen) == 0)
+		return 0;
+	rc = errno == EINPROGRESS ? -EINPROGRESS : -errno;
+	if (rc != -EINPROGRESS)
+		route_log_outcome(ctx, who, what, rc, -1, false, NULL);
 	return rc;
 }

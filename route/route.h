@@ -116,4 +116,20 @@ int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5
 int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
 			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen);
 
+/* The first half of route_proxy_connect, for a connect that must not wait for Tor (a non-blocking socket, or
+ * TORWRAP_OPTIMISTIC): finds the proxy (PROXY/PLEN), encodes the whole SOCKS5 request for TARGET with WHO's
+ * isolation credentials into REQ (SOCKS5_REQUEST_MAX bytes; its length in *REQLEN; the token in TOKEN,
+ * POLICY_TOKEN_MAX bytes, "" without credentials) and starts FD's connect to the proxy. Returns 0 (connected already), -EINPROGRESS, or a
+ * negative errno (logged). The caller sends REQ once connected and feeds the replies to a socks5 parser; it
+ * logs the outcome with route_log_outcome. */
+int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
+		      const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen,
+		      uint8_t *req, size_t *reqlen, char *token);
+
+/* The log line for a proxy connect's outcome (WHAT: the target as socks5_target_text writes it; RC 0 or the
+ * negative errno; CODE Tor's reply code or -1; CONNECTED whether the proxy accepted the TCP connection; TOKEN
+ * the isolation token, NULL for none): the same words whichever front end, whenever it completes. */
+void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
+		       int code, bool connected, const char *token);
+
 #endif
