@@ -396,6 +396,22 @@ static void config_isolation(struct tw_config *cfg, const char *v)
 	       VAL(v));
 }
 
+static void config_optimistic(struct tw_config *cfg, const char *v)
+{
+	char val[16];
+	if (trimmed(v, val, sizeof(val))) {
+		if (strcasecmp(val, "on") == 0 || strcmp(val, "1") == 0) {
+			cfg->optimistic = true;
+			return;
+		}
+		if (strcasecmp(val, "off") == 0 || strcmp(val, "0") == 0) {
+			cfg->optimistic = false;
+			return;
+		}
+	}
+	broken(cfg, "TORWRAP_OPTIMISTIC=\"%.*s\": not on or off", VAL(v));
+}
+
 /* Whole seconds, 0 (off) to one year: a typo such as "10m" or "-1" must not silently turn rotation off. */
 #define CONFIG_ROTATION_MAX (366u * 24 * 3600)
 
@@ -481,7 +497,7 @@ static int read_text_file(const char *path, size_t max, char **text)
 			buf = p;
 			cap *= 2;
 		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
+		ssize_t r = tw_libc()->read(fd, buf + len, cap - len - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -636,6 +652,8 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 		config_isolation(cfg, v);
 	if ((v = env(getenv_fn, ctx, "TOR_CIRCUIT_ROTATION_INTERVAL")))
 		config_rotation(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TORWRAP_OPTIMISTIC")))
+		config_optimistic(cfg, v);
 	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
 		    sizeof(cfg->resolv_conf));
 	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,

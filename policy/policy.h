@@ -109,6 +109,10 @@ struct tw_config {
 	 * every main process is pid 1. */
 	uint64_t isolation_seed;
 
+	/* TORWRAP_OPTIMISTIC: a blocking connect through Tor returns once the SOCKS request is sent (the reply is
+	 * taken off before the first read), as a non-blocking one always does. Off by default. */
+	bool optimistic;
+
 	/* Secure-execution mode (CONFIG_SECURE): the environment was not read, and reasons name a file's line but
 	 * never quote it. */
 	bool secure;
