@@ -23,4 +23,6 @@ const struct tw_libc tw_libc_direct = {
 	.write = write,
 	.send = send,
 	.getpeername = getpeername,
+	.getsockopt = getsockopt,
+	.read = read,
 };

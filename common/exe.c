@@ -216,7 +216,7 @@ bool tw_lib_is_glibc(const char *path)
 	size_t keep = 0;
 	bool found = false;
 	ssize_t n;
-	while (!found && (n = read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
+	while (!found && (n = tw_libc()->read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
 		size_t len = keep + (size_t)n;
 		/* A version name: the tag and a digit ("GLIBC_2.2.5"). This code's own copy of the tag, in any
 		 * build, has none after it. */

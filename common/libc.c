@@ -57,6 +57,12 @@ static void real_resolve(void)
 	LOOKUP(recvmsg, stub_int);
 	LOOKUP(recvmmsg, stub_int);
 	LOOKUP(__recvfrom_chk, stub_int);
+	LOOKUP(read, stub_int);
+	LOOKUP(readv, stub_int);
+	LOOKUP(recv, stub_int);
+	LOOKUP(__read_chk, stub_int);
+	LOOKUP(__recv_chk, stub_int);
+	LOOKUP(getsockopt, stub_int);
 	LOOKUP(writev, stub_int);
 	LOOKUP(write, stub_int);
 	LOOKUP(send, stub_int);

@@ -77,6 +77,12 @@ struct tw_libc {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, tw_mmsg_flags, struct timespec *);
 	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*__read_chk)(int, void *, size_t, size_t);
+	ssize_t (*__recv_chk)(int, void *, size_t, size_t, int);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*send)(int, const void *, size_t, int);

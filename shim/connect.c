@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "shim.h"
@@ -16,9 +17,18 @@ static int sock_type(int fd)
 {
 	int type = 0;
 	socklen_t len = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+	if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 		return -1;
 	return type;
+}
+
+/* Is FD connected to the proxy, as our connect left it (not a descriptor reused since)? */
+static bool connected_through_proxy(int fd)
+{
+	struct sockaddr_storage dest, proxy, now;
+	socklen_t len = sizeof(now);
+	return shim_fd_get_peer(fd, &dest, &proxy) == 0 &&
+	       tw_libc()->getpeername(fd, (struct sockaddr *)&now, &len) == 0 && shim_same_endpoint(&now, &proxy);
 }
 
 enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX])
@@ -36,6 +46,14 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (route_sockaddr_split(sa, len, &a, &port) != 0)
 		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno; /* too short for the kernel too: EINVAL */
 
+	unsigned known = shim_fd_flags(fd);
+	if (known & SHIM_FD_PENDING) { /* connect() again to learn how the first one went */
+		int rc = shim_pending_connect_again(fd);
+		if (rc <= 0)
+			return rc;
+	} else if ((known & SHIM_FD_PROXIED) && connected_through_proxy(fd)) {
+		return -EISCONN; /* as the kernel says on a connected socket, without a new trip to the proxy */
+	}
 	shim_fd_clear(fd, SHIM_FD_ANSWERED); /* connected anew: whatever it was, it is decided now */
 	enum policy_verdict v = shim_decide_addr(sa, len, name);
 	if (v == POLICY_REFUSE)
@@ -55,6 +73,10 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	struct socks5_target t;
 	route_target(&a, port, name, &t);
+	int flags = fcntl(fd, F_GETFL);
+	bool nonblocking = flags >= 0 && (flags & O_NONBLOCK);
+	if (nonblocking || shim_config()->optimistic) /* the program does not wait for Tor (pending.c) */
+		return shim_proxy_start(fd, &t, sa, len, !nonblocking);
 	return shim_proxy_connect(fd, &t, sa, len);
 }
 

@@ -164,7 +164,7 @@ static bool preload_file_names_us(void)
 	int fd = open("/etc/ld.so.preload", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	ssize_t n = read(fd, text, sizeof(text) - 1);
+	ssize_t n = tw_libc()->read(fd, text, sizeof(text) - 1);
 	tw_libc()->close(fd);
 	if (n <= 0)
 		return false;

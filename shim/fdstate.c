@@ -45,9 +45,13 @@ void shim_fd_forget_range(unsigned first, unsigned last)
 		return;
 	if (last >= SHIM_FD_MAX)
 		last = SHIM_FD_MAX - 1;
-	for (unsigned fd = first; fd <= last; fd++)
-		if (atomic_load_explicit(&fd_flags[fd], memory_order_relaxed))
+	for (unsigned fd = first; fd <= last; fd++) {
+		uint8_t f = atomic_load_explicit(&fd_flags[fd], memory_order_relaxed);
+		if (f & SHIM_FD_PENDING)
+			shim_pending_forget((int)fd);
+		if (f)
 			atomic_store_explicit(&fd_flags[fd], 0, memory_order_release);
+	}
 }
 
 void shim_fd_set_peer(int fd, const struct sockaddr *dest, socklen_t dlen, const struct sockaddr *proxy,

@@ -27,7 +27,7 @@ int shim_proxy_connect(int fd, const struct socks5_target *target, const struct 
 {
 	int domain;
 	socklen_t dlen = sizeof(domain);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
+	if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
 		return -errno;
 	struct route_caller who;
 	struct sockaddr_storage proxy;

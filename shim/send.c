@@ -4,7 +4,8 @@
  *   no UDP), and DNS queries to nameservers are inspected.
  * - TCP Fast Open (MSG_FASTOPEN with an address) connects without connect(): it becomes our connect() followed
  *   by an ordinary send, so it can never bypass the proxy.
- * - A send on a socket connected to a nameserver is a query to inspect; anything else passes straight through.
+ * - A send on a socket connected to a nameserver is a query to inspect; on a socket whose connect through Tor
+ *   is pending, the SOCKS request goes first (pending.c); anything else passes straight through.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static bool is_stream(int fd)
 {
 	int type = 0;
 	socklen_t len = sizeof(type);
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+	return tw_libc()->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
 /* The checks for one message with destination SA. Returns 0 to send (with *FLAGS possibly changed), or a
@@ -42,6 +43,11 @@ static int check_addressed(int fd, const struct sockaddr *sa, socklen_t len, con
 
 static int check_connected(int fd, const struct iovec *iov, size_t iovcnt)
 {
+	if (shim_fd_flags(fd) & SHIM_FD_PENDING) { /* a connect through Tor: its request goes first (pending.c) */
+		int rc = shim_pending_before_io(fd, false, false);
+		if (rc < 0)
+			return rc;
+	}
 	if (!(shim_fd_flags(fd) & SHIM_FD_DNS))
 		return 0;
 	return shim_dns_guard(fd, iov, iovcnt, is_stream(fd));
@@ -70,7 +76,7 @@ TW_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 
 TW_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	if (shim_fd_flags(fd) & SHIM_FD_DNS) {
+	if (shim_fd_flags(fd) & (SHIM_FD_DNS | SHIM_FD_PENDING)) {
 		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 		int rc = check_connected(fd, &iov, 1);
 		if (rc < 0) {

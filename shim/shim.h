@@ -79,6 +79,7 @@ const char *shim_addr_text(const struct resolver_addr *addr, char *buf, size_t l
 #define SHIM_FD_PROXIED 2u /* connected through the proxy: getpeername reports the requested destination */
 #define SHIM_FD_DNS_LENGTH 4u /* TCP DNS: a 2-byte length was written alone, the message follows */
 #define SHIM_FD_ANSWERED 8u /* its DNS goes to torwrap's responder: replies are reported from the nameserver */
+#define SHIM_FD_PENDING 16u /* a connect through Tor whose SOCKS exchange is not over (pending.c) */
 
 unsigned shim_fd_flags(int fd);
 void shim_fd_set(int fd, unsigned flags);
@@ -92,6 +93,25 @@ int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_stor
 void shim_fd_unmask_source(int fd, struct sockaddr *from, socklen_t *len, socklen_t cap);
 /* Same family, address and port (IPv4 or IPv6). */
 bool shim_same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+/* A connect through the proxy that does not wait for Tor (pending.c): FD's connection to the proxy starts, the
+ * SOCKS request goes out once it is up, the reply is taken off before the program's first read. Returns
+ * -EINPROGRESS (a non-blocking FD), or with BLOCKING (TORWRAP_OPTIMISTIC) 0 once the request is sent, or a
+ * negative errno (logged). ASKED is what the program passed to connect() (kept for getpeername). */
+int shim_proxy_start(int fd, const struct socks5_target *target, const struct sockaddr *asked, socklen_t asked_len,
+		     bool blocking);
+/* Before the program's read (READING; DONTWAIT for MSG_DONTWAIT) or write on FD, marked SHIM_FD_PENDING: 0 to
+ * go on, or the negative errno its call must fail with (-EAGAIN while Tor's reply is incomplete and the read
+ * must not block). */
+int shim_pending_before_io(int fd, bool reading, bool dontwait);
+/* connect() again on FD while its connect through Tor is pending (a common way to learn the outcome): what the
+ * kernel answers on a socket still connecting (-EALREADY), connected (-EISCONN) or failed (its error); 1 when
+ * FD has nothing pending. */
+int shim_pending_connect_again(int fd);
+/* The error getsockopt(SO_ERROR) reports for FD's pending connect (positive), 0 for none. */
+int shim_pending_so_error(int fd);
+/* FD is closed or reused: its pending connect, if any, is forgotten. */
+void shim_pending_forget(int fd);
 
 /* connect() as routed by torwrap (the hook's body), for the other paths that connect: TCP Fast Open sends,
  * syscall(SYS_connect). Returns 0 or a negative errno. */

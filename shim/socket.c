@@ -16,8 +16,8 @@ TW_EXPORT int socket(int domain, int type, int protocol)
 		return -1;
 	}
 	int fd = tw_libc()->socket(domain, type, protocol);
-	if (fd >= 0)
-		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED | SHIM_FD_ANSWERED);
+	if (fd >= 0 && shim_fd_flags(fd)) /* a descriptor closed behind our back: what we knew of it is stale */
+		shim_fd_forget_range((unsigned)fd, (unsigned)fd);
 	return fd;
 }
 

@@ -1,0 +1,423 @@
+/* pending.c: connections through Tor that the program does not wait for (issue 13).
+ *
+ * A non-blocking connect() through the proxy returns EINPROGRESS at once, as the kernel's would: the program's
+ * socket starts its TCP connection to the proxy, and the whole SOCKS5 request (greeting, credentials, CONNECT:
+ * one flight, as socks5_handshake sends it) goes out as soon as that connection is up. The kernel drives
+ * readiness: the socket turns writable when the proxy accepted it, and readable when Tor answered. The hooks do
+ * the rest, so the event loop's poll/epoll/select stay untouched:
+ *
+ *  - before a write (write, writev, send, sendto, sendmsg, sendmmsg) or getsockopt(SO_ERROR), the request is
+ *    sent if the connection is up and it has not gone yet: the program's first bytes follow it, and Tor holds
+ *    them until the stream opens (optimistic data);
+ *  - before a read (read, readv, recv, recvfrom, recvmsg, and their _chk forms; MSG_PEEK too), Tor's reply is
+ *    taken off the socket, byte-exact, so the program reads only what the destination sent; a reply not fully
+ *    arrived makes a non-blocking read say EAGAIN (the rest arrives as a new readiness event);
+ *  - a failure (the proxy unreachable, Tor's refusal, the proxy closing) becomes the errno of the program's next
+ *    read or write, and of getsockopt(SO_ERROR), logged once in the engine's words.
+ *
+ * A program that only waits to read (a server that speaks first) would never trigger the request: one thread,
+ * started with the first such connect, watches the connecting sockets (epoll, one shot each) and sends it.
+ * TORWRAP_OPTIMISTIC=on does the same for blocking sockets: connect() returns once the request is sent, and
+ * the first read waits for the reply (bounded by TOR_CONNECTIVITY_TIMEOUT).
+ *
+ * The state lives in a table of pointers indexed by descriptor, allocated with the first pending connect; each
+ * entry has its own lock (the watcher thread and the program's threads may meet on it). A descriptor closed
+ * behind our back is caught by comparing the socket's peer with the proxy before anything is sent on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+enum pending_state { PENDING_CONNECTING, PENDING_SENT, PENDING_DONE, PENDING_FAILED };
+
+struct pending {
+	pthread_mutex_t lock;
+	enum pending_state state;
+	uint8_t req[SOCKS5_REQUEST_MAX];
+	size_t reqlen, sent;
+	struct socks5_reply_parser parser;
+	int err; /* once failed: the negative errno the program gets */
+	struct sockaddr_storage proxy;
+	ino_t ino; /* the socket's identity (still_ours) */
+	dev_t dev;
+	long pid; /* the caller, for the log lines' isolation wording */
+	char what[TW_NAME_MAX + 64];
+	char token[POLICY_TOKEN_MAX];
+};
+
+static _Atomic(struct pending *) *table; /* SHIM_FD_MAX entries, allocated with the first pending connect */
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_alloc(void)
+{
+	table = calloc(SHIM_FD_MAX, sizeof(*table));
+}
+
+/* Taken around finding an entry and locking it, and around removing one: an entry found is never freed under
+ * its finder (only the slow paths take it: descriptors with a connect pending). */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* FD's entry, locked; NULL when it has none. */
+static struct pending *lock_entry(int fd)
+{
+	if (fd < 0 || fd >= SHIM_FD_MAX || table == NULL)
+		return NULL;
+	pthread_mutex_lock(&table_lock);
+	struct pending *p = atomic_load_explicit(&table[fd], memory_order_acquire);
+	if (p != NULL)
+		pthread_mutex_lock(&p->lock);
+	pthread_mutex_unlock(&table_lock);
+	return p;
+}
+
+/* ------------------------------------------------------------------------------------------- one socket */
+
+static void log_outcome(const struct pending *p, int rc, int code, bool connected)
+{
+	struct route_caller who = { .pid = p->pid, .prefix = "" };
+	route_log_outcome(shim_route(), &who, p->what, rc, code, connected, p->token[0] ? p->token : NULL);
+}
+
+static void fail(struct pending *p, int fd, int err, int code, bool connected)
+{
+	p->state = PENDING_FAILED;
+	p->err = err;
+	log_outcome(p, err, code, connected);
+	shutdown(fd, SHUT_RDWR); /* the proxy learns at once; nothing more goes out on this socket */
+}
+
+/* Is FD still the socket we started (not a descriptor closed behind our back and reused)? Its inode says so
+ * even once the proxy has reset the connection, when getpeername no longer would. */
+static bool still_ours(const struct pending *p, int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_ino == p->ino && st.st_dev == p->dev;
+}
+
+/* Sends what is left of the request; the socket is connected. */
+static void send_request(struct pending *p, int fd)
+{
+	if (!still_ours(p, fd))
+		return;
+	while (p->sent < p->reqlen) {
+		ssize_t n = tw_libc()->send(fd, p->req + p->sent, p->reqlen - p->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno != EAGAIN)
+				fail(p, fd, -errno, -1, true);
+			return;
+		}
+		p->sent += (size_t)n;
+	}
+	p->state = PENDING_SENT;
+}
+
+/* CONNECTING: has the connection to the proxy completed? Then send the request. Called with the lock held. */
+static void advance(struct pending *p, int fd)
+{
+	if (p->state != PENDING_CONNECTING)
+		return;
+	struct pollfd pf = { .fd = fd, .events = POLLOUT };
+	if (poll(&pf, 1, 0) != 1)
+		return; /* still connecting */
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err != 0) {
+		fail(p, fd, -err, -1, false); /* SO_ERROR is read now: the program gets it from us */
+		return;
+	}
+	send_request(p, fd);
+}
+
+/* The connection to the proxy, waited for (a blocking call, or connect under TORWRAP_OPTIMISTIC), bounded by
+ * DEADLINE. */
+static int wait_connected(int fd, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - tw_now_ms();
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
+		if (left <= 0)
+			return -ETIMEDOUT;
+		int r = poll(&pf, 1, left > 1000000 ? 1000000 : (int)left);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			return -errno;
+		return -err;
+	}
+}
+
+/* SENT: takes Tor's reply off the socket, exactly its bytes; a blocking read (the socket's flags now, the
+ * call's MSG_DONTWAIT) waits for it, up to TOR_CONNECTIVITY_TIMEOUT. Returns 0 (done), -EAGAIN (not all here
+ * yet, for a non-blocking read) or the failure. Called with the lock held. */
+static int take_reply(struct pending *p, int fd, bool dontwait)
+{
+	int fl = fcntl(fd, F_GETFL);
+	bool blocking = !dontwait && fl >= 0 && !(fl & O_NONBLOCK);
+	int64_t deadline = blocking ? tw_now_ms() + shim_config()->timeout_ms : 0;
+	for (;;) {
+		uint8_t buf[sizeof(p->parser.buf)];
+		size_t need = socks5_need(&p->parser);
+		ssize_t n = need ? tw_libc()->recvfrom(fd, buf, need, MSG_DONTWAIT, NULL, NULL) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && blocking) {
+			int64_t left = deadline - tw_now_ms();
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
+				fail(p, fd, -ETIMEDOUT, -1, true);
+				return p->err;
+			}
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			fail(p, fd, -errno, -1, true);
+			return p->err;
+		}
+		if (n == 0) { /* the proxy closed before its reply was complete */
+			fail(p, fd, -ECONNRESET, -1, true);
+			return p->err;
+		}
+		size_t used;
+		int rc = socks5_reply_feed(&p->parser, buf, (size_t)n, &used);
+		if (rc == 1) {
+			p->state = PENDING_DONE;
+			log_outcome(p, 0, 0, true);
+			return 0;
+		}
+		if (rc < 0) {
+			fail(p, fd, rc, p->parser.reply, true);
+			return p->err;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------------------- the watcher thread */
+
+static int watch_fd = -1;
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool atfork_set;
+
+static void *watcher(void *arg)
+{
+	int ep = (int)(intptr_t)arg;
+	struct epoll_event ev[16];
+	for (;;) {
+		int n = epoll_wait(ep, ev, 16, -1);
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+			struct pending *p = lock_entry(fd);
+			if (p == NULL)
+				continue;
+			advance(p, fd);
+			bool again = p->state == PENDING_CONNECTING;
+			pthread_mutex_unlock(&p->lock);
+			if (again) { /* woken early: watch it once more */
+				struct epoll_event e = { .events = EPOLLOUT | EPOLLONESHOT, .data.fd = fd };
+				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+			}
+		}
+		if (n < 0 && errno != EINTR)
+			return NULL;
+	}
+}
+
+static void watch_after_fork(void)
+{
+	/* The thread did not come along: the next pending connect starts another (the descriptor is closed
+	 * without our hook: close() here would be ours, which only forgets what we remembered). */
+	if (watch_fd >= 0)
+		tw_libc()->close(watch_fd);
+	watch_fd = -1;
+	pthread_mutex_init(&watch_lock, NULL);
+}
+
+/* Has the watcher send FD's request once the connection is up (one shot). */
+static void watch(int fd)
+{
+	pthread_mutex_lock(&watch_lock);
+	if (!atfork_set)
+		atfork_set = pthread_atfork(NULL, NULL, watch_after_fork) == 0;
+	if (watch_fd < 0) {
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (ep >= 0 && pthread_create(&t, &attr, watcher, (void *)(intptr_t)ep) == 0)
+			watch_fd = ep;
+		else if (ep >= 0)
+			tw_libc()->close(ep);
+		pthread_attr_destroy(&attr);
+	}
+	int ep = watch_fd;
+	pthread_mutex_unlock(&watch_lock);
+	if (ep < 0)
+		return; /* no watcher: the program's own reads and writes still send the request */
+	struct epoll_event e = { .events = EPOLLOUT | EPOLLONESHOT, .data.fd = fd };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0 && errno == EEXIST)
+		epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+}
+
+/* ----------------------------------------------------------------------------------------------- the API */
+
+int shim_proxy_start(int fd, const struct socks5_target *target, const struct sockaddr *asked, socklen_t asked_len,
+		     bool blocking)
+{
+	pthread_once(&table_once, table_alloc);
+	if (table == NULL)
+		return -ENOMEM;
+	int domain;
+	socklen_t dlen = sizeof(domain);
+	if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
+		return -errno;
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	struct route_caller who;
+	shim_caller(&who, true);
+	p->pid = who.pid;
+	socks5_target_text(target, p->what, sizeof(p->what));
+	socklen_t plen = 0;
+	int flags = fcntl(fd, F_GETFL);
+	if (blocking && (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
+		free(p);
+		return -errno;
+	}
+	int64_t deadline = tw_now_ms() + shim_config()->timeout_ms;
+	int rc = route_proxy_start(shim_route(), &who, fd, domain, target, &p->proxy, &plen, p->req, &p->reqlen,
+				   p->token);
+	if (rc == -EINPROGRESS && blocking) {
+		rc = wait_connected(fd, deadline);
+		if (rc < 0)
+			log_outcome(p, rc, -1, false);
+	}
+	if (blocking)
+		fcntl(fd, F_SETFL, flags);
+	if (rc < 0 && rc != -EINPROGRESS) {
+		free(p);
+		return rc;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		free(p);
+		return -errno;
+	}
+	p->ino = st.st_ino;
+	p->dev = st.st_dev;
+	socks5_reply_parser_init(&p->parser, p->token[0] != '\0');
+	p->state = PENDING_CONNECTING;
+	shim_pending_forget(fd);
+	atomic_store_explicit(&table[fd], p, memory_order_release);
+	shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&p->proxy, plen);
+	shim_fd_set(fd, SHIM_FD_PENDING);
+	pthread_mutex_lock(&p->lock);
+	if (rc == 0)
+		send_request(p, fd);
+	enum pending_state state = p->state;
+	int err = p->err;
+	pthread_mutex_unlock(&p->lock);
+	if (state == PENDING_FAILED)
+		return err;
+	if (state == PENDING_CONNECTING)
+		watch(fd);
+	return blocking ? 0 : -EINPROGRESS;
+}
+
+int shim_pending_before_io(int fd, bool reading, bool dontwait)
+{
+	struct pending *p = lock_entry(fd);
+	if (p == NULL) {
+		shim_fd_clear(fd, SHIM_FD_PENDING);
+		return 0;
+	}
+	if (p->state != PENDING_FAILED && !still_ours(p, fd)) { /* closed behind our back, and reused */
+		pthread_mutex_unlock(&p->lock);
+		shim_pending_forget(fd);
+		return 0;
+	}
+	advance(p, fd);
+	int fl = fcntl(fd, F_GETFL);
+	if (p->state == PENDING_CONNECTING && !dontwait && fl >= 0 && !(fl & O_NONBLOCK)) {
+		/* A blocking call before the connection was up: the kernel would wait, and then send the program's
+		 * bytes before the request. Wait here, then send the request. */
+		int err = wait_connected(fd, tw_now_ms() + shim_config()->timeout_ms);
+		if (err < 0)
+			fail(p, fd, err, -1, false);
+		else
+			advance(p, fd);
+	}
+	int rc = 0;
+	if (p->state == PENDING_FAILED)
+		rc = p->err;
+	else if (reading && p->state == PENDING_SENT)
+		rc = take_reply(p, fd, dontwait);
+	bool done = p->state == PENDING_DONE;
+	pthread_mutex_unlock(&p->lock);
+	if (done)
+		shim_pending_forget(fd);
+	return rc;
+}
+
+int shim_pending_connect_again(int fd)
+{
+	struct pending *p = lock_entry(fd);
+	if (p == NULL)
+		return 1;
+	if (!still_ours(p, fd)) {
+		pthread_mutex_unlock(&p->lock);
+		shim_pending_forget(fd);
+		return 1;
+	}
+	advance(p, fd);
+	int rc = p->state == PENDING_CONNECTING ? -EALREADY : p->state == PENDING_FAILED ? p->err : -EISCONN;
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int shim_pending_so_error(int fd)
+{
+	struct pending *p = lock_entry(fd);
+	if (p == NULL)
+		return 0;
+	advance(p, fd);
+	int err = p->state == PENDING_FAILED ? -p->err : 0;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+void shim_pending_forget(int fd)
+{
+	if (fd < 0 || fd >= SHIM_FD_MAX || table == NULL)
+		return;
+	pthread_mutex_lock(&table_lock);
+	struct pending *p = atomic_exchange_explicit(&table[fd], NULL, memory_order_acq_rel);
+	pthread_mutex_unlock(&table_lock);
+	shim_fd_clear(fd, SHIM_FD_PENDING);
+	if (p == NULL)
+		return;
+	/* Whoever found it before it left the table holds its lock: wait for them, then free. */
+	pthread_mutex_lock(&p->lock);
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
