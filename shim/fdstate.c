@@ -49,6 +49,8 @@ void shim_fd_forget_range(unsigned first, unsigned last)
 		uint8_t f = atomic_load_explicit(&fd_flags[fd], memory_order_relaxed);
 		if (f & SHIM_FD_PENDING)
 			shim_pending_forget((int)fd);
+		if (f & SHIM_FD_WATCHER)
+			shim_pending_watcher_closed();
 		if (f)
 			atomic_store_explicit(&fd_flags[fd], 0, memory_order_release);
 	}

@@ -212,7 +212,7 @@ static int take_reply(struct pending *p, int fd, bool dontwait)
 
 /* ------------------------------------------------------------------------------------- the watcher thread */
 
-static int watch_fd = -1;
+static _Atomic int watch_fd = -1;
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool atfork_set;
 
@@ -220,9 +220,10 @@ static void *watcher(void *arg)
 {
 	int ep = (int)(intptr_t)arg;
 	struct epoll_event ev[16];
-	for (;;) {
+	/* Once the program has closed our descriptor its number may be one of the program's: stop using it. */
+	while (atomic_load(&watch_fd) == ep) {
 		int n = epoll_wait(ep, ev, 16, -1);
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && atomic_load(&watch_fd) == ep; i++) {
 			int fd = ev[i].data.fd;
 			struct pending *p = lock_entry(fd);
 			if (p == NULL)
@@ -236,16 +237,28 @@ static void *watcher(void *arg)
 			}
 		}
 		if (n < 0 && errno != EINTR)
-			return NULL;
+			break;
 	}
+	return NULL;
+}
+
+void shim_pending_watcher_closed(void)
+{
+	/* Its number may come back as one of the program's own descriptors: forget it at once. The thread sees
+	 * EBADF and ends; the next pending connect starts another. */
+	pthread_mutex_lock(&watch_lock);
+	watch_fd = -1;
+	pthread_mutex_unlock(&watch_lock);
 }
 
 static void watch_after_fork(void)
 {
 	/* The thread did not come along: the next pending connect starts another (the descriptor is closed
 	 * without our hook: close() here would be ours, which only forgets what we remembered). */
-	if (watch_fd >= 0)
+	if (watch_fd >= 0) {
+		shim_fd_clear(watch_fd, SHIM_FD_WATCHER);
 		tw_libc()->close(watch_fd);
+	}
 	watch_fd = -1;
 	pthread_mutex_init(&watch_lock, NULL);
 }
@@ -262,8 +275,10 @@ static void watch(int fd)
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (ep >= 0 && pthread_create(&t, &attr, watcher, (void *)(intptr_t)ep) == 0)
+		if (ep >= 0 && pthread_create(&t, &attr, watcher, (void *)(intptr_t)ep) == 0) {
 			watch_fd = ep;
+			shim_fd_set(ep, SHIM_FD_WATCHER);
+		}
 		else if (ep >= 0)
 			tw_libc()->close(ep);
 		pthread_attr_destroy(&attr);

@@ -80,6 +80,7 @@ const char *shim_addr_text(const struct resolver_addr *addr, char *buf, size_t l
 #define SHIM_FD_DNS_LENGTH 4u /* TCP DNS: a 2-byte length was written alone, the message follows */
 #define SHIM_FD_ANSWERED 8u /* its DNS goes to torwrap's responder: replies are reported from the nameserver */
 #define SHIM_FD_PENDING 16u /* a connect through Tor whose SOCKS exchange is not over (pending.c) */
+#define SHIM_FD_WATCHER 32u /* the library's own epoll descriptor (pending.c): a program closing it ends it */
 
 unsigned shim_fd_flags(int fd);
 void shim_fd_set(int fd, unsigned flags);
@@ -112,6 +113,8 @@ int shim_pending_connect_again(int fd);
 int shim_pending_so_error(int fd);
 /* FD is closed or reused: its pending connect, if any, is forgotten. */
 void shim_pending_forget(int fd);
+/* The program closed the watcher's epoll descriptor (daemons close everything): it is never used again. */
+void shim_pending_watcher_closed(void);
 
 /* connect() as routed by torwrap (the hook's body), for the other paths that connect: TCP Fast Open sends,
  * syscall(SYS_connect). Returns 0 or a negative errno. */
