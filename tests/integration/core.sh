@@ -98,11 +98,11 @@ check "UDP connect to a name through Tor: nothing sent" bash -c "! grep -qE 'hto
 n0=$(socks_count)
 out=$(tw curl -sS --max-time 10 -g "http://[2001:db8::7]:$HPORT/" 2>&1)
 check "IPv6 literal goes to the proxy as ATYP 4" socks_saw 4 2001:db8::7 "$HPORT"
-check "IPv6 literal: the page came back (the test proxy reaches it on loopback)" \
+check "IPv6 literal goes to the proxy as ATYP 4: the page came back (the proxy reaches it on loopback)" \
 	grep -q "hello from the internet" <<<"$out"
 out=$(tw curl -sS --max-time 10 "http://198.51.100.7:$HPORT/" 2>&1)
 check "IPv4 literal (not allowed) goes to the proxy as ATYP 1" socks_saw 1 198.51.100.7 "$HPORT"
-check "IPv4 literal: the page came back (the test proxy reaches it on loopback)" \
+check "IPv4 literal (not allowed) goes to the proxy as ATYP 1: the page came back (the proxy reaches it on loopback)" \
 	grep -q "hello from the internet" <<<"$out"
 out=$(tw $PY -c "
 import socket, os
