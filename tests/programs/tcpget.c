@@ -5,7 +5,9 @@
  *                                          --v6 an IPv6 socket, --v6-short one connected with the 24-byte
  *                                          sockaddr_in6 (RFC 2133) that the kernel accepts too
  *   tcpget --udp HOST PORT                 connect() a UDP socket and send one datagram; prints the errno
- * Exit status 0 on success, 2 on a failed call (its errno name on stderr), 3 when the flags changed.
+ * Exit status 0 on success, 2 on a failed call (its errno name on stderr: "connect: ECONNREFUSED", or "read: ..."
+ * when the connection failed after connect() returned, as TORWRAP_OPTIMISTIC=on reports a refusal), 3 when the
+ * flags changed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,9 +106,13 @@ int main(int argc, char **argv)
 	}
 	char buf[65536];
 	size_t have = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	while (have < sizeof(buf) - 1 && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0)
 		have += (size_t)n;
+	if (n < 0) {
+		fprintf(stderr, "read: %s\n", errname(errno));
+		return 2;
+	}
 	buf[have] = '\0';
 	char *body = strstr(buf, "\r\n\r\n");
 	fputs(body ? body + 4 : buf, stdout);

@@ -7,18 +7,31 @@ what torwrap sent (name or address, credentials, and whether the request was pip
 
     socks5_server.py --listen 127.0.0.1:PORT --log FILE [--map NAME=IP ...] [--default-ip IP]
                      [--fail NAME=CODE ...] [--delay-ms N] [--pidfile F] [--ready-file F]
-                     [--delay-model reply|exchange|request] [--count-round-trips] [--resolve-to IP]
+                     [--delay-model reply|exchange|request|circuit] [--count-round-trips] [--resolve-to IP]
 
 Names: a --map entry (exact, case-insensitive; address literals too, ATYP 1 and 4) wins; then --fail NAME=CODE
-forces a reply code (hex: 01, F2) for that name; names under .invalid get 04; *.onion gets F0 when its label is a well-formed v3 address (56
-base32 characters) or starts with "missing", else F6; any other name gets --default-ip, or 04 without one.
+forces a reply code (hex: 01, F2) for that name, or with CODE "close" no reply at all: the connection is closed
+where the reply would have gone (a proxy that gives up); names under .invalid get 04; *.onion gets F0 when its
+label is a well-formed v3 address (56 base32 characters) or starts with "missing", else F6; any other name gets
+--default-ip, or 04 without one.
 PORT 0 picks a free port; the ready file then holds the real one.
+
+The log: one JSON line per request, written as its reply goes out. "accepted" (the connection came in),
+"requested" (the whole CONNECT or RESOLVE request had arrived) and "replied" (the reply was handed to the
+kernel; "ts" is the same instant) are this host's clock (time.time()), so tests can order events of the proxy
+against each other and against a client's, with no clock of their own; "early_bytes" counts the bytes the client
+sent after its request and before the reply (application data sent optimistically, as Tor allows).
 
 For the benchmarks (tests/bench/), all off by default:
 --delay-model says where --delay-ms goes. "reply" (the default): before every reply, greeting and auth replies
   included. "exchange": once per round trip, i.e. before a reply only when the server had to wait for the
   client since its last reply (a remote proxy with that round-trip time: a pipelined request costs one delay).
   "request": only before the reply to a CONNECT or RESOLVE (a local Tor whose circuit takes that long).
+  "circuit": a circuit whose round trip is --delay-ms (D), as Tor's: the greeting and auth replies at once (a
+  local Tor), the CONNECT reply D after the request arrived, and every relayed byte D/2 on its way, each
+  direction; bytes the client sends before the reply travel with the CONNECT (they reach the destination D/2
+  after it, as Tor's optimistic data does), never held back until the reply. A client that waits for the reply
+  before its request gets its first byte about 2D after the CONNECT; one that sends at once, about D.
 --count-round-trips adds to each log line "round_trips", the number of times the server had to wait for the
   client (the first request included), and "cmd", the request's command (1 CONNECT, 240 RESOLVE).
 --resolve-to IP answers Tor's RESOLVE command (F0, as torsocks sends it) with IP, and takes a later CONNECT to
@@ -31,6 +44,7 @@ import errno
 import ipaddress
 import json
 import os
+import queue
 import re
 import select
 import signal
@@ -49,6 +63,7 @@ REP_CMD = 0x07
 REP_ATYP = 0x08
 REP_ONION_NOT_FOUND = 0xF0
 REP_ONION_BAD_ADDRESS = 0xF6
+CLOSE = -1  # --fail NAME=close: no reply, the connection closed instead
 
 ONION_V3 = re.compile(r"^[a-z2-7]{56}$")
 
@@ -147,7 +162,8 @@ class Server:
             name, _, code = item.partition("=")
             if not code:
                 raise SystemExit("--fail wants NAME=CODE, got %r" % item)
-            self.fail[norm(name)] = int(code, 16)  # written as on the wire: 04, F0, 0xF6
+            # written as on the wire: 04, F0, 0xF6; or "close"
+            self.fail[norm(name)] = CLOSE if code.lower() == "close" else int(code, 16)
         self.default_ip = str(ipaddress.ip_address(args.default_ip)) if args.default_ip else None
         self.delay = args.delay_ms / 1000.0
         self.delay_model = args.delay_model
@@ -202,7 +218,7 @@ class Server:
             if conn is None or not conn.fresh:
                 return  # this reply answers bytes that had arrived already: no new round trip
             conn.fresh = False
-        elif self.delay_model == "request" and not request:
+        elif self.delay_model in ("request", "circuit") and not request:
             return
         time.sleep(self.delay)
 
@@ -271,6 +287,7 @@ class Server:
                 self.reply(conn, rec, REP_ATYP)
                 return
             port = int.from_bytes(conn.take(2), "big")
+            rec["requested"] = round(time.time(), 6)
             rec["host"] = host
             rec["port"] = port
             if cmd == 0xF0 and self.resolve_to:  # Tor's RESOLVE: the name's address, no connection
@@ -289,6 +306,12 @@ class Server:
             else:  # an address literal: --map may stand a loopback address in for it (no test leaves loopback)
                 ip, code = self.map.get(norm(host), host), REP_OK
             rec["resolved"] = ip
+            if self.delay_model == "circuit" and self.delay > 0:
+                self.circuit(conn, rec, ip, port, code)
+                return
+            if code == CLOSE:
+                self.close_instead(conn, rec)
+                return
             if code != REP_OK:
                 self.reply(conn, rec, code)
                 return
@@ -313,11 +336,17 @@ class Server:
             close_quietly(sock)
 
 
-    def reply(self, conn, rec, code, bound=None):
-        """Sends the CONNECT reply (after the simulated circuit delay) and logs the request."""
-        self.pause(conn, request=True)
+    def reply(self, conn, rec, code, bound=None, early=None):
+        """Sends the CONNECT reply (after the simulated circuit delay, unless EARLY, the count of early bytes,
+        says the caller timed it and owns the reading side) and logs the request."""
+        if early is None:
+            self.pause(conn, request=True)
+            conn.drain_available()
+            early = len(conn.buf)
         rec["reply"] = code
-        self.log({k: v for k, v in rec.items() if k != "logged"})
+        rec["early_bytes"] = early
+        rec["replied"] = round(time.time(), 6)
+        self.log(dict({k: v for k, v in rec.items() if k != "logged"}, ts=rec["replied"]))
         rec["logged"] = True
         if bound is None:
             bnd = bytes([1, 0, 0, 0, 0, 0, 0])
@@ -325,6 +354,123 @@ class Server:
             ip = ipaddress.ip_address(bound[0])
             bnd = bytes([1 if ip.version == 4 else 4]) + ip.packed + bound[1].to_bytes(2, "big")
         conn.send(bytes([5, code, 0]) + bnd)
+
+    def close_instead(self, conn, rec, early=None):
+        """--fail NAME=close: where the reply would go (after the delay), the connection is closed."""
+        if early is None:
+            self.pause(conn, request=True)
+            conn.drain_available()
+            early = len(conn.buf)
+        rec["reply"] = None
+        rec["closed"] = True
+        rec["early_bytes"] = early
+        rec["replied"] = round(time.time(), 6)
+        self.log(dict({k: v for k, v in rec.items() if k != "logged"}, ts=rec["replied"]))
+        rec["logged"] = True
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def circuit(self, conn, rec, ip, port, code):
+        """The CONNECT of delay model "circuit": see the module's documentation. From the request on, the
+        client's bytes are read by a pump that delivers each chunk D/2 after it arrived (bytes that came with
+        the request: D/2 after the request); the exit opens the destination D/2 after the request and the reply
+        leaves D after it; the destination's bytes reach the client D/2 after the exit got them."""
+        sock = conn.sock
+        t0 = rec["requested"]
+        half = self.delay / 2
+        early = {"n": len(conn.buf), "replied": False}
+        lock = threading.Lock()
+        up = {"sock": None}
+        up_ready = threading.Event()
+        to_exit = queue.Queue()
+        if conn.buf:
+            to_exit.put((t0 + half, bytes(conn.buf)))
+            conn.buf.clear()
+
+        def client_reader():
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                with lock:
+                    if data and not early["replied"]:
+                        early["n"] += len(data)
+                to_exit.put((time.time() + half, data or None))
+                if not data:
+                    return
+
+        def exit_writer():
+            up_ready.wait()
+            s = up["sock"]
+            while True:
+                due, data = to_exit.get()
+                if s is None:
+                    if data is None:
+                        return
+                    continue  # no destination: the client's bytes go nowhere
+                sleep_until(due)
+                try:
+                    if data is None:
+                        s.shutdown(socket.SHUT_WR)
+                        return
+                    s.sendall(data)
+                except OSError:
+                    return
+
+        to_client = queue.Queue()
+
+        def exit_reader():  # from the moment the exit has the destination: its bytes start their way back
+            while True:
+                try:
+                    data = up["sock"].recv(65536)
+                except OSError:
+                    data = b""
+                to_client.put((time.time() + half, data or None))
+                if not data:
+                    return
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (client_reader, exit_writer)]
+        for t in threads:
+            t.start()
+        upstream = None
+        try:
+            sleep_until(t0 + half)  # the CONNECT reaches the exit
+            if code == REP_OK:
+                upstream, code = open_upstream(ip, port)
+            up["sock"] = upstream
+            up_ready.set()
+            if upstream is not None:
+                threading.Thread(target=exit_reader, daemon=True).start()
+            sleep_until(t0 + self.delay)  # its answer reaches the client
+            with lock:
+                early["replied"] = True
+                n = early["n"]
+            if code == CLOSE:
+                self.close_instead(conn, rec, early=n)
+                return
+            self.reply(conn, rec, code, upstream.getsockname() if code == REP_OK else None, early=n)
+            if code != REP_OK:
+                return
+            while True:
+                due, data = to_client.get()
+                sleep_until(due)
+                if data is None:
+                    sock.shutdown(socket.SHUT_WR)
+                    break
+                sock.sendall(data)
+            threads[1].join(30)  # the client's side has ended too
+        except (OSError, ClientGone):
+            pass
+        finally:
+            up_ready.set()
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the client reader
+            except OSError:
+                pass
+            close_quietly(upstream)
 
     # ----------------------------------------------------------------------------------------------- serving
 
@@ -348,6 +494,12 @@ class Server:
             sock.setblocking(True)
             t = threading.Thread(target=self.handle, args=(sock, peer), daemon=True)
             t.start()
+
+
+def sleep_until(t):
+    d = t - time.time()
+    if d > 0:
+        time.sleep(d)
 
 
 def open_upstream(ip, port):
@@ -428,9 +580,9 @@ def main(argv=None):
     ap.add_argument("--fail", action="append", default=[], metavar="NAME=CODE", help="force a reply code for NAME")
     ap.add_argument("--default-ip", help="address for names not in --map (else reply 04)")
     ap.add_argument("--delay-ms", type=int, default=0, help="delay before each reply (circuit round trip)")
-    ap.add_argument("--delay-model", choices=("reply", "exchange", "request"), default="reply",
-                    help="where --delay-ms applies: every reply (default), once per round trip, or only to "
-                         "CONNECT/RESOLVE replies")
+    ap.add_argument("--delay-model", choices=("reply", "exchange", "request", "circuit"), default="reply",
+                    help="where --delay-ms applies: every reply (default), once per round trip, only to "
+                         "CONNECT/RESOLVE replies, or a circuit of that round trip (relayed bytes too)")
     ap.add_argument("--count-round-trips", action="store_true",
                     help="log per request how many times the server waited for the client, and the command")
     ap.add_argument("--resolve-to", metavar="IP",
