@@ -524,25 +524,38 @@ int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5
 	return socks5_handshake(fd, target, token ? &auth : NULL, deadline, ctx->io, code);
 }
 
-int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
-			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen)
+/* What both ways to the proxy start with: where it is (PROXY/PLEN) and WHO's isolation token for TARGET
+ * (TOKEN, POLICY_TOKEN_MAX bytes); WHAT the target in words. Returns 1 with credentials, 0 without, or a
+ * negative errno (logged). */
+static int prepare(const struct route_ctx *ctx, const struct route_caller *who, int domain,
+		   const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen, char *token,
+		   char *what, size_t whatlen)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	char what[TW_NAME_MAX + 64];
-	socks5_target_text(target, what, sizeof(what));
+	socks5_target_text(target, what, whatlen);
 	int rc = proxy_sockaddr(ctx, domain, proxy, plen);
 	if (rc < 0) {
 		tw_error("%sconnect %s failed (%s): the proxy %s:%u cannot be found; not connecting directly",
 			 who->prefix, what, errno_name(-rc), cfg->proxy_host, cfg->proxy_port);
 		return rc;
 	}
-	char token[POLICY_TOKEN_MAX];
-	int with_auth = route_isolation_token(ctx, who, target, token, sizeof(token));
-	if (with_auth < 0) {
+	int with_auth = route_isolation_token(ctx, who, target, token, POLICY_TOKEN_MAX);
+	if (with_auth < 0)
 		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
 			 strerror(-with_auth));
+	else if (!with_auth)
+		token[0] = '\0';
+	return with_auth;
+}
+
+int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
+			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	char what[TW_NAME_MAX + 64], token[POLICY_TOKEN_MAX];
+	int with_auth = prepare(ctx, who, domain, target, proxy, plen, token, what, sizeof(what));
+	if (with_auth < 0)
 		return with_auth;
-	}
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return -errno;
@@ -550,7 +563,7 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 		return -errno;
 	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
 	int code = -1;
-	rc = route_connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
+	int rc = route_connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
 	bool connected = rc == 0;
 	if (connected)
 		rc = route_socks_request(ctx, fd, target, with_auth ? token : NULL, deadline, &code);
@@ -564,23 +577,10 @@ int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *wh
 		      const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen,
 		      uint8_t *req, size_t *reqlen, char *token)
 {
-	const struct tw_config *cfg = ctx->cfg;
 	char what[TW_NAME_MAX + 64];
-	socks5_target_text(target, what, sizeof(what));
-	int rc = proxy_sockaddr(ctx, domain, proxy, plen);
-	if (rc < 0) {
-		tw_error("%sconnect %s failed (%s): the proxy %s:%u cannot be found; not connecting directly",
-			 who->prefix, what, errno_name(-rc), cfg->proxy_host, cfg->proxy_port);
-		return rc;
-	}
-	int with_auth = route_isolation_token(ctx, who, target, token, POLICY_TOKEN_MAX);
-	if (with_auth < 0) {
-		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
-			 strerror(-with_auth));
+	int with_auth = prepare(ctx, who, domain, target, proxy, plen, token, what, sizeof(what));
+	if (with_auth < 0)
 		return with_auth;
-	}
-	if (!with_auth)
-		token[0] = '\0';
 	struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
 	ssize_t n = socks5_encode_request(target, with_auth ? &auth : NULL, req, SOCKS5_REQUEST_MAX);
 	if (n < 0) {
@@ -591,7 +591,7 @@ int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *wh
 	*reqlen = (size_t)n;
 	if (ctx->connect(fd, (struct sockaddr *)proxy, *plen) == 0)
 		return 0;
-	rc = errno == EINPROGRESS ? -EINPROGRESS : -errno;
+	int rc = errno == EINPROGRESS ? -EINPROGRESS : -errno;
 	if (rc != -EINPROGRESS)
 		route_log_outcome(ctx, who, what, rc, -1, false, NULL);
 	return rc;
