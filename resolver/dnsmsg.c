@@ -1,12 +1,16 @@
-/* dnsmsg.c: just enough of the DNS wire format (RFC 1035) to read the question of a query and to write a
- * reply to it. Pure functions: the res_* hooks answer from the virtual map with them, and the DNS guard reads
- * what a program's own resolver is about to send.
+/* dnsmsg.c: just enough of the DNS wire format (RFC 1035) to read the question of a query, to write a reply
+ * to it, and to read the addresses of a nameserver's reply. Pure functions: the res_* hooks answer from the
+ * virtual map with them, the DNS guard reads what a program's own resolver is about to send, and the
+ * supervisor's forwarder checks and reads what a nameserver sent back.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "resolver.h"
+
+#define DNS_HEADER 12
+#define DNS_MAX_LABELS 128 /* a 255-byte name has at most 127 labels: more is a loop of pointers */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -68,6 +72,85 @@ int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns
 	q->qclass = get16(msg + off + 2);
 	q->qend = off + 4;
 	return 0;
+}
+
+/* Steps over the (possibly compressed) name at MSG+*OFF. */
+static int skip_name(const uint8_t *msg, size_t len, size_t *off)
+{
+	size_t o = *off;
+	for (int labels = 0; labels < DNS_MAX_LABELS; labels++) {
+		if (o >= len)
+			return -EBADMSG;
+		uint8_t l = msg[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return -EBADMSG;
+			*off = o + 2;
+			return 0;
+		}
+		if (l & 0xc0)
+			return -EBADMSG;
+		o += 1 + (size_t)l;
+		if (l == 0) {
+			*off = o;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+bool resolver_dns_reply_answers(const uint8_t *reply, size_t len, const struct resolver_dns_question *q)
+{
+	if (len < DNS_HEADER || get16(reply) != q->id || !(reply[2] & 0x80) || get16(reply + 4) != 1)
+		return false;
+	size_t off = DNS_HEADER;
+	char name[TW_NAME_MAX];
+	if (read_qname(reply, len, &off, name) != 0 || off + 4 > len)
+		return false;
+	/* read_qname lower-cases: a server that echoes 0x20-randomised case still matches. */
+	return strcmp(name, q->name) == 0 && get16(reply + off) == q->qtype && get16(reply + off + 2) == q->qclass;
+}
+
+/* The address of the answer record at MSG+OFF (its RDLEN bytes) into OUT when it is an A or AAAA of class IN. */
+static bool answer_addr(const uint8_t *msg, size_t off, uint16_t type, uint16_t class, uint16_t rdlen,
+			struct resolver_addr *out)
+{
+	if (class != 1 || !((type == RESOLVER_DNS_A && rdlen == 4) || (type == RESOLVER_DNS_AAAA && rdlen == 16)))
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = type == RESOLVER_DNS_A ? AF_INET : AF_INET6;
+	memcpy(out->addr, msg + off, rdlen);
+	return true;
+}
+
+int resolver_dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_addr *out, int max)
+{
+	if (len < DNS_HEADER || !(msg[2] & 0x80))
+		return -EAGAIN;
+	int rcode = msg[3] & 0x0f;
+	if (rcode == 3)
+		return -ENOENT;
+	if (rcode != 0)
+		return -EAGAIN;
+	size_t off = DNS_HEADER;
+	for (unsigned i = 0, qd = get16(msg + 4); i < qd; i++) {
+		if (skip_name(msg, len, &off) != 0 || off + 4 > len)
+			return -EAGAIN;
+		off += 4;
+	}
+	int n = 0;
+	for (unsigned i = 0, an = get16(msg + 6); i < an && n < max; i++) {
+		if (skip_name(msg, len, &off) != 0 || off + 10 > len)
+			break;
+		uint16_t type = get16(msg + off), class = get16(msg + off + 2), rdlen = get16(msg + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			break;
+		if (answer_addr(msg, off, type, class, rdlen, &out[n]))
+			n++;
+		off += rdlen;
+	}
+	return n;
 }
 
 static int write_name(uint8_t *out, size_t outlen, size_t *off, const char *name)

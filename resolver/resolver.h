@@ -127,6 +127,14 @@ int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns
 ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,
 				 uint16_t rdlen, uint8_t *out, size_t outlen);
 
+/* True when REPLY (LEN bytes) is a response to Q: the same ID and the same single question (name, compared
+ * without case, type and class). A forwarder checks this before it believes what a nameserver sent. */
+bool resolver_dns_reply_answers(const uint8_t *reply, size_t len, const struct resolver_dns_question *q);
+
+/* The A/AAAA records (class IN) of the answer section of the reply MSG, up to MAX. Returns the count, or
+ * -ENOENT (NXDOMAIN), -EAGAIN (not a reply, another error, or malformed before the answers). */
+int resolver_dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_addr *out, int max);
+
 /* NAME in DNS wire form (labels, a final zero) into OUT: its length, or a negative errno. */
 int resolver_dns_name_to_wire(const char *name, uint8_t *out, size_t outlen);
 

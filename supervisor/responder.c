@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,76 +33,39 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static int dns_skip_name(const uint8_t *msg, size_t len, size_t *off)
-{
-	size_t o = *off;
-	for (int labels = 0; labels < 128; labels++) {
-		if (o >= len)
-			return -1;
-		uint8_t l = msg[o];
-		if ((l & 0xc0) == 0xc0) {
-			if (o + 2 > len)
-				return -1;
-			*off = o + 2;
-			return 0;
-		}
-		if (l & 0xc0)
-			return -1;
-		o += 1 + (size_t)l;
-		if (l == 0) {
-			*off = o;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* The A/AAAA records of the answer section of reply MSG. The count, or -ENOENT (NXDOMAIN), -EAGAIN. */
-static int dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_addr *out, int max)
-{
-	if (len < 12 || !(msg[2] & 0x80))
-		return -EAGAIN;
-	int rcode = msg[3] & 0x0f;
-	if (rcode == 3)
-		return -ENOENT;
-	if (rcode != 0)
-		return -EAGAIN;
-	size_t off = 12;
-	for (unsigned i = 0, qd = get16(msg + 4); i < qd; i++) {
-		if (dns_skip_name(msg, len, &off) != 0 || off + 4 > len)
-			return -EAGAIN;
-		off += 4;
-	}
-	int n = 0;
-	for (unsigned i = 0, an = get16(msg + 6); i < an && n < max; i++) {
-		if (dns_skip_name(msg, len, &off) != 0 || off + 10 > len)
-			break;
-		uint16_t type = get16(msg + off), class = get16(msg + off + 2), rdlen = get16(msg + off + 8);
-		off += 10;
-		if (off + rdlen > len)
-			break;
-		if (class == 1 && type == RESOLVER_DNS_A && rdlen == 4) {
-			memset(&out[n], 0, sizeof(out[n]));
-			out[n].family = AF_INET;
-			memcpy(out[n++].addr, msg + off, 4);
-		} else if (class == 1 && type == RESOLVER_DNS_AAAA && rdlen == 16) {
-			memset(&out[n], 0, sizeof(out[n]));
-			out[n].family = AF_INET6;
-			memcpy(out[n++].addr, msg + off, 16);
-		}
-		off += rdlen;
-	}
-	return n;
-}
-
 /* --------------------------------------------------------------------------------------------- forwarding */
 
+/* 16 bits from getrandom: 0, or a negative errno. */
+static int random16(uint16_t *v)
+{
+	ssize_t n = getrandom(v, sizeof(*v), 0);
+	return n == (ssize_t)sizeof(*v) ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* Binds the forwarder's UDP socket S to a source port from getrandom (1024-65535), so that a forger must guess
+ * the port as well as the ID. After a few ports in use, the kernel's own (also random) choice stands. */
+static void bind_random_port(int s, int family)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		uint16_t r;
+		if (random16(&r) != 0)
+			return;
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		struct resolver_addr any = { .family = family };
+		socklen_t len = route_sockaddr_make(&any, (uint16_t)(1024 + r % (65536 - 1024)), family, &ss);
+		if (bind(s, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE)
+			return;
+	}
+}
+
 static ssize_t forward_udp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
-			   uint8_t *out, size_t outlen, int64_t deadline)
+			   const struct resolver_dns_question *expect, uint8_t *out, size_t outlen, int64_t deadline)
 {
 	int s = socket(ns->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
+	bind_random_port(s, ns->ss_family);
 	ssize_t rc = -EAGAIN;
 	if (connect(s, (const struct sockaddr *)ns, nslen) != 0 || send(s, q, qlen, MSG_NOSIGNAL) != (ssize_t)qlen) {
 		rc = -errno;
@@ -120,7 +84,7 @@ static ssize_t forward_udp(const struct sockaddr_storage *ns, socklen_t nslen, c
 			rc = -errno; /* ECONNREFUSED: nobody there */
 			break;
 		}
-		if (n >= 12 && out[0] == q[0] && out[1] == q[1] && (out[2] & 0x80)) {
+		if (resolver_dns_reply_answers(out, (size_t)n, expect)) { /* anything else is dropped */
 			rc = n;
 			break;
 		}
@@ -131,7 +95,7 @@ out:
 }
 
 static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
-			   uint8_t *out, size_t outlen, int64_t deadline)
+			   const struct resolver_dns_question *expect, uint8_t *out, size_t outlen, int64_t deadline)
 {
 	int s = socket(ns->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
@@ -154,28 +118,42 @@ static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, c
 	}
 	if ((rc = sv_recv_exact(s, out, n, deadline)) < 0)
 		goto out;
-	rc = (ssize_t)n;
+	rc = resolver_dns_reply_answers(out, n, expect) ? (ssize_t)n : -EBADMSG;
 out:
 	free(msg);
 	close(s);
 	return rc;
 }
 
-/* Asks the configured nameservers, in order. The reply's length, or a negative errno. */
-static ssize_t dns_forward(const uint8_t *q, size_t qlen, uint8_t *out, size_t outlen, bool tcp)
+/* Asks the configured nameservers, in order, the question Q of QUERY under an ID of our own (getrandom): only
+ * a reply with that ID and the same question is believed. The reply, with the program's ID back, goes to OUT.
+ * Its length, or a negative errno. */
+static ssize_t dns_forward(const uint8_t *query, size_t qlen, const struct resolver_dns_question *q, uint8_t *out,
+			   size_t outlen, bool tcp)
 {
-	ssize_t rc = -EAGAIN;
+	struct resolver_dns_question expect = *q;
+	ssize_t rc = random16(&expect.id);
+	uint8_t *mine = rc == 0 ? malloc(qlen) : NULL;
+	if (mine == NULL)
+		return rc < 0 ? rc : -ENOMEM;
+	memcpy(mine, query, qlen);
+	mine[0] = (uint8_t)(expect.id >> 8);
+	mine[1] = (uint8_t)expect.id;
+	rc = -EAGAIN;
 	int per = sv.cfg->timeout_ms < SV_DNS_TRY_MS ? sv.cfg->timeout_ms : SV_DNS_TRY_MS;
-	for (unsigned i = 0; i < sv.ns.nns; i++) {
+	for (unsigned i = 0; i < sv.ns.nns && rc <= 0; i++) {
 		struct resolver_addr a = { .family = sv.ns.ns[i].family };
 		memcpy(a.addr, sv.ns.ns[i].addr, 16);
 		struct sockaddr_storage ss;
 		socklen_t len = route_sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
 		int64_t deadline = tw_now_ms() + per;
-		rc = tcp ? forward_tcp(&ss, len, q, qlen, out, outlen, deadline)
-			 : forward_udp(&ss, len, q, qlen, out, outlen, deadline);
-		if (rc > 0)
-			return rc;
+		rc = tcp ? forward_tcp(&ss, len, mine, qlen, &expect, out, outlen, deadline)
+			 : forward_udp(&ss, len, mine, qlen, &expect, out, outlen, deadline);
+	}
+	free(mine);
+	if (rc > 0) {
+		out[0] = query[0];
+		out[1] = query[1];
 	}
 	return rc;
 }
@@ -188,7 +166,7 @@ enum { RCODE_SERVFAIL = 2 };
 static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct resolver_dns_question *q,
 				    uint8_t *out, size_t outlen, bool tcp)
 {
-	ssize_t r = dns_forward(query, len, out, outlen, tcp);
+	ssize_t r = dns_forward(query, len, q, out, outlen, tcp);
 	if (r <= 0) {
 		tw_error("DNS query for %s: no answer from the nameservers (%s)", q->name,
 			 r < 0 ? strerror((int)-r) : "empty");
@@ -196,7 +174,7 @@ static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct res
 	}
 	char name[TW_NAME_MAX];
 	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-	int n = dns_reply_addrs(out, (size_t)r, addrs, RESOLVER_MAX_ADDRS);
+	int n = resolver_dns_reply_addrs(out, (size_t)r, addrs, RESOLVER_MAX_ADDRS);
 	if (tw_name_normalize(q->name, name) == 0)
 		for (int i = 0; i < n; i++)
 			vaddr_remember_direct(addrs[i].family, addrs[i].addr, name);
@@ -331,52 +309,56 @@ static void *tcp_responder(void *arg)
 	return NULL;
 }
 
-/* Binds a responder socket on loopback (v6: ::1 only) and returns it, its port in *PORT. */
+/* Binds a responder socket on loopback (v6: ::1 only) and returns it, its port in *PORT; or a negative errno. */
 static int responder_socket(int family, int type, uint16_t *port)
 {
 	int s = socket(family, type | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return -1;
+		return -errno;
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t len;
+	struct resolver_addr lo = { .family = family };
 	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*sin);
+		uint32_t v4 = htonl(INADDR_LOOPBACK);
+		memcpy(lo.addr, &v4, 4);
 	} else {
 		int one = 1;
 		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_loopback;
-		len = sizeof(*sin6);
+		lo.addr[15] = 1;
 	}
+	socklen_t len = route_sockaddr_make(&lo, 0, family, &ss);
 	if (bind(s, (struct sockaddr *)&ss, len) != 0 || (type == SOCK_STREAM && listen(s, 128) != 0) ||
 	    getsockname(s, (struct sockaddr *)&ss, &len) != 0) {
+		int err = errno;
 		close(s);
-		return -1;
+		return -err;
 	}
 	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 				       : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return s;
 }
 
+static void close_if_open(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 static int responder_start(void)
 {
 	sv.dns_udp4 = responder_socket(AF_INET, SOCK_DGRAM, &sv.dns_udp4_port);
 	sv.dns_tcp4 = responder_socket(AF_INET, SOCK_STREAM, &sv.dns_tcp4_port);
-	if (sv.dns_udp4 < 0 || sv.dns_tcp4 < 0)
-		return -errno;
+	if (sv.dns_udp4 < 0 || sv.dns_tcp4 < 0) {
+		int err = sv.dns_udp4 < 0 ? sv.dns_udp4 : sv.dns_tcp4; /* this call's own error, not a stale errno */
+		close_if_open(&sv.dns_udp4);
+		close_if_open(&sv.dns_tcp4);
+		return err;
+	}
 	sv.dns_udp6 = responder_socket(AF_INET6, SOCK_DGRAM, &sv.dns_udp6_port);
 	sv.dns_tcp6 = responder_socket(AF_INET6, SOCK_STREAM, &sv.dns_tcp6_port);
 	if (sv.dns_udp6 < 0 || sv.dns_tcp6 < 0) { /* no ::1 here: IPv6 sockets get the v4-mapped responder */
-		if (sv.dns_udp6 >= 0)
-			close(sv.dns_udp6);
-		if (sv.dns_tcp6 >= 0)
-			close(sv.dns_tcp6);
-		sv.dns_udp6 = sv.dns_tcp6 = -1;
+		close_if_open(&sv.dns_udp6);
+		close_if_open(&sv.dns_tcp6);
 	}
 	if (sv_spawn_detached(udp_responder, NULL) != 0 || sv_spawn_detached(tcp_responder, NULL) != 0)
 		return -EAGAIN;

@@ -47,6 +47,22 @@ for how in recvfrom recvmsg recvmmsg; do
 done
 out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" tron-wallet-manager recvfrom 2>&1)
 check "own resolver: allowed name answered by the nameserver" grep -qx "A 127.0.0.2 from 127.0.0.1 $DPORT peer .*" <<<"$out"
+# The supervisor forwards an allowed name's query under an ID of its own (getrandom) and believes only a reply
+# with that ID and the same question: for ledger.internal.test the test nameserver first sends two forgeries
+# claiming 192.0.2.66, one with another ID and one with the right ID for another question.
+ids_differ=0
+for i in 1 2; do
+	out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" ledger.internal.test recvfrom 2>&1)
+	check "own resolver, forged replies first ($i): the real answer is taken" \
+		grep -qx "A 127.0.0.2 from 127.0.0.1 $DPORT peer .*" <<<"$out"
+	sent=$(sed -n 's/^query id //p' <<<"$out")
+	seen=$($PY -c 'import json, sys
+ids = [r["id"] for r in map(json.loads, open(sys.argv[1])) if r.get("qname") == "ledger.internal.test"]
+print(ids[-1] if ids else "")' "$DNS_LOG")
+	[[ -n $sent && -n $seen && $sent != "$seen" ]] && ids_differ=1
+done
+# (the same ID twice by chance: 1 in 2^32)
+check "own resolver: the nameserver is asked under the supervisor's ID, not the program's" [ $ids_differ -eq 1 ]
 out=$(preload "$L" dns-udp 127.0.0.1 "$DPORT" preload-own.example.test recvfrom 2>&1)
 check "own resolver, LD_PRELOAD alone: external name refused (EPERM), never asked" \
 	bash -c "grep -qx EPERM <<<'$out' && ! grep -q preload-own.example.test '$DNS_LOG'"

@@ -194,7 +194,9 @@ start_world() {
 	start_socks main "$SPORT" --default-ip 127.0.0.1 --map 198.51.100.7=127.0.0.1 --map 2001:db8::7=127.0.0.1 ||
 		{ notok "socks server"; finish; }
 	start_dns main "$DPORT" --record tron-wallet-manager=127.0.0.2 --record tor-proxy=127.0.0.1 \
-		--record lucid-mongodb=127.0.0.2 --record api.trongrid.io=127.0.0.9 || { notok "dns server"; finish; }
+		--record lucid-mongodb=127.0.0.2 --record api.trongrid.io=127.0.0.9 \
+		--record ledger.internal.test=127.0.0.2 --forge ledger.internal.test=192.0.2.66 ||
+		{ notok "dns server"; finish; }
 
 	SOCKS_LOG=$WORK/socks-main.log
 	DNS_LOG=$WORK/dns-main.log

@@ -214,6 +214,7 @@ static int dns_udp(const char *addr, const char *port, const char *name, const c
 		printf("%s\n", strerrorname_np(errno));
 		return 2;
 	}
+	printf("query id %u\n", (unsigned)q[0] << 8 | q[1]);
 	memset(&from, 0, sizeof(from));
 	ssize_t n = recv_reply(fd, how, ans, sizeof(ans), &from);
 	socklen_t plen = sizeof(peer);

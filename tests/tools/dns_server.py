@@ -4,11 +4,17 @@
 It answers only from its --record table and logs every query as a JSON line, so tests can prove a name was (or,
 more often, was NOT) looked up through the system resolver while a program ran under torwrap.
 
-    dns_server.py --listen 127.0.0.1:PORT --log FILE [--record NAME=IP ...] [--pidfile F] [--ready-file F]
+    dns_server.py --listen 127.0.0.1:PORT --log FILE [--record NAME=IP ...] [--forge NAME=IP ...]
+                  [--pidfile F] [--ready-file F]
 
 A/AAAA come from the records (IPv4 gives A, IPv6 gives AAAA; several records per name give several answers); a
 known name asked for another type gets an empty NOERROR answer; unknown names get NXDOMAIN; PTR queries for the
 reverse of a record's address return its name. PORT 0 picks a free port; the ready file then holds the real one.
+
+--forge NAME=IP plays a forger racing the server over UDP: before the real answer to an A query for NAME, two
+replies claiming IP arrive, one with another ID and one with the right ID for another question (the first
+letter of the name changed). A client that checks only the ID takes the second one. Each log line has the
+query's ID ("id"), so a test can compare it with the ID the program sent.
 """
 
 import argparse
@@ -113,7 +119,7 @@ class Resolver:
             return struct.pack("!HHHHHH", qid, head_flags | RCODE_FORMERR, 0, 0, 0, 0), {"error": str(e)}
         question = query[12:off + 4]
         name = norm(qname)
-        fields = {"qname": name, "qtype": QTYPES.get(qtype, "TYPE%d" % qtype)}
+        fields = {"qname": name, "qtype": QTYPES.get(qtype, "TYPE%d" % qtype), "id": qid}
 
         answers = []
         if qtype in (T_A, T_AAAA, 255) and name in self.addrs:
@@ -143,6 +149,10 @@ class Resolver:
 class Server:
     def __init__(self, args):
         self.resolver = Resolver(args.record)
+        self.forge = {}
+        for spec in args.forge:
+            name, _, ip = spec.partition("=")
+            self.forge[norm(name)] = socket.inet_aton(ip)
         self.log_lock = threading.Lock()
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
@@ -164,10 +174,29 @@ class Server:
         self.log("udp", fmt_hostport(peer[0], peer[1]), fields)
         if resp is None:
             return
+        for lie in self.forgeries(resp, fields):
+            try:
+                usock.sendto(lie, peer)
+            except OSError:
+                pass
         try:
             usock.sendto(resp, peer)
         except OSError:
             pass
+
+    def forgeries(self, resp, fields):
+        ip = self.forge.get(fields.get("qname"))
+        if ip is None or fields.get("qtype") != "A" or len(resp) < 17:
+            return []
+        lie = bytearray(resp[:12]) + resp[12:]
+        struct.pack_into("!HH", lie, 6, 1, 0)  # one answer: IP
+        qend = 12 + resp[12:].index(b"\0") + 5
+        lie = lie[:qend] + struct.pack("!HHHIH", 0xC00C, T_A, 1, TTL, 4) + ip
+        wrong_id = bytearray(lie)
+        struct.pack_into("!H", wrong_id, 0, struct.unpack_from("!H", lie, 0)[0] ^ 0x5a5a)
+        other_question = bytearray(lie)
+        other_question[13] = ord("x") if other_question[13] != ord("x") else ord("y")
+        return [bytes(wrong_id), bytes(other_question)]
 
     def on_tcp(self, sock, peer):
         client = fmt_hostport(peer[0], peer[1])
@@ -276,6 +305,8 @@ def main(argv=None):
     ap.add_argument("--listen", required=True, help="HOST:PORT (PORT 0 = any free port)")
     ap.add_argument("--log", help="append one JSON line per query here")
     ap.add_argument("--record", action="append", default=[], metavar="NAME=IP")
+    ap.add_argument("--forge", action="append", default=[], metavar="NAME=IP",
+                    help="send forged UDP replies claiming IP before the real answer for NAME")
     ap.add_argument("--pidfile")
     ap.add_argument("--ready-file", help="written (with the port) once listening")
     args = ap.parse_args(argv)

@@ -347,6 +347,51 @@ static void vaddr_small_range_fills(void **state)
 	close(fd);
 }
 
+/* A reply to "Example.ORG A" (ID 0xbeef): the question, then a CNAME, an A (compressed owner), an AAAA. */
+static const uint8_t reply_example[] = {
+	0xbe, 0xef, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0,
+	7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'O', 'R', 'G', 0, 0, 1, 0, 1,
+	0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 0x0c,
+	0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7,
+	0xc0, 0x0c, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+};
+
+static void dns_reply_checked_and_read(void **state)
+{
+	(void)state;
+	struct resolver_dns_question q = { .id = 0xbeef, .qtype = 1, .qclass = 1 };
+	strcpy(q.name, "example.org");
+	assert_true(resolver_dns_reply_answers(reply_example, sizeof(reply_example), &q));
+	struct resolver_dns_question other = q;
+	other.id = 0xbeee; /* a forged reply that guessed the question but not the ID */
+	assert_false(resolver_dns_reply_answers(reply_example, sizeof(reply_example), &other));
+	other = q;
+	strcpy(other.name, "example.com"); /* the right ID for another question */
+	assert_false(resolver_dns_reply_answers(reply_example, sizeof(reply_example), &other));
+	other = q;
+	other.qtype = 28;
+	assert_false(resolver_dns_reply_answers(reply_example, sizeof(reply_example), &other));
+	assert_false(resolver_dns_reply_answers(reply_example, 20, &q)); /* cut inside the question */
+
+	struct resolver_addr a[4];
+	assert_int_equal(resolver_dns_reply_addrs(reply_example, sizeof(reply_example), a, 4), 2);
+	assert_int_equal(a[0].family, AF_INET);
+	assert_memory_equal(a[0].addr, ((uint8_t[]){ 192, 0, 2, 7 }), 4);
+	assert_int_equal(a[1].family, AF_INET6);
+	assert_int_equal(a[1].addr[15], 7);
+	assert_int_equal(resolver_dns_reply_addrs(reply_example, sizeof(reply_example), a, 1), 1);
+	/* Cut inside the AAAA record: what came before it still counts. */
+	assert_int_equal(resolver_dns_reply_addrs(reply_example, sizeof(reply_example) - 1, a, 4), 1);
+	uint8_t nx[sizeof(reply_example)];
+	memcpy(nx, reply_example, sizeof(nx));
+	nx[3] = 0x83;
+	assert_int_equal(resolver_dns_reply_addrs(nx, sizeof(nx), a, 4), -ENOENT);
+	nx[3] = 0x80;
+	nx[2] = 0x01; /* a query, not a reply */
+	assert_int_equal(resolver_dns_reply_addrs(nx, sizeof(nx), a, 4), -EAGAIN);
+	assert_false(resolver_dns_reply_answers(nx, sizeof(nx), &q));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "--child") == 0)
@@ -364,6 +409,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(vaddr_shared_with_fork),
 		cmocka_unit_test(vaddr_shared_across_exec),
 		cmocka_unit_test(vaddr_small_range_fills),
+		cmocka_unit_test(dns_reply_checked_and_read),
 	};
 	return cmocka_run_group_tests(tests, map_setup, NULL);
 }
