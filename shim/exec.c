@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,17 +31,21 @@ static const char *const carried[] = {
 #define NCARRIED (sizeof(carried) / sizeof(carried[0]))
 #define EXTRA_VARS (NCARRIED + 3)
 
+static char library_path_text[PATH_MAX];
+static pthread_once_t library_path_once = PTHREAD_ONCE_INIT;
+
+static void library_path_find(void)
+{
+	Dl_info info;
+	if (dladdr((void *)library_path_find, &info) && info.dli_fname && strlen(info.dli_fname) < PATH_MAX)
+		strcpy(library_path_text, info.dli_fname);
+}
+
+/* This library's path, found once: two threads that exec at the same moment must not both fill it. */
 static const char *library_path(void)
 {
-	static char path[PATH_MAX];
-	static int done;
-	if (!done) {
-		Dl_info info;
-		if (dladdr((void *)library_path, &info) && info.dli_fname && strlen(info.dli_fname) < sizeof(path))
-			strcpy(path, info.dli_fname);
-		done = 1;
-	}
-	return path[0] ? path : NULL;
+	pthread_once(&library_path_once, library_path_find);
+	return library_path_text[0] ? library_path_text : NULL;
 }
 
 static const char *env_find(char *const envp[], const char *name)
@@ -380,12 +386,17 @@ static int spawn(const char *which, bool search, pid_t *pid, const char *file,
 		 const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[],
 		 char *const envp[])
 {
-	static spawn_fn real_spawn, real_spawnp;
-	spawn_fn *slot = search ? &real_spawnp : &real_spawn;
-	if (*slot == NULL)
-		*(void **)slot = dlsym(RTLD_NEXT, which);
-	if (*slot == NULL)
+	/* Looked up at first use, by any number of threads at once: atomic, and a second lookup is harmless. */
+	static _Atomic(void *) real[2];
+	void *fn = atomic_load_explicit(&real[search], memory_order_acquire);
+	if (fn == NULL) {
+		fn = dlsym(RTLD_NEXT, which);
+		atomic_store_explicit(&real[search], fn, memory_order_release);
+	}
+	if (fn == NULL)
 		return ENOSYS;
+	spawn_fn real_spawn;
+	*(void **)&real_spawn = fn;
 	char path[PATH_MAX];
 	if (spawn_path(file, search, path, sizeof(path)) == 0 && refuse(path) < 0)
 		return EPERM; /* posix_spawn returns the error number */
@@ -396,7 +407,7 @@ static int spawn(const char *which, bool search, pid_t *pid, const char *file,
 	char buf[ENV_BUF];
 	int snap;
 	build_env(envp, env, buf, sizeof(buf), &snap);
-	int rc = (*slot)(pid, file, fa, attr, argv, env);
+	int rc = real_spawn(pid, file, fa, attr, argv, env);
 	if (snap >= 0)
 		tw_libc()->close(snap); /* the child has its own copy of the descriptor by now */
 	return rc;

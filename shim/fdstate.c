@@ -1,6 +1,8 @@
-/* fdstate.c: what the library remembers per descriptor, in two flat arrays indexed by fd (no locks: each
- * descriptor's slot is written by the thread that connects it; stale slots are harmless because every reader
- * re-checks against the kernel before trusting them, see shim.h).
+/* fdstate.c: what the library remembers per descriptor, in flat arrays indexed by fd. The flags are atomic
+ * bytes (read on every hooked call, no lock). The two addresses of a proxied socket are written by the thread
+ * that connects it and read by getpeername or recv in any thread, so each slot is copied under one of a few
+ * striped locks: a reader never sees half an address. Stale slots are harmless because every reader re-checks
+ * against the kernel before trusting them, see shim.h.
  *
  * - DNS: the socket is connected to a nameserver, so what is written to it is a DNS query to inspect.
  * - PROXIED: the socket reached its destination through the proxy; the destination the program asked for is
@@ -8,6 +10,7 @@
  * - ANSWERED: the socket was connected to a nameserver and torwrap's supervisor connected it to its DNS
  *   responder (also PROXIED, with the responder as the "proxy"): replies are reported from the nameserver.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -19,6 +22,35 @@ static union shim_peer {
 	struct sockaddr_in6 in6;
 	struct sockaddr_in in;
 } fd_peer[SHIM_FD_MAX], fd_proxy[SHIM_FD_MAX];
+
+#define PEER_STRIPES 16
+static pthread_mutex_t peer_lock[PEER_STRIPES];
+
+static pthread_mutex_t *peer_lock_of(int fd)
+{
+	return &peer_lock[(unsigned)fd % PEER_STRIPES];
+}
+
+/* fork() while another thread holds a stripe would leave it held forever in the child: every stripe is taken
+ * around fork, and given back on both sides. */
+static void peer_locks_take(void)
+{
+	for (int i = 0; i < PEER_STRIPES; i++)
+		pthread_mutex_lock(&peer_lock[i]);
+}
+
+static void peer_locks_give(void)
+{
+	for (int i = PEER_STRIPES - 1; i >= 0; i--)
+		pthread_mutex_unlock(&peer_lock[i]);
+}
+
+__attribute__((constructor)) static void peer_locks_init(void)
+{
+	for (int i = 0; i < PEER_STRIPES; i++)
+		pthread_mutex_init(&peer_lock[i], NULL);
+	pthread_atfork(peer_locks_take, peer_locks_give, peer_locks_give);
+}
 
 unsigned shim_fd_flags(int fd)
 {
@@ -61,10 +93,12 @@ void shim_fd_set_peer(int fd, const struct sockaddr *dest, socklen_t dlen, const
 {
 	if (fd < 0 || fd >= SHIM_FD_MAX || dlen > sizeof(union shim_peer) || plen > sizeof(union shim_peer))
 		return;
+	pthread_mutex_lock(peer_lock_of(fd));
 	memset(&fd_peer[fd], 0, sizeof(fd_peer[fd]));
 	memcpy(&fd_peer[fd], dest, dlen);
 	memset(&fd_proxy[fd], 0, sizeof(fd_proxy[fd]));
 	memcpy(&fd_proxy[fd], proxy, plen);
+	pthread_mutex_unlock(peer_lock_of(fd));
 	shim_fd_set(fd, SHIM_FD_PROXIED);
 }
 
@@ -74,8 +108,10 @@ int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_stor
 		return -ENOENT;
 	memset(dest, 0, sizeof(*dest));
 	memset(proxy, 0, sizeof(*proxy));
+	pthread_mutex_lock(peer_lock_of(fd));
 	memcpy(dest, &fd_peer[fd], sizeof(fd_peer[fd]));
 	memcpy(proxy, &fd_proxy[fd], sizeof(fd_proxy[fd]));
+	pthread_mutex_unlock(peer_lock_of(fd));
 	return 0;
 }
 
