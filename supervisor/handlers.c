@@ -294,6 +294,76 @@ int64_t sv_on_sendmsg(struct sv_call *c)
 	return send_copied(c, &um, &ss, len, flags);
 }
 
+/* Reads and checks the address of each of the VLEN messages of VEC (the program's pointers) into NAMES/LENS.
+ * 0 when every destination is allowed, else the refusal. */
+static int64_t check_each_name(struct sv_call *c, const struct mmsghdr *vec, unsigned vlen,
+			       struct sockaddr_storage *names, socklen_t *lens)
+{
+	for (unsigned i = 0; i < vlen; i++) {
+		const struct msghdr *m = &vec[i].msg_hdr;
+		if (m->msg_name == NULL || m->msg_namelen == 0)
+			continue; /* to the connected peer: allowed when it was connected */
+		int64_t ulen = m->msg_namelen > sizeof(names[i]) ? (int64_t)sizeof(names[i]) : (int64_t)m->msg_namelen;
+		int64_t r = read_sockaddr(c, (uint64_t)(uintptr_t)m->msg_name, ulen, &names[i], &lens[i]);
+		if (r == 0)
+			r = datagram_check(c, &names[i], lens[i], "sendmmsg");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Sends the VLEN checked messages in order, as the kernel would: each one's length goes to its msg_len in the
+ * program's vector at UVEC. The count sent, or the first error when nothing was. */
+static int64_t send_each(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
+			 const struct sockaddr_storage *names, const socklen_t *lens, int flags)
+{
+	unsigned sent = 0;
+	for (unsigned i = 0; i < vlen; i++) {
+		const struct msghdr *m = &vec[i].msg_hdr;
+		bool has = m->msg_name != NULL && m->msg_namelen != 0;
+		int64_t n = send_copied(c, m, has ? &names[i] : NULL, lens[i], flags);
+		if (n < 0)
+			return sent ? (int64_t)sent : n;
+		unsigned len32 = (unsigned)n;
+		/* As the kernel: a message whose length cannot be written back is sent but not counted. */
+		int w = sv_mem_write(c->tid, uvec + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len), &len32,
+				     sizeof(len32));
+		if (w < 0)
+			return sent ? (int64_t)sent : (int64_t)w;
+		sent++;
+	}
+	return sent;
+}
+
+/* A UDP sendmmsg with addresses, on the supervisor's copy of the socket (taken already). */
+static int64_t sendmmsg_checked(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
+				int flags)
+{
+	struct sockaddr_storage *names = calloc(vlen, sizeof(*names));
+	socklen_t *lens = calloc(vlen, sizeof(*lens));
+	int64_t r = -ENOMEM;
+	if (names && lens && (r = check_each_name(c, vec, vlen, names, lens)) == 0)
+		r = send_each(c, uvec, vec, vlen, names, lens, flags);
+	free(names);
+	free(lens);
+	return r;
+}
+
+/* What to do with a sendmmsg whose messages VEC (VLEN, read) name their destinations: continue, or decide. */
+static int64_t sendmmsg_named(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
+			      int flags)
+{
+	int64_t r = sv_call_take_fd(c, (int)c->req->data.args[0]);
+	if (r < 0)
+		return r;
+	if (!call_is_inet(c))
+		return SV_CONTINUE;
+	if (call_is_tcp(c))
+		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
+	return sendmmsg_checked(c, uvec, vec, vlen, flags);
+}
+
 int64_t sv_on_sendmmsg(struct sv_call *c)
 {
 	const struct seccomp_data *d = &c->req->data;
@@ -308,60 +378,12 @@ int64_t sv_on_sendmmsg(struct sv_call *c)
 	if (vec == NULL)
 		return -ENOMEM;
 	int64_t r = sv_mem_read(c->tid, uvec, vec, vlen * sizeof(*vec));
-	if (r < 0)
-		goto out;
 	bool named = false;
-	for (unsigned i = 0; i < vlen; i++)
+	for (unsigned i = 0; r == 0 && i < vlen; i++)
 		named |= vec[i].msg_hdr.msg_name != NULL && vec[i].msg_hdr.msg_namelen != 0;
-	r = SV_CONTINUE; /* glibc's resolver sends its A and AAAA queries this way, on a connected socket */
-	if (!named)
-		goto out;
-	if ((r = sv_call_take_fd(c, (int)d->args[0])) < 0)
-		goto out;
-	r = SV_CONTINUE;
-	if (!call_is_inet(c))
-		goto out;
-	if (call_is_tcp(c)) {
-		r = (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
-		goto out;
-	}
-	struct sockaddr_storage *names = calloc(vlen, sizeof(*names));
-	socklen_t *lens = calloc(vlen, sizeof(*lens));
-	r = -ENOMEM;
-	if (names && lens) {
-		r = 0;
-		for (unsigned i = 0; i < vlen && r == 0; i++) {
-			const struct msghdr *m = &vec[i].msg_hdr;
-			if (m->msg_name == NULL || m->msg_namelen == 0)
-				continue;
-			int64_t ulen = m->msg_namelen > sizeof(names[i]) ? (int64_t)sizeof(names[i])
-									  : (int64_t)m->msg_namelen;
-			r = read_sockaddr(c, (uint64_t)(uintptr_t)m->msg_name, ulen, &names[i], &lens[i]);
-			if (r == 0)
-				r = datagram_check(c, &names[i], lens[i], "sendmmsg");
-		}
-		/* Every destination is allowed: send them in order, as the kernel would, and report the count. */
-		unsigned sent = 0;
-		for (unsigned i = 0; i < vlen && r == 0; i++) {
-			const struct msghdr *m = &vec[i].msg_hdr;
-			bool has = m->msg_name != NULL && m->msg_namelen != 0;
-			int64_t n = send_copied(c, m, has ? &names[i] : NULL, lens[i], flags);
-			if (n < 0) {
-				if (sent == 0)
-					r = n;
-				break;
-			}
-			unsigned len32 = (unsigned)n;
-			sv_mem_write(c->tid, uvec + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len), &len32,
-				  sizeof(len32));
-			sent++;
-		}
-		if (r == 0)
-			r = sent;
-	}
-	free(names);
-	free(lens);
-out:
+	/* Without any address (glibc's resolver sends its A and AAAA queries so, on a connected socket): continue. */
+	if (r == 0)
+		r = named ? sendmmsg_named(c, uvec, vec, vlen, flags) : SV_CONTINUE;
 	free(vec);
 	return r;
 }
