@@ -17,7 +17,9 @@
 static bool next_word(const char **p, char *out, size_t outlen)
 {
 	const char *s = *p;
-	while (*s == ' ' || *s == '\t' || *s == '\r')
+	/* Every blank but the newline: a \v or \f left here would end the word before it began, and the caller's
+	 * loop would never advance (found by fuzz_hosts: a hosts file with a form feed hung every lookup). */
+	while (*s != '\n' && isspace((unsigned char)*s))
 		s++;
 	if (*s == '\0' || *s == '\n' || *s == '#' || *s == ';')
 		return false;
@@ -149,7 +151,7 @@ int resolver_parse_hosts(const char *text, const char *name, int family, struct 
 		if (family != AF_UNSPEC && a.family != family)
 			continue;
 		while (next_word(&p, word, sizeof(word))) {
-			if (strcasecmp(word, name) == 0) {
+			if (word[0] != '\0' && strcasecmp(word, name) == 0) { /* "": an overlong word, never a match */
 				bool dup = false;
 				for (int i = 0; i < n; i++)
 					dup |= out[i].family == a.family && memcmp(out[i].addr, a.addr, 16) == 0;
@@ -172,9 +174,13 @@ int resolver_parse_hosts_reverse(const char *text, const struct resolver_addr *a
 			continue;
 		if (a.family != addr->family || memcmp(a.addr, addr->addr, a.family == AF_INET ? 4 : 16) != 0)
 			continue;
-		if (next_word(&p, word, sizeof(word)) && word[0] != '\0') {
-			memcpy(name, word, strlen(word) + 1);
-			return 0;
+		/* The first name of the line that fits (an overlong one comes back ""): every name a forward lookup
+		 * can find on this line has a reverse (found by fuzz_hosts). */
+		while (next_word(&p, word, sizeof(word))) {
+			if (word[0] != '\0') {
+				memcpy(name, word, strlen(word) + 1);
+				return 0;
+			}
 		}
 	}
 	return -ENOENT;
