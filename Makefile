@@ -6,6 +6,8 @@
 #   make demo       run real programs under torwrap through a private Tor network on loopback
 #   make bench      benchmarks against bare programs, torsocks and proxychains4 (QUICK=1: smoke run, < 1 min)
 #   make musl       build/musl/libtorwrap.so, the library for musl (Alpine) images (scripts/build-musl)
+#   make fuzz       every parser under libFuzzer (clang, build-fuzz/) for FUZZ_SECONDS each (default 60)
+#   make tsan       the multithreaded and process-tree tests against a ThreadSanitizer build (build-tsan/)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -34,6 +36,7 @@ CLI_SRCS = $(wildcard cli/*.c)
 SUPERVISOR_SRCS = $(wildcard supervisor/*.c)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 HELPER_SRCS = $(wildcard tests/programs/*.c)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS = $(filter-out tests/bench/empty.c tests/bench/execwrap.c,$(wildcard tests/bench/*.c))
 
 MODULE_OBJS = $(MODULE_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -42,6 +45,8 @@ CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 SUPERVISOR_OBJS = $(SUPERVISOR_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_BINS = $(HELPER_SRCS:tests/programs/%.c=$(BUILD)/programs/%)
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_REPLAY_OBJS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/obj/tests/fuzz/%.replay.o)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/execwrap $(BUILD)/bench/libempty.so
 
 # The wrapper is static so it runs in images with nothing but the loader (distroless); not under sanitizers.
@@ -52,7 +57,7 @@ CLI_LDFLAGS =
 endif
 
 .PHONY: unit-bins all test unit-test integration-test sanitize demo install uninstall clean deps programs check-deps \
-	bench bench-bins bench-deps leak-test
+	bench bench-bins bench-deps leak-test fuzz fuzz-bins tsan
 
 all: $(BUILD)/libtorwrap.so $(BUILD)/torwrap
 
@@ -71,6 +76,23 @@ $(BUILD)/torwrap: $(CLI_OBJS) $(SUPERVISOR_OBJS) $(MODULE_OBJS)
 $(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIE -o $@ $< $(MODULE_OBJS) $(CARES_A) -lcmocka $(LDFLAGS)
+
+# The fuzz targets (tests/fuzz/), replayed on their committed inputs by a unit test built with the project's
+# compiler, without libFuzzer (FUZZ_REPLAY).
+$(BUILD)/obj/tests/fuzz/%.replay.o: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DFUZZ_REPLAY -c $< -o $@
+
+$(BUILD)/tests/test_fuzz_replay: tests/unit/test_fuzz_replay.c $(FUZZ_REPLAY_OBJS) $(MODULE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIE -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"' -o $@ $< $(FUZZ_REPLAY_OBJS) $(MODULE_OBJS) \
+		$(CARES_A) -lcmocka $(LDFLAGS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODULE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
+
+fuzz-bins: $(FUZZ_BINS)
 
 $(BUILD)/programs/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
@@ -124,6 +146,21 @@ sanitize: deps
 	tests/with-tornet sh -c "$(MAKE) BUILD=build-san SAN='-fsanitize=address,undefined -fno-omit-frame-pointer \
 		-fno-sanitize-recover=all' OPT='-O1 -g' all programs unit-bins && tests/run --build build-san --sanitize"
 
+# libFuzzer with ASan and UBSan, clang's (Debian's clang and libclang-rt): every target for FUZZ_SECONDS, one
+# line each. `FUZZ_RUNS=N` runs each N inputs instead. tests/fuzz/run says where crashes go.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+fuzz: deps
+	$(MAKE) BUILD=build-fuzz CC=clang SAN='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' \
+		OPT='-O1 -g' fuzz-bins
+	tests/fuzz/run --build build-fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--seconds $(FUZZ_SECONDS))
+
+# ThreadSanitizer: the library, the wrapper and the test programs built with -fsanitize=thread, and the tests
+# that run many threads and process trees through them (tests/tsan.sh). Any report fails it.
+tsan: deps
+	$(MAKE) BUILD=build-tsan SAN='-fsanitize=thread' OPT='-O1 -g' all programs
+	TW_BUILD=$(CURDIR)/build-tsan TW_TOP=$(CURDIR) tests/tsan.sh
+
 # The DNS-leak test harness alone (needs root): docs/leak-test.md. `make test` runs it too.
 leak-test: deps
 	$(MAKE) all programs
@@ -158,4 +195,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-tsan
+

@@ -1,0 +1,50 @@
+/* fuzz_policy.c: the policy file parser (policy_parse_text), then a decision on the parsed rules.
+ * Input: policy text, NUL, a name to decide (its first two bytes after the name's NUL: the port). */
+#include "../../policy/policy.h"
+#include "fuzz.h"
+
+static void check_rules(const struct policy_rules *r)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		const struct policy_rule *x = &r->rule[i];
+		FUZZ_ASSERT(x->verdict == POLICY_DIRECT || x->verdict == POLICY_TOR || x->verdict == POLICY_REFUSE);
+		FUZZ_ASSERT(x->nports <= POLICY_MAX_PORT_RANGES);
+		for (unsigned p = 0; p < x->nports; p++)
+			FUZZ_ASSERT(x->port_lo[p] <= x->port_hi[p]);
+		if (x->kind == POLICY_T_ADDR) {
+			FUZZ_ASSERT(x->family == AF_INET || x->family == AF_INET6);
+			FUZZ_ASSERT(memcmp(x->lo, x->hi, x->family == AF_INET ? 4 : 16) <= 0);
+		}
+		FUZZ_ASSERT(memchr(x->name, 0, sizeof(x->name)) != NULL);
+	}
+}
+
+FUZZ_TARGET(policy)
+{
+	tw_log_set_level(TW_LOG_NONE);
+	const uint8_t *rest;
+	size_t rest_len;
+	char *text = fuzz_split(data, size, &rest, &rest_len);
+	static struct tw_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.proxy_host, "tor-proxy");
+	cfg.proxy_port = 9050;
+	char err[256];
+	if (policy_parse_text(&cfg.rules, text, "fuzz.policy", err, sizeof(err)) == 0) {
+		check_rules(&cfg.rules);
+		const uint8_t *port_at;
+		size_t port_len;
+		char *name = fuzz_split(rest, rest_len, &port_at, &port_len);
+		uint16_t port = port_len >= 2 ? (uint16_t)(port_at[0] << 8 | port_at[1]) : 443;
+		enum policy_verdict v = policy_decide_name(&cfg, name, port);
+		FUZZ_ASSERT(v == POLICY_DIRECT || v == POLICY_TOR || v == POLICY_REFUSE);
+		char why[600];
+		policy_refusal_why(&cfg, name, why, sizeof(why));
+		free(name);
+	} else {
+		FUZZ_ASSERT(memchr(err, 0, sizeof(err)) != NULL && err[0] != '\0');
+	}
+	policy_rules_free(&cfg.rules);
+	free(text);
+	return 0;
+}
