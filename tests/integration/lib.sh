@@ -77,7 +77,10 @@ finish() { [[ $TW_FAILS -eq 0 ]]; exit $?; }
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
 unset TOR_PROXY_URL SOCKS5_PROXY TOR_PROXY_HOST TOR_PROXY_SOCKS_PORT TORWRAP_PROXY TORWRAP_POLICY LD_PRELOAD
 
-if [[ $TW_SANITIZE == 1 ]]; then
+if [[ ${TW_TSAN:-0} == 1 ]]; then
+	# tests/tsan.sh: the ThreadSanitizer build; its runtime goes first into every process, as libasan does.
+	SAN_PRELOAD=$(gcc -print-file-name=libtsan.so)
+elif [[ $TW_SANITIZE == 1 ]]; then
 	ASAN_RT=$(gcc -print-file-name=libasan.so)
 	UBSAN_RT=$(gcc -print-file-name=libubsan.so)
 	SAN_PRELOAD="$ASAN_RT:$UBSAN_RT"
