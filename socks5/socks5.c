@@ -143,43 +143,49 @@ const char *socks5_strerror(int err, int reply_code)
 
 /* ------------------------------------------------------------------------------------------------- request */
 
+/* The lengths of AUTH's user and password (0 without credentials). 0, or -EINVAL. */
+static int auth_lengths(const struct socks5_auth *auth, size_t *ulen, size_t *plen)
+{
+	*ulen = *plen = 0;
+	if (!auth || !auth->user)
+		return 0;
+	if (!auth->pass)
+		return -EINVAL;
+	/* strnlen: never walk past 256 bytes of a string that may be unterminated or huge. */
+	*ulen = strnlen(auth->user, 256);
+	*plen = strnlen(auth->pass, 256);
+	return *ulen < 1 || *ulen > 255 || *plen < 1 || *plen > 255 ? -EINVAL : 0;
+}
+
+/* The length of T's address field (ATYP 3: the length byte and the name). Positive, or -EINVAL. */
+static ssize_t address_length(const struct socks5_target *t)
+{
+	if (t->atyp == 1 || t->atyp == 4)
+		return t->atyp == 1 ? 4 : 16;
+	if (t->atyp != 3 || !t->name)
+		return -EINVAL;
+	size_t nlen = strnlen(t->name, 256);
+	return nlen < 1 || nlen > 255 ? -EINVAL : (ssize_t)(1 + nlen);
+}
+
+static uint8_t *put_counted(uint8_t *p, const char *s, size_t len)
+{
+	*p++ = (uint8_t)len;
+	memcpy(p, s, len);
+	return p + len;
+}
+
 ssize_t socks5_encode_request(const struct socks5_target *t, const struct socks5_auth *auth, uint8_t *out,
 			      size_t outlen)
 {
 	if (!t || (!out && outlen))
 		return -EINVAL;
-	int with_auth = auth && auth->user;
-	size_t ulen = 0, plen = 0, nlen = 0, alen;
-
-	if (with_auth) {
-		if (!auth->pass)
-			return -EINVAL;
-		/* strnlen: never walk past 256 bytes of a string that may be unterminated or huge. */
-		ulen = strnlen(auth->user, 256);
-		plen = strnlen(auth->pass, 256);
-		if (ulen < 1 || ulen > 255 || plen < 1 || plen > 255)
-			return -EINVAL;
-	}
-	switch (t->atyp) {
-	case 1:
-		alen = 4;
-		break;
-	case 4:
-		alen = 16;
-		break;
-	case 3:
-		if (!t->name)
-			return -EINVAL;
-		nlen = strnlen(t->name, 256);
-		if (nlen < 1 || nlen > 255)
-			return -EINVAL;
-		alen = 1 + nlen;
-		break;
-	default:
+	size_t ulen, plen;
+	ssize_t alen = address_length(t);
+	if (auth_lengths(auth, &ulen, &plen) != 0 || alen < 0)
 		return -EINVAL;
-	}
-
-	size_t total = 3 + (with_auth ? 3 + ulen + plen : 0) + 4 + alen + 2;
+	bool with_auth = ulen > 0;
+	size_t total = 3 + (with_auth ? 3 + ulen + plen : 0) + 4 + (size_t)alen + 2;
 	if (total > outlen)
 		return -ENOBUFS;
 
@@ -191,23 +197,17 @@ ssize_t socks5_encode_request(const struct socks5_target *t, const struct socks5
 	*p++ = with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
 	if (with_auth) {
 		*p++ = SOCKS5_AUTH_VERSION;
-		*p++ = (uint8_t)ulen;
-		memcpy(p, auth->user, ulen);
-		p += ulen;
-		*p++ = (uint8_t)plen;
-		memcpy(p, auth->pass, plen);
-		p += plen;
+		p = put_counted(p, auth->user, ulen);
+		p = put_counted(p, auth->pass, plen);
 	}
 	*p++ = SOCKS5_VERSION;
 	*p++ = SOCKS5_CMD_CONNECT;
 	*p++ = 0x00;
 	*p++ = (uint8_t)t->atyp;
 	if (t->atyp == 3) {
-		*p++ = (uint8_t)nlen;
-		memcpy(p, t->name, nlen);
-		p += nlen;
+		p = put_counted(p, t->name, (size_t)alen - 1);
 	} else {
-		memcpy(p, t->addr, alen);
+		memcpy(p, t->addr, (size_t)alen);
 		p += alen;
 	}
 	*p++ = (uint8_t)(t->port >> 8);
@@ -254,67 +254,79 @@ static int parser_fail(struct socks5_reply_parser *p, int err, const char *why)
 	return err;
 }
 
+static int step_auth(struct socks5_reply_parser *p);
+
+static int step_method(struct socks5_reply_parser *p)
+{
+	uint8_t offered = p->with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
+	/* Tor (0.4.9 at least) parses a pipelined greeting and RFC 1929 request in one go and keeps only the last
+	 * reply it prepared, so its method reply (05 02) never arrives and the first bytes are the authentication
+	 * reply (01 STATUS). We offered exactly one method, so an authentication reply means the proxy took it:
+	 * read these bytes as that reply. */
+	if (p->with_auth && p->buf[0] == SOCKS5_AUTH_VERSION)
+		return step_auth(p);
+	if (p->buf[0] != SOCKS5_VERSION)
+		return parser_fail(p, -EPROTO, "method reply is not SOCKS version 5");
+	if (p->buf[1] == SOCKS5_METHOD_REFUSED)
+		return parser_fail(p, -EPROTO,
+				   p->with_auth ? "proxy does not accept username/password authentication"
+						: "no acceptable authentication method");
+	if (p->buf[1] != offered)
+		return parser_fail(p, -EPROTO, "proxy chose a method that was not offered");
+	p->have = 0;
+	p->state = p->with_auth ? ST_AUTH : ST_HEAD;
+	p->need = p->with_auth ? 2 : 4;
+	return 0;
+}
+
+static int step_auth(struct socks5_reply_parser *p)
+{
+	if (p->buf[0] != SOCKS5_AUTH_VERSION)
+		return parser_fail(p, -EPROTO, "authentication reply has a wrong version");
+	if (p->buf[1] != 0x00)
+		return parser_fail(p, -EACCES, "proxy refused the username/password");
+	p->have = 0;
+	p->state = ST_HEAD;
+	p->need = 4;
+	return 0;
+}
+
+static int step_head(struct socks5_reply_parser *p)
+{
+	if (p->buf[0] != SOCKS5_VERSION)
+		return parser_fail(p, -EPROTO, "CONNECT reply is not SOCKS version 5");
+	p->reply = p->buf[1];
+	/* A failure is final whatever follows; servers differ in what (if anything) they send as the bound address
+	 * of a failed request, so do not wait for it. RSV is not checked, for the same leniency. */
+	if (p->reply != SOCKS5_REP_SUCCEEDED)
+		return parser_fail(p, socks5_reply_errno(p->reply), socks5_reply_text(p->reply));
+	p->state = p->buf[3] == 3 ? ST_NAMELEN : ST_ADDR;
+	switch (p->buf[3]) {
+	case 1:
+		p->need = 4 + 2;
+		return 0;
+	case 4:
+		p->need = 16 + 2;
+		return 0;
+	case 3:
+		p->need = 1;
+		return 0;
+	default:
+		return parser_fail(p, -EPROTO, "CONNECT reply has an unknown address type");
+	}
+}
+
 /* Called when the current step's bytes are all in p->buf; moves to the next step. Returns 1 when the CONNECT
  * reply is complete, 0 to go on, or a negative errno. */
 static int parser_step(struct socks5_reply_parser *p)
 {
 	switch (p->state) {
-	case ST_METHOD: {
-		uint8_t offered = p->with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
-		/* Tor (0.4.9 at least) parses a pipelined greeting and RFC 1929 request in one go and keeps only the
-		 * last reply it prepared, so its method reply (05 02) never arrives and the first bytes are the
-		 * authentication reply (01 STATUS). We offered exactly one method, so an authentication reply means
-		 * the proxy took it: read these bytes as that reply. */
-		if (p->with_auth && p->buf[0] == SOCKS5_AUTH_VERSION) {
-			p->state = ST_AUTH;
-			return parser_step(p);
-		}
-		if (p->buf[0] != SOCKS5_VERSION)
-			return parser_fail(p, -EPROTO, "method reply is not SOCKS version 5");
-		if (p->buf[1] == SOCKS5_METHOD_REFUSED)
-			return parser_fail(p, -EPROTO,
-					   p->with_auth ? "proxy does not accept username/password authentication"
-							: "no acceptable authentication method");
-		if (p->buf[1] != offered)
-			return parser_fail(p, -EPROTO, "proxy chose a method that was not offered");
-		p->have = 0;
-		p->state = p->with_auth ? ST_AUTH : ST_HEAD;
-		p->need = p->with_auth ? 2 : 4;
-		return 0;
-	}
+	case ST_METHOD:
+		return step_method(p);
 	case ST_AUTH:
-		if (p->buf[0] != SOCKS5_AUTH_VERSION)
-			return parser_fail(p, -EPROTO, "authentication reply has a wrong version");
-		if (p->buf[1] != 0x00)
-			return parser_fail(p, -EACCES, "proxy refused the username/password");
-		p->have = 0;
-		p->state = ST_HEAD;
-		p->need = 4;
-		return 0;
+		return step_auth(p);
 	case ST_HEAD:
-		if (p->buf[0] != SOCKS5_VERSION)
-			return parser_fail(p, -EPROTO, "CONNECT reply is not SOCKS version 5");
-		p->reply = p->buf[1];
-		/* A failure is final whatever follows; servers differ in what (if anything) they send as the bound
-		 * address of a failed request, so do not wait for it. RSV is not checked, for the same leniency. */
-		if (p->reply != SOCKS5_REP_SUCCEEDED)
-			return parser_fail(p, socks5_reply_errno(p->reply), socks5_reply_text(p->reply));
-		switch (p->buf[3]) {
-		case 1:
-			p->state = ST_ADDR;
-			p->need = 4 + 2;
-			return 0;
-		case 4:
-			p->state = ST_ADDR;
-			p->need = 16 + 2;
-			return 0;
-		case 3:
-			p->state = ST_NAMELEN;
-			p->need = 1;
-			return 0;
-		default:
-			return parser_fail(p, -EPROTO, "CONNECT reply has an unknown address type");
-		}
+		return step_head(p);
 	case ST_NAMELEN:
 		p->state = ST_ADDR;
 		p->need = (size_t)p->buf[4] + 2;

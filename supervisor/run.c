@@ -310,24 +310,21 @@ static int wait_tree(int sigfd, pid_t child)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_REFUSED;
 }
 
-int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[],
-		   uint64_t cookie)
+/* The supervisor's state for CFG: the virtual map, the nameservers, the engine's context and the kernel's
+ * notification sizes. 0, or an error already reported (EXIT_REFUSED). */
+static int prepare(const struct tw_config *cfg, const char *path, uint64_t cookie)
 {
 	char why[256];
-	if (cookie == 0) {
-		fprintf(stderr, "torwrap: cannot supervise %s: no cookie\n", path);
-		return EXIT_REFUSED;
-	}
-	if (supervisor_available(why, sizeof(why)) != 0) {
-		fprintf(stderr, "torwrap: cannot supervise %s: %s\n", path, why);
-		return EXIT_REFUSED;
+	if (cookie == 0 || supervisor_available(why, sizeof(why)) != 0) {
+		fprintf(stderr, "torwrap: cannot supervise %s: %s\n", path, cookie ? why : "no cookie");
+		return -1;
 	}
 	sv.cfg = cfg;
 	tw_log_set_level(cfg->log_level);
 	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
 	if (rc < 0) {
 		fprintf(stderr, "torwrap: cannot attach the virtual address map: %s\n", strerror(-rc));
-		return EXIT_REFUSED;
+		return -1;
 	}
 	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &sv.ns) != 0)
 		sv.ns.nns = 0; /* config_build reported it already: names then fail closed */
@@ -337,26 +334,33 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	struct seccomp_notif_sizes sizes;
 	if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
 		fprintf(stderr, "torwrap: seccomp notification sizes: %s\n", strerror(errno));
-		return EXIT_REFUSED;
+		return -1;
 	}
 	sv.notif_size = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif
 									      : sizeof(struct seccomp_notif);
 	sv.resp_size = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp
 										    : sizeof(struct seccomp_notif_resp);
+	return 0;
+}
 
-	/* Orphans of the tree stay our descendants: reaped here, and still ours to read (ptrace scope). */
-	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	sigset_t fwd, old;
-	sigemptyset(&fwd);
+/* Blocks the forwarded signals and SIGCHLD (FWD, for the signalfd; the mask before in OLD, for the child). */
+static void block_signals(sigset_t *fwd, sigset_t *old)
+{
+	sigemptyset(fwd);
 	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
-		sigaddset(&fwd, forwarded_signals[i]);
-	sigaddset(&fwd, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &fwd, &old);
+		sigaddset(fwd, forwarded_signals[i]);
+	sigaddset(fwd, SIGCHLD);
+	sigprocmask(SIG_BLOCK, fwd, old);
+}
 
+/* Starts the program: its pid, the parent's end of the start-up channel in *UP, or -1 (reported). */
+static pid_t start_child(const sigset_t *old, const char *path, char *const argv[], char *const envp[],
+			 uint64_t cookie, int *up_parent)
+{
 	int up[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, up) != 0) {
 		fprintf(stderr, "torwrap: socketpair: %s\n", strerror(errno));
-		return EXIT_REFUSED;
+		return -1;
 	}
 	/* vfork: no page tables copied, and the parent resumes at the child's exec. That is safe here because
 	 * the child only makes system calls on its own stack frames until it execs or _exits (child_main: no
@@ -364,47 +368,77 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 	pid_t child = vfork();
 	if (child < 0) {
 		fprintf(stderr, "torwrap: fork: %s\n", strerror(errno));
-		return EXIT_REFUSED;
+		close(up[0]);
+		close(up[1]);
+		return -1;
 	}
 	if (child == 0) {
 		close(up[0]);
-		child_main(up[1], &old, path, argv, envp, cookie);
+		child_main(up[1], old, path, argv, envp, cookie);
 	}
 	close(up[1]);
-	sv.child = child;
-	signal(SIGPIPE, SIG_IGN);
+	*up_parent = up[0];
+	return child;
+}
 
-	/* The child execs as soon as the listener is on its way (vfork resumes us then): the program starts while
-	 * the supervisor does. */
+static int kill_refused(pid_t child)
+{
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return EXIT_REFUSED;
+}
+
+/* Takes the listener the child sends up and starts serving it. 0, or the exit status (reported). */
+static int take_listener(int up, pid_t child, const char *path, const sigset_t *fwd, int *sigfd)
+{
 	struct boot_msg m = { 0 };
-	if (read_listener(up[0], &m, &sv.listener) != 0 || m.kind != MSG_LISTENER || sv.listener < 0) {
+	if (read_listener(up, &m, &sv.listener) != 0 || m.kind != MSG_LISTENER || sv.listener < 0) {
 		int err = m.kind == MSG_SETUP_FAILED ? m.value : EIO;
 		fprintf(stderr, "torwrap: cannot install the seccomp filter for %s: %s\n", path, strerror(err));
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		return EXIT_REFUSED;
+		return kill_refused(child);
 	}
 	if (!m.killable)
 		tw_warn("the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a program receiving "
 			"frequent signals may restart a slow connect");
 	/* Wake the waiting thread on our CPU (6.6): a notification round trip several times cheaper. */
 	ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
-
 	/* One thread waits for notifications; the pool grows as they come (notify.c). Should none start, the
 	 * program's trapped calls fail with ENOSYS once the listener is closed: it is killed, nothing leaves. */
-	int sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
-	if (sv_pool_spawn() != 0 || sigfd < 0) {
+	*sigfd = signalfd(-1, fwd, SFD_CLOEXEC);
+	if (sv_pool_spawn() != 0 || *sigfd < 0) {
 		fprintf(stderr, "torwrap: cannot start the supervisor for %s: %s\n", path,
-			strerror(sigfd < 0 ? errno : EAGAIN));
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		return EXIT_REFUSED;
+			strerror(*sigfd < 0 ? errno : EAGAIN));
+		return kill_refused(child);
 	}
-	if (read_msg(up[0], &m) == 0 && m.kind == MSG_EXEC_FAILED) {
+	return 0;
+}
+
+int supervisor_run(const struct tw_config *cfg, const char *path, char *const argv[], char *const envp[],
+		   uint64_t cookie)
+{
+	if (prepare(cfg, path, cookie) != 0)
+		return EXIT_REFUSED;
+	/* Orphans of the tree stay our descendants: reaped here, and still ours to read (ptrace scope). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sigset_t fwd, old;
+	block_signals(&fwd, &old);
+	int up, sigfd = -1;
+	pid_t child = start_child(&old, path, argv, envp, cookie, &up);
+	if (child < 0)
+		return EXIT_REFUSED;
+	sv.child = child;
+	signal(SIGPIPE, SIG_IGN);
+	/* The child execs as soon as the listener is on its way (vfork resumes us then): the program starts while
+	 * the supervisor does. */
+	int rc = take_listener(up, child, path, &fwd, &sigfd);
+	if (rc != 0)
+		return rc;
+	struct boot_msg m = { 0 };
+	if (read_msg(up, &m) == 0 && m.kind == MSG_EXEC_FAILED) {
 		fprintf(stderr, "torwrap: %s: %s\n", path, strerror(m.value));
 		waitpid(child, NULL, 0);
 		return m.value == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED;
 	}
-	close(up[0]);
+	close(up);
 	return wait_tree(sigfd, child);
 }
