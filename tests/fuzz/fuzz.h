@@ -15,10 +15,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../policy/policy.h"
+
 #ifdef FUZZ_REPLAY
 #define FUZZ_TARGET(name) int fuzz_##name(const uint8_t *data, size_t size)
 #else
 #define FUZZ_TARGET(name) int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static inline const char *fuzz_env_files_empty(const char *name, void *ctx)
+{
+	(void)ctx;
+	if (strcmp(name, "TORWRAP_POLICY") == 0 || strcmp(name, "TORWRAP_RESOLV_CONF") == 0 ||
+	    strcmp(name, "TORWRAP_HOSTS") == 0)
+		return "/dev/null";
+	return strcmp(name, "TORWRAP_LOG_LEVEL") == 0 ? "none" : NULL;
+}
+
+/* The default configuration with no rules (every file /dev/null): the rules under test go in CFG->rules. */
+static inline void fuzz_bare_config(struct tw_config *cfg)
+{
+	if (config_build(cfg, fuzz_env_files_empty, NULL) != 0 || cfg->broken)
+		abort();
+	tw_log_set_level(TW_LOG_NONE);
+	policy_rules_free(&cfg->rules);
+}
+
 #endif
 
 #define FUZZ_ASSERT(cond)                                                                                      \
@@ -48,6 +68,24 @@ static inline char *fuzz_split(const uint8_t *data, size_t size, const uint8_t *
 	*rest = nul ? nul + 1 : data + size;
 	*rest_len = nul ? size - head - 1 : 0;
 	return fuzz_text(data, head);
+}
+
+static inline const char *fuzz_env_files_empty(const char *name, void *ctx)
+{
+	(void)ctx;
+	if (strcmp(name, "TORWRAP_POLICY") == 0 || strcmp(name, "TORWRAP_RESOLV_CONF") == 0 ||
+	    strcmp(name, "TORWRAP_HOSTS") == 0)
+		return "/dev/null";
+	return strcmp(name, "TORWRAP_LOG_LEVEL") == 0 ? "none" : NULL;
+}
+
+/* The default configuration with no rules (every file /dev/null): the rules under test go in CFG->rules. */
+static inline void fuzz_bare_config(struct tw_config *cfg)
+{
+	if (config_build(cfg, fuzz_env_files_empty, NULL) != 0 || cfg->broken)
+		abort();
+	tw_log_set_level(TW_LOG_NONE);
+	policy_rules_free(&cfg->rules);
 }
 
 #endif

@@ -5,14 +5,13 @@
 
 FUZZ_TARGET(no_proxy)
 {
-	tw_log_set_level(TW_LOG_NONE);
 	const uint8_t *rest;
 	size_t rest_len;
 	char *value = fuzz_split(data, size, &rest, &rest_len);
 	static struct tw_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.proxy_host, "tor-proxy");
-	cfg.proxy_port = 9050;
+	static int ready;
+	if (!ready++)
+		fuzz_bare_config(&cfg);
 	char err[256];
 	if (policy_parse_no_proxy(&cfg.rules, value, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < cfg.rules.count; i++)

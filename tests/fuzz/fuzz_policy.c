@@ -21,14 +21,13 @@ static void check_rules(const struct policy_rules *r)
 
 FUZZ_TARGET(policy)
 {
-	tw_log_set_level(TW_LOG_NONE);
 	const uint8_t *rest;
 	size_t rest_len;
 	char *text = fuzz_split(data, size, &rest, &rest_len);
 	static struct tw_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.proxy_host, "tor-proxy");
-	cfg.proxy_port = 9050;
+	static int ready;
+	if (!ready++)
+		fuzz_bare_config(&cfg);
 	char err[256];
 	if (policy_parse_text(&cfg.rules, text, "fuzz.policy", err, sizeof(err)) == 0) {
 		check_rules(&cfg.rules);
