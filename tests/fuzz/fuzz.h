@@ -21,24 +21,6 @@
 #define FUZZ_TARGET(name) int fuzz_##name(const uint8_t *data, size_t size)
 #else
 #define FUZZ_TARGET(name) int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-static inline const char *fuzz_env_files_empty(const char *name, void *ctx)
-{
-	(void)ctx;
-	if (strcmp(name, "TORWRAP_POLICY") == 0 || strcmp(name, "TORWRAP_RESOLV_CONF") == 0 ||
-	    strcmp(name, "TORWRAP_HOSTS") == 0)
-		return "/dev/null";
-	return strcmp(name, "TORWRAP_LOG_LEVEL") == 0 ? "none" : NULL;
-}
-
-/* The default configuration with no rules (every file /dev/null): the rules under test go in CFG->rules. */
-static inline void fuzz_bare_config(struct tw_config *cfg)
-{
-	if (config_build(cfg, fuzz_env_files_empty, NULL) != 0 || cfg->broken)
-		abort();
-	tw_log_set_level(TW_LOG_NONE);
-	policy_rules_free(&cfg->rules);
-}
-
 #endif
 
 #define FUZZ_ASSERT(cond)                                                                                      \
