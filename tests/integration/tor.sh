@@ -159,13 +159,6 @@ only_proxy_and_dns() {
 	! grep -E 'connect\(' "$1" | grep 'AF_INET' | grep -v "sin6\?_port=htons($TORNET_SOCKS_PORT)" |
 		grep -qv "sin_port=htons($DPORT)"
 }
-# all_true CMD1... -- CMD2...: both commands succeed (for one check of an exit status and an output).
-all_true() {
-	local a=()
-	while [[ $# -gt 0 && $1 != -- ]]; do a+=("$1"); shift; done
-	shift
-	"${a[@]}" && "$@"
-}
 
 # -------------------------------------------------------------------------------------- name at the exit
 section "exit name"
