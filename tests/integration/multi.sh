@@ -62,26 +62,27 @@ done
 check "sticky (LD_PRELOAD): 8 processes, one destination token: one instance" one_served dest.example.test 8
 
 # --------------------------------------------------------------------------------------------- failover
-kill "$PID_B"
-wait "$PID_B" 2>/dev/null
+# a (127.0.0.3) is the nameserver's first answer: the one a program that ignores the others would use.
+kill "$PID_A"
+wait "$PID_A" 2>/dev/null
 out=$(TORWRAP_ISOLATION=connection preload "$SC_DYN" --count 16 get failover.example.test "$HPORT" 2>&1)
-check "failover (LD_PRELOAD, blocking): instance b stopped, all 16 fetches through a" \
-	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_A" failover.example.test)" -eq 16 ]
+check "failover (LD_PRELOAD, blocking): instance a stopped, all 16 fetches through b" \
+	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_B" failover.example.test)" -eq 16 ]
 out=$(TORWRAP_ISOLATION=connection preload "$SC_DYN" --nonblock --count 16 get failover-nb.example.test "$HPORT" 2>&1)
-check "failover (LD_PRELOAD, non-blocking): all 16 fetches through a" \
-	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_A" failover-nb.example.test)" -eq 16 ]
+check "failover (LD_PRELOAD, non-blocking): all 16 fetches through b" \
+	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_B" failover-nb.example.test)" -eq 16 ]
 out=$(TORWRAP_ISOLATION=connection TORWRAP_OPTIMISTIC=on preload "$SC_DYN" --count 16 get failover-opt.example.test "$HPORT" 2>&1)
-check "failover (LD_PRELOAD, TORWRAP_OPTIMISTIC): all 16 fetches through a" \
-	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_A" failover-opt.example.test)" -eq 16 ]
+check "failover (LD_PRELOAD, TORWRAP_OPTIMISTIC): all 16 fetches through b" \
+	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_B" failover-opt.example.test)" -eq 16 ]
 out=$("$TORWRAP" check 2>&1); rc=$?
 check "check: one instance down: healthy (exit $rc), the down one named" all_true [ "$rc" -eq 0 ] -- \
-	grep -qE "^instance 127\.0\.0\.4:$MP: failed at connect: Connection refused \(ECONNREFUSED\)" <<<"$out"
+	grep -qE "^instance 127\.0\.0\.3:$MP: failed at connect: Connection refused \(ECONNREFUSED\)" <<<"$out"
 out=$("$TORWRAP" check --all 2>&1); rc=$?
 check "check --all: one instance down: unhealthy at the connect step (exit $rc)" [ "$rc" -eq 11 ]
 
 # --------------------------------------------------------------------------------------------- all down
-kill "$PID_A"
-wait "$PID_A" 2>/dev/null
+kill "$PID_B"
+wait "$PID_B" 2>/dev/null
 h0=$(http_hits)
 strace_net "$WORK/st.down" preload "$PROGRAMS/tcpget" down.example.test "$HPORT" >/dev/null 2>"$WORK/down.err"
 rc=$?
@@ -142,13 +143,13 @@ check "spread (wrapper, static): both instances carried streams" \
 out=$(stw "$SC" --count 12 get static-sticky.example.test "$HPORT" 2>&1)
 check "sticky (wrapper, static): a process's 12 streams on one instance" \
 	all_true fetched_all "$out" 12 -- one_served static-sticky.example.test 12
-kill "$PID_B"
-wait "$PID_B" 2>/dev/null
-out=$(TORWRAP_ISOLATION=connection stw "$SC" --count 16 get static-failover.example.test "$HPORT" 2>&1)
-check "failover (wrapper, static): b stopped, all 16 fetches through a" \
-	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_A" static-failover.example.test)" -eq 16 ]
 kill "$PID_A"
 wait "$PID_A" 2>/dev/null
+out=$(TORWRAP_ISOLATION=connection stw "$SC" --count 16 get static-failover.example.test "$HPORT" 2>&1)
+check "failover (wrapper, static): a stopped, all 16 fetches through b" \
+	all_true fetched_all "$out" 16 -- [ "$(hits "$LOG_B" static-failover.example.test)" -eq 16 ]
+kill "$PID_B"
+wait "$PID_B" 2>/dev/null
 h0=$(http_hits)
 out=$(stw "$SC" get static-down.example.test "$HPORT" 2>&1); rc=$?
 check "all down (wrapper, static): the fetch fails, one line naming every instance" \
