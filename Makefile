@@ -197,3 +197,9 @@ uninstall:
 clean:
 	rm -rf build build-san build-fuzz build-tsan
 
+# The soak (issue 14): two tor client instances of the private Tor network as a scaled tor-proxy, 200 connections
+# for 10 minutes under LD_PRELOAD, one instance killed and restarted every minute (about 13 minutes in all).
+# Not part of `make test`, whose tests/integration/tor.sh runs a short one.
+.PHONY: soak
+soak: all
+	nice scripts/soak --build $(BUILD)

@@ -40,7 +40,7 @@
 static void usage(FILE *out)
 {
 	fputs("Usage: torwrap [OPTIONS] [--] COMMAND [ARGS...]\n"
-	      "       torwrap check [--target HOST:PORT] [--proxy HOST:PORT] [--timeout S]\n"
+	      "       torwrap check [--target HOST:PORT] [--proxy HOST:PORT[,...]] [--timeout S] [--all]\n"
 	      "Run COMMAND with every connection it makes sent through the Tor SOCKS5 proxy by hostname,\n"
 	      "except destinations the policy allows, which go direct. No name is resolved locally unless allowed.\n"
 	      "\n"

@@ -200,70 +200,105 @@ static int parse_proxy_url(const char *s, char host[TW_NAME_MAX], uint16_t *port
 	return parse_hostport(auth, host, port, problem);
 }
 
+/* One element of a proxy list, in the form VAR takes (URL or HOST[:PORT]; a host alone for TOR_PROXY_HOST,
+ * whose port is TOR_PROXY_SOCKS_PORT). Sets *PROBLEM on failure. */
+enum proxy_form { PROXY_HOSTPORT, PROXY_URL, PROXY_HOST_ONLY };
+
+static int parse_proxy_item(const char *item, enum proxy_form form, struct policy_proxy *out, const char **problem)
+{
+	if (form == PROXY_URL)
+		return parse_proxy_url(item, out->host, &out->port, problem);
+	if (form == PROXY_HOSTPORT)
+		return parse_hostport(item, out->host, &out->port, problem);
+	/* One colon is a port, which belongs in TOR_PROXY_SOCKS_PORT; two or more make IPv6. */
+	const char *c = strchr(item, ':');
+	if (item[0] != '[' && c && !strchr(c + 1, ':')) {
+		*problem = "a host only (the port goes in TOR_PROXY_SOCKS_PORT)";
+		return -EINVAL;
+	}
+	return parse_host(item, strlen(item), out->host, problem);
+}
+
+/* VAR's value V, a comma-separated list of proxies, each with PORT unless it names its own. Several proxies
+ * (and a name with several addresses) are instances that streams are spread over. */
+static void config_proxy_list(struct tw_config *cfg, const char *var, const char *v, enum proxy_form form,
+			      uint16_t port)
+{
+	char val[2048];
+	const char *problem = "";
+	if (!trimmed(v, val, sizeof(val))) {
+		broken(cfg, "%s=\"%.*s\": too long", var, VAL(v));
+		return;
+	}
+	struct policy_proxy list[POLICY_MAX_PROXIES];
+	unsigned n = 0;
+	for (char *item = val, *next; item; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		char one[600];
+		if (!trimmed(item, one, sizeof(one))) {
+			broken(cfg, "%s=\"%.*s\": an item too long", var, VAL(v));
+			return;
+		}
+		if (!one[0]) {
+			broken(cfg, "%s=\"%.*s\": an empty item in the list", var, VAL(v));
+			return;
+		}
+		if (n == POLICY_MAX_PROXIES) {
+			broken(cfg, "%s=\"%.*s\": more than %d proxies", var, VAL(v), POLICY_MAX_PROXIES);
+			return;
+		}
+		list[n].port = port;
+		if (parse_proxy_item(one, form, &list[n], &problem) < 0) {
+			broken(cfg, "%s=\"%.*s\": %s", var, VAL(v), problem);
+			return;
+		}
+		n++;
+	}
+	memcpy(cfg->proxy, list, n * sizeof(list[0]));
+	cfg->nproxy = n;
+}
+
 /* TOR_PROXY_HOST and TOR_PROXY_SOCKS_PORT, the last resort (defaults tor-proxy and 9050). */
 static void config_proxy_parts(struct tw_config *cfg, policy_getenv_fn fn, void *ctx)
 {
 	const char *h = env(fn, ctx, "TOR_PROXY_HOST");
 	const char *p = env(fn, ctx, "TOR_PROXY_SOCKS_PORT");
-	const char *problem = "";
-	char val[600], host[TW_NAME_MAX];
+	char val[600];
 	uint16_t port = POLICY_DEFAULT_PROXY_PORT;
 
-	snprintf(host, sizeof(host), "%s", POLICY_DEFAULT_PROXY_HOST);
-	if (h) {
-		if (!trimmed(h, val, sizeof(val))) {
-			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": too long", VAL(h));
-			return;
-		}
-		/* One colon is a port, which belongs in TOR_PROXY_SOCKS_PORT; two or more make IPv6. */
-		const char *c = strchr(val, ':');
-		if (val[0] != '[' && c && !strchr(c + 1, ':')) {
-			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": a host only (the port goes in TOR_PROXY_SOCKS_PORT)", VAL(h));
-			return;
-		}
-		if (parse_host(val, strlen(val), host, &problem) < 0) {
-			broken(cfg, "TOR_PROXY_HOST=\"%.*s\": %s", VAL(h), problem);
-			return;
-		}
-	}
 	if (p && (!trimmed(p, val, sizeof(val)) || parse_port(val, &port) < 0)) {
 		broken(cfg, "TOR_PROXY_SOCKS_PORT=\"%.*s\": not a port number (1-65535)", VAL(p));
 		return;
 	}
-	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", host);
-	cfg->proxy_port = port;
+	config_proxy_list(cfg, "TOR_PROXY_HOST", h ? h : POLICY_DEFAULT_PROXY_HOST, PROXY_HOST_ONLY, port);
 }
 
 /* The first of TORWRAP_PROXY, TOR_PROXY_URL, SOCKS5_PROXY, TOR_PROXY_HOST(+PORT) that is set wins; the others
  * are not even looked at, so a stale lower one cannot break a good higher one. */
 static void config_proxy(struct tw_config *cfg, policy_getenv_fn fn, void *ctx)
 {
-	const char *var, *v, *problem = "";
-	char val[600], host[TW_NAME_MAX];
-	uint16_t port = POLICY_DEFAULT_PROXY_PORT;
-	int e;
-
-	bool url;
-	if ((v = env(fn, ctx, var = "TORWRAP_PROXY"))) {
-		url = false;
-	} else if ((v = env(fn, ctx, var = "TOR_PROXY_URL"))) {
-		url = true;
-	} else if ((v = env(fn, ctx, var = "SOCKS5_PROXY"))) {
-		url = strstr(v, "://") != NULL; /* often set as a URL for other tools: take that form too */
-	} else {
-		config_proxy_parts(cfg, fn, ctx);
-		return;
-	}
-	if (!trimmed(v, val, sizeof(val)))
-		e = -E2BIG;
+	const char *var, *v;
+	if ((v = env(fn, ctx, var = "TORWRAP_PROXY")))
+		config_proxy_list(cfg, var, v, PROXY_HOSTPORT, POLICY_DEFAULT_PROXY_PORT);
+	else if ((v = env(fn, ctx, var = "TOR_PROXY_URL")))
+		config_proxy_list(cfg, var, v, PROXY_URL, POLICY_DEFAULT_PROXY_PORT);
+	else if ((v = env(fn, ctx, var = "SOCKS5_PROXY"))) /* often a URL for other tools: that form too */
+		config_proxy_list(cfg, var, v, strstr(v, "://") ? PROXY_URL : PROXY_HOSTPORT, POLICY_DEFAULT_PROXY_PORT);
 	else
-		e = url ? parse_proxy_url(val, host, &port, &problem) : parse_hostport(val, host, &port, &problem);
-	if (e < 0) {
-		broken(cfg, "%s=\"%.*s\": %s", var, VAL(v), e == -E2BIG ? "too long" : problem);
-		return;
+		config_proxy_parts(cfg, fn, ctx);
+	/* The first proxy stands for them all where one name is wanted; the list names them in log lines. */
+	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", cfg->proxy[0].host);
+	cfg->proxy_port = cfg->proxy[0].port;
+	size_t off = 0;
+	cfg->proxy_list[0] = '\0';
+	for (unsigned i = 0; i < cfg->nproxy && off < sizeof(cfg->proxy_list); i++) {
+		const struct policy_proxy *x = &cfg->proxy[i];
+		int w = snprintf(cfg->proxy_list + off, sizeof(cfg->proxy_list) - off,
+				 strchr(x->host, ':') ? "%s[%s]:%u" : "%s%s:%u", i ? "," : "", x->host, x->port);
+		off += w > 0 ? (size_t)w : 0;
 	}
-	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", host);
-	cfg->proxy_port = port;
 }
 
 /* Seconds as "30" or "2.5" (also "5." and ".5"): more than 0, at most 3600. */
@@ -615,8 +650,9 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 		getenv_fn = no_getenv;
 	else if (!getenv_fn)
 		getenv_fn = real_getenv;
-	snprintf(cfg->proxy_host, sizeof(cfg->proxy_host), "%s", POLICY_DEFAULT_PROXY_HOST);
-	cfg->proxy_port = POLICY_DEFAULT_PROXY_PORT;
+	snprintf(cfg->proxy[0].host, sizeof(cfg->proxy[0].host), "%s", POLICY_DEFAULT_PROXY_HOST);
+	cfg->proxy[0].port = POLICY_DEFAULT_PROXY_PORT;
+	cfg->nproxy = 1;
 	cfg->timeout_ms = POLICY_DEFAULT_TIMEOUT_MS;
 	cfg->log_level = TW_LOG_WARN;
 	snprintf(cfg->policy_file, sizeof(cfg->policy_file), "%s", POLICY_DEFAULT_FILE);
@@ -750,8 +786,8 @@ static void config_init(void)
 	if (config_global.mode != POLICY_MODE_POLICY && ignored > 0)
 		tw_info("mode %s: %zu direct rule%s (policy file and NO_PROXY) ignored",
 			policy_mode_name(config_global.mode), ignored, ignored == 1 ? "" : "s");
-	tw_info("proxy %s port %u, timeout %d ms, policy %s (%zu rules), mode %s, isolation %s, rotation %s%.0u%s",
-		config_global.proxy_host, config_global.proxy_port, config_global.timeout_ms,
+	tw_info("proxy %s, timeout %d ms, policy %s (%zu rules), mode %s, isolation %s, rotation %s%.0u%s",
+		config_global.proxy_list, config_global.timeout_ms,
 		config_global.policy_file, config_global.rules.count, policy_mode_name(config_global.mode),
 		policy_isolation_name(config_global.isolation), config_global.rotation_s ? "every " : "off",
 		config_global.rotation_s, config_global.rotation_s ? " s" : "");

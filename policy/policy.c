@@ -737,6 +737,15 @@ static enum policy_verdict decide_v6_literal(const struct tw_config *cfg, const 
 	return policy_decide_addr(cfg, (const struct sockaddr *)&sin6, sizeof(sin6));
 }
 
+/* One of the proxies' own names (talking to Tor is going through Tor). */
+static bool is_proxy_name(const struct tw_config *cfg, const char *norm)
+{
+	for (unsigned i = 0; i < cfg->nproxy; i++)
+		if (strcasecmp(norm, cfg->proxy[i].host) == 0)
+			return true;
+	return false;
+}
+
 enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port)
 {
 	if (!cfg || !name)
@@ -764,7 +773,7 @@ enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *
 		tw_debug("policy: %s port %u: refuse (mode onion-only)", norm, port);
 		return POLICY_REFUSE;
 	}
-	if (cfg->mode != POLICY_MODE_ONION_ONLY && cfg->proxy_host[0] && strcasecmp(norm, cfg->proxy_host) == 0)
+	if (cfg->mode != POLICY_MODE_ONION_ONLY && is_proxy_name(cfg, norm))
 		return POLICY_DIRECT;
 
 	struct verdicts v = { 0 };
@@ -782,14 +791,14 @@ bool policy_is_virtual_v4(const struct tw_config *cfg, uint32_t addr)
 	return cfg && cfg->vnet_mask != 0 && (addr & cfg->vnet_mask) == cfg->vnet_addr;
 }
 
-/* The proxy's address when proxy_host is a literal (an unwrapped v4-mapped literal counts as IPv4). */
-static bool proxy_literal(const struct tw_config *cfg, int *family, uint8_t a[16])
+/* A proxy's address when its host is a literal (an unwrapped v4-mapped literal counts as IPv4). */
+static bool proxy_literal(const char *host, int *family, uint8_t a[16])
 {
-	if (inet_pton(AF_INET, cfg->proxy_host, a) == 1) {
+	if (inet_pton(AF_INET, host, a) == 1) {
 		*family = AF_INET;
 		return true;
 	}
-	if (inet_pton(AF_INET6, cfg->proxy_host, a) == 1) {
+	if (inet_pton(AF_INET6, host, a) == 1) {
 		*family = AF_INET6;
 		if (memcmp(a, v4mapped_prefix, 12) == 0) {
 			memmove(a, a + 12, 4);
@@ -853,10 +862,13 @@ enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct
 		return POLICY_REFUSE;
 	}
 
-	int pfam;
-	uint8_t pa[16];
-	if (proxy_literal(cfg, &pfam, pa) && pfam == family && memcmp(pa, a, family == AF_INET ? 4 : 16) == 0)
-		return POLICY_DIRECT;
+	for (unsigned i = 0; i < cfg->nproxy; i++) {
+		int pfam;
+		uint8_t pa[16];
+		if (proxy_literal(cfg->proxy[i].host, &pfam, pa) && pfam == family &&
+		    memcmp(pa, a, family == AF_INET ? 4 : 16) == 0)
+			return POLICY_DIRECT;
+	}
 
 	struct verdicts v = { 0 };
 	for (size_t i = 0; i < cfg->rules.count; i++)

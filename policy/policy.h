@@ -78,10 +78,21 @@ struct policy_rules {
 	size_t count;
 };
 
+/* One SOCKS5 proxy as configured: a name (each of its addresses is an instance) or a literal. */
+#define POLICY_MAX_PROXIES 8
+struct policy_proxy {
+	char host[TW_NAME_MAX];
+	uint16_t port;
+};
+
 struct tw_config {
-	/* SOCKS5 proxy (tor-proxy:9050 by default). */
+	/* SOCKS5 proxies (tor-proxy:9050 by default): a comma-separated list in the variables. proxy_host and
+	 * proxy_port are the first; proxy_list names them all ("a:9050,b:9050") for log lines. */
 	char proxy_host[TW_NAME_MAX];
 	uint16_t proxy_port;
+	struct policy_proxy proxy[POLICY_MAX_PROXIES];
+	unsigned nproxy;
+	char proxy_list[512];
 	/* Bounds every proxy handshake (connect to the proxy + SOCKS5 exchange), milliseconds. */
 	int timeout_ms;
 	int log_level;
@@ -150,7 +161,7 @@ int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *e
 void policy_rules_free(struct policy_rules *rules);
 
 /* Decision for a host NAME (normalised) and PORT (host byte order; 0 = unknown/any). Precedence, independent
- * of rule order: refuse > tor > direct > default (tor). localhost names and the proxy's own host name are
+ * of rule order: refuse > tor > direct > default (tor). localhost names and the proxies' own host names are
  * direct; .onion names are always tor; a broken configuration refuses everything that is not localhost. A name matched by a direct rule whose
  * port list excludes PORT is refused (it is internal: sending it to Tor would leak it and cannot work).
  * Modes: tor-only ignores direct rules (the proxy's name stays direct: talking to Tor is going through Tor);
@@ -159,7 +170,7 @@ void policy_rules_free(struct policy_rules *rules);
 enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port);
 
 /* Decision for an address (AF_INET / AF_INET6 sockaddr, port in it). v4-mapped IPv6 is unwrapped; loopback and
- * the unspecified address are direct (so is the proxy's address when proxy_host is a literal), except the virtual range, which the caller must handle first (it is
+ * the unspecified address are direct (so is a proxy's address given as a literal), except the virtual range, which the caller must handle first (it is
  * answered POLICY_TOR here). Same precedence and modes as above: tor-only sends every other address through
  * Tor, onion-only refuses it. */
 enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len);

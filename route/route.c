@@ -379,44 +379,178 @@ void route_target(const struct resolver_addr *a, uint16_t port, const char *name
 	}
 }
 
-int route_proxy_addrs(const struct route_ctx *ctx, int family, struct resolver_addr *out, int max)
+/* ------------------------------------------------------------------------------ the proxies' instances */
+
+/* One proxy's addresses: its literal, or its name resolved now (hosts, then the nameservers: internal by
+ * definition), of FAMILY. The count or a negative errno. */
+static int proxy_addrs(const struct tw_config *cfg, const struct policy_proxy *px, int family,
+		       struct resolver_addr *out, int max)
 {
-	const struct tw_config *cfg = ctx->cfg;
-	if (max < 1)
-		return -ENOSPC;
 	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, cfg->proxy_host, out->addr) == 1) {
+	if (inet_pton(AF_INET, px->host, out->addr) == 1) {
 		out->family = AF_INET;
 		return 1;
 	}
-	if (inet_pton(AF_INET6, cfg->proxy_host, out->addr) == 1) {
+	if (inet_pton(AF_INET6, px->host, out->addr) == 1) {
 		out->family = AF_INET6;
 		return 1;
 	}
-	/* The proxy's name is internal by definition: hosts, then the nameservers, per call. */
-	return resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, cfg->proxy_host, family, out, max);
+	return resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, px->host, family, out, max);
 }
 
-/* Where the proxy is, for a socket of DOMAIN. */
-static int proxy_sockaddr(const struct route_ctx *ctx, int domain, struct sockaddr_storage *ss, socklen_t *len)
+/* The address an instance is known by: a v4-mapped address is its IPv4 address (a v6 socket's sockaddr). */
+static void canonical(struct resolver_addr *a)
+{
+	uint32_t v4;
+	if (a->family == AF_INET6 && route_addr_v4(a, &v4)) {
+		memset(a, 0, sizeof(*a));
+		a->family = AF_INET;
+		memcpy(a->addr, &v4, 4);
+	}
+}
+
+static bool instance_listed(const struct route_instance *list, int n, const struct route_instance *in)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i].port == in->port && list[i].addr.family == in->addr.family &&
+		    memcmp(list[i].addr.addr, in->addr.addr, 16) == 0)
+			return true;
+	return false;
+}
+
+/* Appends PX's addresses usable by a socket of DOMAIN to OUT (N so far), without duplicates. The new count,
+ * or a negative errno when PX has none. */
+static int add_instances(const struct route_ctx *ctx, const struct policy_proxy *px, int domain,
+			 struct route_instance *out, int n, int max)
+{
+	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
+	/* An IPv4 socket can use only an IPv4 proxy address: ask for that alone, one query per proxy. */
+	int k = proxy_addrs(ctx->cfg, px, domain == AF_INET ? AF_INET : AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
+	if (k <= 0)
+		return k < 0 ? k : -ENOENT;
+	int before = n;
+	for (int j = 0; j < k && n < max; j++) {
+		struct route_instance in = { .addr = addrs[j], .port = px->port };
+		canonical(&in.addr);
+		if (domain == AF_INET && in.addr.family != AF_INET)
+			continue;
+		if (!instance_listed(out, n, &in))
+			out[n++] = in;
+	}
+	return n > before ? n : -EAFNOSUPPORT;
+}
+
+int route_proxy_instances(const struct route_ctx *ctx, int domain, struct route_instance *out, int max)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-	/* An IPv4 socket can use only an IPv4 proxy address: ask for that alone, one query per connect. */
-	int n = route_proxy_addrs(ctx, domain == AF_INET ? AF_INET : AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
-	if (n <= 0) {
-		tw_error("cannot resolve the proxy's name %s: %s", cfg->proxy_host,
-			 n == -ENOENT ? "no such name" : "no answer from the nameserver");
-		return -EHOSTUNREACH;
+	int n = 0, err = -ENOENT;
+	for (unsigned i = 0; i < cfg->nproxy && n < max; i++) {
+		int rc = add_instances(ctx, &cfg->proxy[i], domain, out, n, max);
+		if (rc > 0)
+			n = rc;
+		else if (err == -ENOENT || rc == -EAFNOSUPPORT)
+			err = rc; /* "no answer" or "wrong family" says more than "no such name" */
 	}
+	return n > 0 ? n : err;
+}
+
+const char *route_instance_text(const struct route_instance *in, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	route_addr_text(&in->addr, a, sizeof(a));
+	snprintf(buf, len, in->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, in->port);
+	return buf;
+}
+
+/* -------------------------------------------------------------------------- choosing an instance (HRW) */
+
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+
+static uint64_t instance_id(const struct route_instance *in)
+{
+	uint64_t h = fnv1a(FNV_OFFSET, in->addr.addr, 16);
+	h = fnv1a(h, &in->port, sizeof(in->port));
+	return mix64(h ^ (uint64_t)in->addr.family) | 1; /* never 0: 0 is an empty slot below */
+}
+
+/* Instances that failed lately, remembered for ROUTE_DOWN_MS so that the streams that would go there go to
+ * their next choice at once, instead of each waiting for the refusal (or the timeout) again. Lock-free, a slot
+ * per instance by its id: a lost race only makes one more stream try the instance, which then fails over. */
+#define ROUTE_DOWN_SLOTS 64
+#define ROUTE_DOWN_MS 2000
+static _Atomic uint64_t down_id[ROUTE_DOWN_SLOTS];
+static _Atomic int64_t down_until[ROUTE_DOWN_SLOTS];
+
+static void mark(const struct route_instance *in, bool down)
+{
+	uint64_t id = instance_id(in);
+	unsigned s = (unsigned)(id % ROUTE_DOWN_SLOTS);
+	if (down) {
+		atomic_store(&down_until[s], tw_now_ms() + ROUTE_DOWN_MS);
+		atomic_store(&down_id[s], id);
+	} else if (atomic_load(&down_id[s]) == id && atomic_load(&down_until[s]) != 0) {
+		atomic_store(&down_until[s], 0);
+	}
+}
+
+static bool is_down(const struct route_instance *in, int64_t now)
+{
+	uint64_t id = instance_id(in);
+	unsigned s = (unsigned)(id % ROUTE_DOWN_SLOTS);
+	return atomic_load(&down_id[s]) == id && atomic_load(&down_until[s]) > now;
+}
+
+void route_instances_order(struct route_instance *in, int n, uint64_t key)
+{
+	uint64_t score[ROUTE_MAX_INSTANCES];
+	bool down[ROUTE_MAX_INSTANCES];
+	int64_t now = tw_now_ms();
+	n = n > ROUTE_MAX_INSTANCES ? ROUTE_MAX_INSTANCES : n;
 	for (int i = 0; i < n; i++) {
-		if (domain == AF_INET6 || addrs[i].family == AF_INET) {
-			*len = route_sockaddr_make(&addrs[i], cfg->proxy_port, domain, ss);
-			return 0;
-		}
+		score[i] = mix64(key ^ instance_id(&in[i]));
+		down[i] = is_down(&in[i], now);
 	}
-	tw_error("the proxy %s has no address of this socket's family", cfg->proxy_host);
-	return -EAFNOSUPPORT;
+	/* Highest score first (rendezvous hashing: losing an instance moves only the keys it had), the ones
+	 * that failed lately last. Insertion sort: a handful of instances. */
+	for (int i = 1; i < n; i++) {
+		struct route_instance t = in[i];
+		uint64_t ts = score[i];
+		bool td = down[i];
+		int j = i;
+		for (; j > 0 && (down[j - 1] > td || (down[j - 1] == td && score[j - 1] < ts)); j--) {
+			in[j] = in[j - 1];
+			score[j] = score[j - 1];
+			down[j] = down[j - 1];
+		}
+		in[j] = t;
+		score[j] = ts;
+		down[j] = td;
+	}
+}
+
+uint64_t route_stream_key(const char *token, uint64_t conn)
+{
+	if (token && token[0])
+		return mix64(fnv1a(FNV_OFFSET, token, strlen(token)));
+	return mix64(conn ^ 0x9e3779b97f4a7c15ull);
 }
 
 int route_connect_until(const struct route_ctx *ctx, int fd, const struct sockaddr *sa, socklen_t len,
@@ -485,36 +619,128 @@ static const char *errno_name(int err)
 #endif
 }
 
+/* " at 127.0.0.1:9050": the instance a log line is about, when PROXY is known ("" otherwise). */
+static const char *instance_words(const struct sockaddr_storage *proxy, char *buf, size_t len)
+{
+	struct route_instance in = { 0 };
+	char inst[INET6_ADDRSTRLEN + 16];
+	buf[0] = '\0';
+	if (proxy != NULL &&
+	    route_sockaddr_split((const struct sockaddr *)proxy, sizeof(*proxy), &in.addr, &in.port) == 0) {
+		canonical(&in.addr);
+		snprintf(buf, len, " at %s", route_instance_text(&in, inst, sizeof(inst)));
+	}
+	return buf;
+}
+
 /* The one log line for a proxied connect's outcome. */
 void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
-		       int code, bool connected, const char *token)
+		       int code, bool connected, const char *token, const struct sockaddr_storage *proxy)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	const char *p = who->prefix;
+	const char *p = who->prefix, *px = cfg->proxy_list;
+	char at[INET6_ADDRSTRLEN + 24];
+	instance_words(proxy, at, sizeof(at));
 	if (!connected && rc == -ETIMEDOUT) {
-		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s:%u did not accept the connection within "
+		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not accept the connection within "
 			 "TOR_CONNECTIVITY_TIMEOUT (%d ms); not connecting directly",
-			 p, what, cfg->proxy_host, cfg->proxy_port, cfg->timeout_ms);
+			 p, what, px, at, cfg->timeout_ms);
 	} else if (!connected) {
-		tw_error("%sconnect %s failed (%s): proxy %s:%u unreachable (%s): is tor running there? Not connecting "
+		tw_error("%sconnect %s failed (%s): proxy %s unreachable%s (%s): is tor running there? Not connecting "
 			 "directly",
-			 p, what, errno_name(-rc), cfg->proxy_host, cfg->proxy_port, strerror(-rc));
+			 p, what, errno_name(-rc), px, at, strerror(-rc));
 	} else if (rc == 0) {
-		tw_info("%sconnect %s: via tor (proxy %s:%u, %s%s)", p, what, cfg->proxy_host, cfg->proxy_port,
-			token ? "isolation " : "no isolation", token ? token : "");
+		tw_info("%sconnect %s: via tor (proxy %s%s, %s%s)", p, what, px, at, token ? "isolation " : "no isolation",
+			token ? token : "");
 	} else if (code >= 0) {
 		const char *hint = socks5_reply_hint(code);
 		tw_error("%sconnect %s failed (%s): Tor answered \"%s\" (SOCKS reply 0x%02x)%s%s", p, what,
 			 errno_name(-rc), socks5_reply_text(code), code, hint ? ": " : "", hint ? hint : "");
 	} else if (rc == -ETIMEDOUT) {
-		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s:%u did not answer the SOCKS handshake within "
+		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not answer the SOCKS handshake within "
 			 "TOR_CONNECTIVITY_TIMEOUT (%d ms): Tor may still be bootstrapping",
-			 p, what, cfg->proxy_host, cfg->proxy_port, cfg->timeout_ms);
+			 p, what, px, at, cfg->timeout_ms);
 	} else {
 		const char *why = socks5_strerror(rc, code);
-		tw_error("%sconnect %s failed (%s): SOCKS handshake with %s:%u: %s (is it a SOCKS5 proxy?)", p, what,
-			 errno_name(-rc), cfg->proxy_host, cfg->proxy_port, why ? why : strerror(-rc));
+		tw_error("%sconnect %s failed (%s): SOCKS handshake with %s%s: %s (is it a SOCKS5 proxy?)", p, what,
+			 errno_name(-rc), px, at, why ? why : strerror(-rc));
 	}
+}
+
+/* No instance accepted the connection: one line naming each and its error. RC the connect's error. */
+static void log_all_down(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
+			 const struct route_attempt *at)
+{
+	const struct tw_config *cfg = ctx->cfg;
+	int tried = 0;
+	char text[ROUTE_MAX_INSTANCES * (INET6_ADDRSTRLEN + 32)] = "";
+	for (int i = 0; i < at->n; i++) {
+		char inst[INET6_ADDRSTRLEN + 16];
+		size_t off = strlen(text);
+		if (at->err[i] == 0)
+			continue;
+		snprintf(text + off, sizeof(text) - off, "%s%s %s", tried++ ? ", " : "",
+			 route_instance_text(&at->in[i], inst, sizeof(inst)), errno_name(-at->err[i]));
+	}
+	if (tried <= 1) {
+		route_log_outcome(ctx, who, what, rc, -1, false, NULL, NULL);
+		return;
+	}
+	tw_error("%sconnect %s failed (%s): proxy %s unreachable: every instance refused or did not answer within "
+		 "TOR_CONNECTIVITY_TIMEOUT (%d ms) (%s): is tor running there? Not connecting directly",
+		 who->prefix, what, errno_name(-rc), cfg->proxy_list, cfg->timeout_ms, text);
+}
+
+/* Errors that say the instance is not there (another one may be); anything else is about the socket. */
+static bool instance_fault(int err)
+{
+	switch (-err) {
+	case ECONNREFUSED: case ETIMEDOUT: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN: case ENETDOWN:
+	case ECONNRESET: case ECONNABORTED: case EADDRNOTAVAIL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Dissolves a failed connection attempt (an AF_UNSPEC connect), so the socket can connect again. */
+static void disconnect(const struct route_ctx *ctx, int fd)
+{
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	ctx->connect(fd, &sa, sizeof(sa));
+}
+
+/* Connects FD (non-blocking) to the first of AT's instances from AT->cur on that accepts, each given an equal
+ * share of what is left until DEADLINE; with WAIT false the first connect in progress is taken (-EINPROGRESS)
+ * and only immediate failures move on. The instance's address goes to AT->proxy. Returns 0, -EINPROGRESS, or a
+ * negative errno, AT->err saying what each instance answered. */
+static int connect_any(const struct route_ctx *ctx, int fd, struct route_attempt *at, int64_t deadline, bool wait)
+{
+	int rc = -ETIMEDOUT;
+	for (; at->cur < at->n; at->cur++) {
+		const struct route_instance *in = &at->in[at->cur];
+		int64_t now = tw_now_ms();
+		if (wait && now >= deadline)
+			break;
+		if (at->cur > 0)
+			disconnect(ctx, fd);
+		at->plen = route_sockaddr_make(&in->addr, in->port, at->domain, &at->proxy);
+		const struct sockaddr *sa = (const struct sockaddr *)&at->proxy;
+		if (wait)
+			rc = route_connect_until(ctx, fd, sa, at->plen, now + (deadline - now) / (at->n - at->cur));
+		else
+			rc = ctx->connect(fd, sa, at->plen) == 0 ? 0 : -errno;
+		if (rc == 0 || rc == -EINPROGRESS) {
+			if (rc == 0)
+				mark(in, false);
+			return rc;
+		}
+		if (!instance_fault(rc))
+			return rc;
+		mark(in, true);
+		at->err[at->cur] = rc;
+	}
+	return rc;
 }
 
 int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5_target *target, const char *token,
@@ -524,27 +750,37 @@ int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5
 	return socks5_handshake(fd, target, token ? &auth : NULL, deadline, ctx->io, code);
 }
 
-/* What both ways to the proxy start with: where it is (PROXY/PLEN) and WHO's isolation token for TARGET
- * (TOKEN, POLICY_TOKEN_MAX bytes); WHAT the target in words. Returns 1 with credentials, 0 without, or a
- * negative errno (logged). */
+/* What both ways to the proxy start with: AT, the instances in the order this stream tries them, and WHO's
+ * isolation token for TARGET (TOKEN, POLICY_TOKEN_MAX bytes); WHAT the target in words. Returns 1 with
+ * credentials, 0 without, or a negative errno (logged). */
 static int prepare(const struct route_ctx *ctx, const struct route_caller *who, int domain,
-		   const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen, char *token,
-		   char *what, size_t whatlen)
+		   const struct socks5_target *target, struct route_attempt *at, char *token, char *what, size_t whatlen)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	socks5_target_text(target, what, whatlen);
-	int rc = proxy_sockaddr(ctx, domain, proxy, plen);
-	if (rc < 0) {
-		tw_error("%sconnect %s failed (%s): the proxy %s:%u cannot be found; not connecting directly",
-			 who->prefix, what, errno_name(-rc), cfg->proxy_host, cfg->proxy_port);
+	memset(at, 0, sizeof(*at));
+	at->domain = domain;
+	int n = route_proxy_instances(ctx, domain, at->in, ROUTE_MAX_INSTANCES);
+	if (n <= 0) {
+		int rc = n == -EAFNOSUPPORT ? -EAFNOSUPPORT : -EHOSTUNREACH;
+		tw_error("%sconnect %s failed (%s): the proxy %s cannot be found (%s); not connecting directly",
+			 who->prefix, what, errno_name(-rc), cfg->proxy_list,
+			 n == -ENOENT ? "no such name"
+			 : n == -EAFNOSUPPORT ? "no address of this socket's family"
+					      : "no answer from the nameserver");
 		return rc;
 	}
+	at->n = n;
 	int with_auth = route_isolation_token(ctx, who, target, token, POLICY_TOKEN_MAX);
-	if (with_auth < 0)
+	if (with_auth < 0) {
 		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
 			 strerror(-with_auth));
-	else if (!with_auth)
+		return with_auth;
+	}
+	if (!with_auth)
 		token[0] = '\0';
+	/* The same token, the same instance (its circuits); without one, each connection a key of its own. */
+	route_instances_order(at->in, n, route_stream_key(token, atomic_load(ctx->conn_seq)));
 	return with_auth;
 }
 
@@ -553,7 +789,8 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 {
 	const struct tw_config *cfg = ctx->cfg;
 	char what[TW_NAME_MAX + 64], token[POLICY_TOKEN_MAX];
-	int with_auth = prepare(ctx, who, domain, target, proxy, plen, token, what, sizeof(what));
+	struct route_attempt at;
+	int with_auth = prepare(ctx, who, domain, target, &at, token, what, sizeof(what));
 	if (with_auth < 0)
 		return with_auth;
 	int flags = fcntl(fd, F_GETFL);
@@ -562,37 +799,58 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
 		return -errno;
 	int64_t deadline = tw_now_ms() + cfg->timeout_ms;
-	int code = -1;
-	int rc = route_connect_until(ctx, fd, (struct sockaddr *)proxy, *plen, deadline);
-	bool connected = rc == 0;
-	if (connected)
+	int rc = connect_any(ctx, fd, &at, deadline, true);
+	if (rc < 0) {
+		log_all_down(ctx, who, what, rc, &at);
+	} else {
+		int code = -1;
 		rc = route_socks_request(ctx, fd, target, with_auth ? token : NULL, deadline, &code);
-	route_log_outcome(ctx, who, what, rc, code, connected, with_auth ? token : NULL);
+		route_log_outcome(ctx, who, what, rc, code, true, with_auth ? token : NULL, at.n > 1 ? &at.proxy : NULL);
+	}
+	*proxy = at.proxy;
+	*plen = at.plen;
 	if (fcntl(fd, F_SETFL, flags) != 0 && rc == 0)
 		rc = -errno;
 	return rc;
 }
 
 int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
-		      const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen,
-		      uint8_t *req, size_t *reqlen, char *token)
+		      const struct socks5_target *target, int64_t deadline, struct route_attempt *at, uint8_t *req,
+		      size_t *reqlen, char *token)
 {
 	char what[TW_NAME_MAX + 64];
-	int with_auth = prepare(ctx, who, domain, target, proxy, plen, token, what, sizeof(what));
+	int with_auth = prepare(ctx, who, domain, target, at, token, what, sizeof(what));
 	if (with_auth < 0)
 		return with_auth;
 	struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
-	ssize_t n = socks5_encode_request(target, with_auth ? &auth : NULL, req, SOCKS5_REQUEST_MAX);
-	if (n < 0) {
+	ssize_t len = socks5_encode_request(target, with_auth ? &auth : NULL, req, SOCKS5_REQUEST_MAX);
+	if (len < 0) {
 		tw_error("%sconnect %s failed: the SOCKS request cannot be encoded (%s)", who->prefix, what,
-			 strerror((int)-n));
-		return (int)n;
+			 strerror((int)-len));
+		return (int)len;
 	}
-	*reqlen = (size_t)n;
-	if (ctx->connect(fd, (struct sockaddr *)proxy, *plen) == 0)
-		return 0;
-	int rc = errno == EINPROGRESS ? -EINPROGRESS : -errno;
-	if (rc != -EINPROGRESS)
-		route_log_outcome(ctx, who, what, rc, -1, false, NULL);
+	*reqlen = (size_t)len;
+	int rc = connect_any(ctx, fd, at, deadline, deadline != 0);
+	if (rc < 0 && rc != -EINPROGRESS)
+		log_all_down(ctx, who, what, rc, at);
+	return rc;
+}
+
+int route_proxy_retry(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int fd,
+		      struct route_attempt *at, int err)
+{
+	if (at->cur >= at->n || !instance_fault(err) || at->cur + 1 >= at->n) {
+		if (at->cur < at->n && instance_fault(err)) {
+			mark(&at->in[at->cur], true);
+			at->err[at->cur] = err;
+		}
+		log_all_down(ctx, who, what, err, at);
+		return err;
+	}
+	mark(&at->in[at->cur], true);
+	at->err[at->cur++] = err;
+	int rc = connect_any(ctx, fd, at, 0, false);
+	if (rc < 0 && rc != -EINPROGRESS)
+		log_all_down(ctx, who, what, rc, at);
 	return rc;
 }

@@ -89,9 +89,42 @@ ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size
  * outlive the target. */
 void route_target(const struct resolver_addr *a, uint16_t port, const char *name, struct socks5_target *t);
 
-/* The proxy's addresses: its literal, or its name resolved now (hosts, then the nameservers: internal by
- * definition), of FAMILY (AF_INET or AF_UNSPEC). Returns the count, or a negative errno (not logged). */
-int route_proxy_addrs(const struct route_ctx *ctx, int family, struct resolver_addr *out, int max);
+/* One proxy instance: an address of a configured proxy, and its port. Several proxies (a comma-separated list)
+ * and a name that resolves to several addresses (compose --scale) are several instances. */
+#define ROUTE_MAX_INSTANCES 16
+struct route_instance {
+	struct resolver_addr addr; /* IPv4 as AF_INET, never v4-mapped */
+	uint16_t port;
+};
+
+/* The proxies' instances for a socket of DOMAIN (AF_INET: IPv4 ones only; AF_INET6 or AF_UNSPEC: all), looked
+ * up now, in the configured order: each proxy's literal, or every address its name resolves to (hosts, then
+ * the nameservers: internal by definition), without duplicates. Returns the count, or a negative errno (not
+ * logged): -ENOENT no such name, -EAFNOSUPPORT none of DOMAIN's family, else no answer. */
+int route_proxy_instances(const struct route_ctx *ctx, int domain, struct route_instance *out, int max);
+
+/* "127.0.0.1:9050", "[fd00::1]:9050". */
+const char *route_instance_text(const struct route_instance *in, char *buf, size_t len);
+
+/* The key a stream is placed by: its isolation token (streams that share a token share an instance, so they
+ * can share circuits), or without one CONN, a number of its own (each connection placed afresh). */
+uint64_t route_stream_key(const char *token, uint64_t conn);
+
+/* Orders the N instances IN for KEY by rendezvous (highest random weight) hashing: each key has its own order
+ * of every instance, so losing an instance moves only the keys that were on it, to their next choice; the
+ * instances that failed in the last two seconds (route_proxy_failed, or a failed connect here) go last. */
+void route_instances_order(struct route_instance *in, int n, uint64_t key);
+
+/* A connection to the proxy being made: the instances in the stream's order, the one being tried, and how
+ * the ones before it failed. */
+struct route_attempt {
+	struct route_instance in[ROUTE_MAX_INSTANCES];
+	int err[ROUTE_MAX_INSTANCES]; /* a negative errno for each instance that failed, 0 for the others */
+	int n, cur;
+	int domain;
+	struct sockaddr_storage proxy; /* in[cur]'s address, as the socket takes it */
+	socklen_t plen;
+};
 
 /* connect() on FD (non-blocking) bounded by DEADLINE (tw_now_ms scale), through the context's connect. 0 or a
  * negative errno. */
@@ -109,27 +142,40 @@ int route_isolation_token(const struct route_ctx *ctx, const struct route_caller
 int route_socks_request(const struct route_ctx *ctx, int fd, const struct socks5_target *target, const char *token,
 			int64_t deadline, int *code);
 
-/* Connects FD (a TCP socket of DOMAIN) to the proxy and asks for TARGET: looked up per call (a proxy that moves
- * is followed at once), bounded by TOR_CONNECTIVITY_TIMEOUT, the isolation token for WHO, FD's file status
- * flags restored exactly. The proxy's address goes to PROXY/PLEN. Returns 0 or a negative errno; the outcome
- * is logged, failures in words a person can act on. */
+/* Connects FD (a TCP socket of DOMAIN) to the proxy and asks for TARGET: the instances looked up per call (a
+ * proxy that moves is followed at once) and tried in the stream's order (route_instances_order; an instance
+ * that refuses or does not answer gives way to the next, each given an equal share of what is left), all
+ * bounded by TOR_CONNECTIVITY_TIMEOUT, the isolation token for WHO, FD's file status flags restored exactly.
+ * The instance's address goes to PROXY/PLEN. Returns 0 or a negative errno; the outcome is logged (all down:
+ * one line naming every instance), failures in words a person can act on. Never direct. */
 int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
 			const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen);
 
 /* The first half of route_proxy_connect, for a connect that must not wait for Tor (a non-blocking socket, or
- * TORWRAP_OPTIMISTIC): finds the proxy (PROXY/PLEN), encodes the whole SOCKS5 request for TARGET with WHO's
- * isolation credentials into REQ (SOCKS5_REQUEST_MAX bytes; its length in *REQLEN; the token in TOKEN,
- * POLICY_TOKEN_MAX bytes, "" without credentials) and starts FD's connect to the proxy. Returns 0 (connected already), -EINPROGRESS, or a
- * negative errno (logged). The caller sends REQ once connected and feeds the replies to a socks5 parser; it
- * logs the outcome with route_log_outcome. */
+ * TORWRAP_OPTIMISTIC): finds the instances (AT; the one used in AT->proxy), encodes the whole SOCKS5 request
+ * for TARGET with WHO's isolation credentials into REQ (SOCKS5_REQUEST_MAX bytes; its length in *REQLEN; the
+ * token in TOKEN, POLICY_TOKEN_MAX bytes, "" without credentials) and starts FD's connect (FD non-blocking).
+ * DEADLINE 0: returns at once, -EINPROGRESS or 0, moving on only past instances that fail at once; else waits
+ * for the TCP connection until DEADLINE, failing over as route_proxy_connect does. Returns 0 (connected),
+ * -EINPROGRESS, or a negative errno (logged). The caller sends REQ once connected and feeds the replies to a
+ * socks5 parser; it logs the outcome with route_log_outcome, and a connection to AT->proxy that fails with ERR
+ * goes to route_proxy_retry. */
 int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *who, int fd, int domain,
-		      const struct socks5_target *target, struct sockaddr_storage *proxy, socklen_t *plen,
-		      uint8_t *req, size_t *reqlen, char *token);
+		      const struct socks5_target *target, int64_t deadline, struct route_attempt *at, uint8_t *req,
+		      size_t *reqlen, char *token);
+
+/* The connection route_proxy_start began on FD failed with ERR before the proxy accepted it: the instance is
+ * remembered as down and the next one started (not waited for). Returns -EINPROGRESS or 0 (AT->proxy is the
+ * new instance), or, when none is left or ERR is not the instance's fault, a negative errno: logged (all down:
+ * one line naming each instance), as route_log_outcome would. WHAT the target as socks5_target_text wrote it. */
+int route_proxy_retry(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int fd,
+		      struct route_attempt *at, int err);
 
 /* The log line for a proxy connect's outcome (WHAT: the target as socks5_target_text writes it; RC 0 or the
  * negative errno; CODE Tor's reply code or -1; CONNECTED whether the proxy accepted the TCP connection; TOKEN
- * the isolation token, NULL for none): the same words whichever front end, whenever it completes. */
+ * the isolation token, NULL for none; PROXY the instance, NULL when there was no choice): the same words
+ * whichever front end, whenever it completes. */
 void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
-		       int code, bool connected, const char *token);
+		       int code, bool connected, const char *token, const struct sockaddr_storage *proxy);
 
 #endif

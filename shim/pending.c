@@ -46,7 +46,7 @@ struct pending {
 	size_t reqlen, sent;
 	struct socks5_reply_parser parser;
 	int err; /* once failed: the negative errno the program gets */
-	struct sockaddr_storage proxy;
+	struct route_attempt at; /* the proxy's instances, in this stream's order, and the one tried */
 	ino_t ino; /* the socket's identity (still_ours) */
 	dev_t dev;
 	long pid; /* the caller, for the log lines' isolation wording */
@@ -84,7 +84,8 @@ static struct pending *lock_entry(int fd)
 static void log_outcome(const struct pending *p, int rc, int code, bool connected)
 {
 	struct route_caller who = { .pid = p->pid, .prefix = "" };
-	route_log_outcome(shim_route(), &who, p->what, rc, code, connected, p->token[0] ? p->token : NULL);
+	route_log_outcome(shim_route(), &who, p->what, rc, code, connected, p->token[0] ? p->token : NULL,
+			  p->at.n > 1 ? &p->at.proxy : NULL);
 }
 
 static void fail(struct pending *p, int fd, int err, int code, bool connected)
@@ -93,6 +94,25 @@ static void fail(struct pending *p, int fd, int err, int code, bool connected)
 	p->err = err;
 	log_outcome(p, err, code, connected);
 	shutdown(fd, SHUT_RDWR); /* the proxy learns at once; nothing more goes out on this socket */
+}
+
+/* The connection to the proxy failed with ERR before it was up: the next instance, while there is one (the
+ * request has not gone, so nothing is lost); else the program gets the error, logged by the engine. */
+static void connect_failed(struct pending *p, int fd, int err)
+{
+	struct route_caller who = { .pid = p->pid, .prefix = "" };
+	int rc = route_proxy_retry(shim_route(), &who, p->what, fd, &p->at, err);
+	if (rc != 0 && rc != -EINPROGRESS) {
+		p->state = PENDING_FAILED;
+		p->err = rc;
+		shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	struct sockaddr_storage dest, old;
+	if (shim_fd_get_peer(fd, &dest, &old) == 0) /* getpeername compares the socket's peer with the proxy */
+		shim_fd_set_peer(fd, (struct sockaddr *)&dest,
+				 dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+				 (struct sockaddr *)&p->at.proxy, p->at.plen);
 }
 
 /* Is FD still the socket we started (not a descriptor closed behind our back and reused)? Its inode says so
@@ -135,7 +155,9 @@ static void advance(struct pending *p, int fd)
 	if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
-		fail(p, fd, -err, -1, false); /* SO_ERROR is read now: the program gets it from us */
+		connect_failed(p, fd, -err); /* SO_ERROR is read now: the program gets it from us */
+		if (p->state == PENDING_CONNECTING && poll(&pf, 1, 0) == 1)
+			advance(p, fd); /* the next instance answered at once */
 		return;
 	}
 	send_request(p, fd);
@@ -160,6 +182,27 @@ static int wait_connected(int fd, int64_t deadline)
 		if (tw_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 			return -errno;
 		return -err;
+	}
+}
+
+/* CONNECTING, and a blocking call that cannot go on before the request is sent: waits for the proxy's
+ * connection, each instance left an equal share of TOR_CONNECTIVITY_TIMEOUT, failing over; then sends the
+ * request. Called with the lock held. */
+static void wait_up(struct pending *p, int fd)
+{
+	int64_t deadline = tw_now_ms() + shim_config()->timeout_ms;
+	while (p->state == PENDING_CONNECTING) {
+		int64_t now = tw_now_ms();
+		int left = p->at.n - p->at.cur;
+		if (now >= deadline) {
+			fail(p, fd, -ETIMEDOUT, -1, false);
+			return;
+		}
+		int err = wait_connected(fd, now + (deadline - now) / (left > 1 ? left : 1));
+		if (err < 0)
+			connect_failed(p, fd, err);
+		else
+			advance(p, fd);
 	}
 }
 
@@ -312,20 +355,15 @@ int shim_proxy_start(int fd, const struct socks5_target *target, const struct so
 	shim_caller(&who, true);
 	p->pid = who.pid;
 	socks5_target_text(target, p->what, sizeof(p->what));
-	socklen_t plen = 0;
 	int flags = fcntl(fd, F_GETFL);
 	if (blocking && (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
 		free(p);
 		return -errno;
 	}
-	int64_t deadline = tw_now_ms() + shim_config()->timeout_ms;
-	int rc = route_proxy_start(shim_route(), &who, fd, domain, target, &p->proxy, &plen, p->req, &p->reqlen,
+	/* A blocking socket waits for the proxy's TCP connection (failing over within the timeout), not Tor's. */
+	int64_t deadline = blocking ? tw_now_ms() + shim_config()->timeout_ms : 0;
+	int rc = route_proxy_start(shim_route(), &who, fd, domain, target, deadline, &p->at, p->req, &p->reqlen,
 				   p->token);
-	if (rc == -EINPROGRESS && blocking) {
-		rc = wait_connected(fd, deadline);
-		if (rc < 0)
-			log_outcome(p, rc, -1, false);
-	}
 	if (blocking)
 		fcntl(fd, F_SETFL, flags);
 	if (rc < 0 && rc != -EINPROGRESS) {
@@ -343,7 +381,7 @@ int shim_proxy_start(int fd, const struct socks5_target *target, const struct so
 	p->state = PENDING_CONNECTING;
 	shim_pending_forget(fd);
 	atomic_store_explicit(&table[fd], p, memory_order_release);
-	shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&p->proxy, plen);
+	shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&p->at.proxy, p->at.plen);
 	shim_fd_set(fd, SHIM_FD_PENDING);
 	pthread_mutex_lock(&p->lock);
 	if (rc == 0)
@@ -375,11 +413,7 @@ int shim_pending_before_io(int fd, bool reading, bool dontwait)
 	if (p->state == PENDING_CONNECTING && !dontwait && fl >= 0 && !(fl & O_NONBLOCK)) {
 		/* A blocking call before the connection was up: the kernel would wait, and then send the program's
 		 * bytes before the request. Wait here, then send the request. */
-		int err = wait_connected(fd, tw_now_ms() + shim_config()->timeout_ms);
-		if (err < 0)
-			fail(p, fd, err, -1, false);
-		else
-			advance(p, fd);
+		wait_up(p, fd);
 	}
 	int rc = 0;
 	if (p->state == PENDING_FAILED)

@@ -72,6 +72,14 @@ san_blocked() {
 	return 1
 }
 finish() { [[ $TW_FAILS -eq 0 ]]; exit $?; }
+# all_true CMD1... -- CMD2... [-- CMD3...]: every command succeeds (one check of an exit status and an output).
+all_true() {
+	local a=()
+	while [[ $# -gt 0 && $1 != -- ]]; do a+=("$1"); shift; done
+	[[ $# -gt 0 ]] && shift
+	"${a[@]}" || return 1
+	[[ $# -eq 0 ]] || all_true "$@"
+}
 
 # Environment for programs: no proxy variables of the machine's may steer curl & co behind our back.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
@@ -142,17 +150,25 @@ start_http() { # start_http NAME ADDR PORT BODY
 start_socks() { # start_socks NAME PORT [extra args]
 	local name=$1 port=$2
 	shift 2
-	bg "socks-$name" $PY "$TOOLS/socks5_server.py" --listen "127.0.0.1:$port" --log "$WORK/socks-$name.log" \
+	start_socks_at "$name" 127.0.0.1 "$port" "$@"
+}
+start_socks_at() { # start_socks_at NAME ADDR PORT [extra args]: one more instance of tor-proxy (its pid: SOCKS_PID)
+	local name=$1 addr=$2 port=$3
+	shift 3
+	bg "socks-$name" $PY "$TOOLS/socks5_server.py" --listen "$addr:$port" --log "$WORK/socks-$name.log" \
 		--ready-file "$WORK/socks-$name.ready" "$@"
+	SOCKS_PID=${TW_PIDS[-1]}
 	wait_file "$WORK/socks-$name.ready"
 	touch "$WORK/socks-$name.log"
 }
 
-start_dns() { # start_dns NAME PORT [--record NAME=IP ...]
+start_dns() { # start_dns NAME PORT [--record NAME=IP ...] (its pid: DNS_PID)
 	local name=$1 port=$2
 	shift 2
+	rm -f "$WORK/dns-$name.ready"
 	bg "dns-$name" $PY "$TOOLS/dns_server.py" --listen "127.0.0.1:$port" --log "$WORK/dns-$name.log" \
 		--ready-file "$WORK/dns-$name.ready" "$@"
+	DNS_PID=${TW_PIDS[-1]}
 	wait_file "$WORK/dns-$name.ready"
 	touch "$WORK/dns-$name.log"
 }

@@ -159,13 +159,6 @@ only_proxy_and_dns() {
 	! grep -E 'connect\(' "$1" | grep 'AF_INET' | grep -v "sin6\?_port=htons($TORNET_SOCKS_PORT)" |
 		grep -qv "sin_port=htons($DPORT)"
 }
-# all_true CMD1... -- CMD2...: both commands succeed (for one check of an exit status and an output).
-all_true() {
-	local a=()
-	while [[ $# -gt 0 && $1 != -- ]]; do a+=("$1"); shift; done
-	shift
-	"${a[@]}" && "$@"
-}
 
 # -------------------------------------------------------------------------------------- name at the exit
 section "exit name"
@@ -411,6 +404,23 @@ check "fail closed: (it had heard the first fetch)" [ "$h1" -gt "$h0" ]
 out=$("$TORWRAP" check --target "api.trongrid.io:$HP" 2>&1); rc=$?
 check "check: client stopped: fails at the connect step (exit $rc)" \
 	all_true [ "$rc" -eq 11 ] -- grep -qE "^connect 127\.0\.0\.1:$TORNET_SOCKS_PORT: failed: Connection refused" <<<"$out"
+# ----------------------------------------------------------------------------------- the short soak
+# make soak's run, short: two clients as a scaled tor-proxy (the stopped one restarted), 20 connections for 20 s,
+# one client killed and restarted every 8 s: streams complete, the errors are at most the killed clients'
+# in-flight streams, and the process's descriptors do not grow.
+section "soak"
+"$TW_TOP/scripts/soak" --build "$TW_BUILD" --seconds 20 --concurrency 20 --phase 5 --kill-every 8 \
+	>"$WORK/soak.out" 2>"$WORK/soak.err"
+soak_ok() {
+	$PY - "$WORK/soak.out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+soak = rows[-1]  # the soak's final line; the phases' lines come first
+ok = soak["final"] and soak["completed"] > 0 and soak["errors"] <= 2 * 20 and soak["fds"] <= soak["start"]["fds"] + 2
+sys.exit(0 if ok and len(rows) >= 3 and all(r["completed"] > 0 for r in rows) else print(rows) or 1)
+PY
+}
+check "soak (short): streams through two instances while one is killed and restarted; fds steady" soak_ok
 section "end"
 echo "# tor.sh: $((SECONDS - T0)) s in all"
 finish

@@ -1403,6 +1403,48 @@ static void test_config_proxy_precedence(void **state)
 	config_free(&cfg);
 }
 
+/* Several proxies, comma-separated, in every variable's own form; each names its port or takes the default. */
+static void test_config_proxy_list(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	struct kv env[] = { { "TORWRAP_POLICY", "/dev/null" }, { "TOR_PROXY_URL", " socks5h://a:1, socks5://[fd00::2]:2 ,socks5h://c" },
+			    { 0 } };
+	cfg_env(&cfg, env);
+	assert_false(cfg.broken);
+	assert_int_equal(cfg.nproxy, 3);
+	assert_string_equal(cfg.proxy[0].host, "a");
+	assert_int_equal(cfg.proxy[0].port, 1);
+	assert_string_equal(cfg.proxy[1].host, "fd00::2");
+	assert_int_equal(cfg.proxy[1].port, 2);
+	assert_string_equal(cfg.proxy[2].host, "c");
+	assert_int_equal(cfg.proxy[2].port, 9050);
+	assert_string_equal(cfg.proxy_host, "a"); /* the first stands for them all */
+	assert_string_equal(cfg.proxy_list, "a:1,[fd00::2]:2,c:9050");
+	/* Each proxy's name and literal is direct, as the one proxy's was. */
+	assert_int_equal(policy_decide_name(&cfg, "c", 9050), POLICY_DIRECT);
+	config_free(&cfg);
+
+	struct kv parts[] = { { "TORWRAP_POLICY", "/dev/null" }, { "TOR_PROXY_HOST", "tor-a,127.0.0.3" },
+			      { "TOR_PROXY_SOCKS_PORT", "9150" }, { 0 } };
+	cfg_env(&cfg, parts);
+	assert_false(cfg.broken);
+	assert_int_equal(cfg.nproxy, 2);
+	assert_int_equal(cfg.proxy[1].port, 9150);
+	assert_string_equal(cfg.proxy_list, "tor-a:9150,127.0.0.3:9150");
+	config_free(&cfg);
+
+	/* An empty item, a bad one, or too many: broken, with the variable named. */
+	const char *bad[] = { "a:1,,b:2", "a:1,", ",a", "a:1,b:x", "1,2,3,4,5,6,7,8,9" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct kv e[] = { { "TORWRAP_POLICY", "/dev/null" }, { "TORWRAP_PROXY", bad[i] }, { 0 } };
+		cfg_env(&cfg, e);
+		assert_true(cfg.broken);
+		assert_non_null(strstr(cfg.broken_reason, "TORWRAP_PROXY="));
+		config_free(&cfg);
+	}
+}
+
 struct proxy_case {
 	const char *var, *value, *host;
 	uint16_t port;
@@ -2253,6 +2295,7 @@ int main(void)
 		cmocka_unit_test(test_config_secure),
 		cmocka_unit_test(test_env_is_ours),
 		cmocka_unit_test(test_config_proxy_precedence),
+		cmocka_unit_test(test_config_proxy_list),
 		cmocka_unit_test(test_config_proxy_forms),
 		cmocka_unit_test(test_config_proxy_errors),
 		cmocka_unit_test(test_config_timeout),

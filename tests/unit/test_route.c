@@ -292,10 +292,48 @@ static void test_dns_answer(void **state)
 	assert_int_equal(route_dns_answer(&ctx, junk, sizeof(junk), &q, out, sizeof(out)), ROUTE_DNS_DROP);
 }
 
+/* Rendezvous hashing: a key's first choice is stable, keys spread, and losing an instance moves only its keys. */
+static struct route_instance inst(int last)
+{
+	struct route_instance in = { .addr = { .family = AF_INET }, .port = 9050 };
+	in.addr.addr[0] = 172, in.addr.addr[1] = 20, in.addr.addr[3] = (uint8_t)last;
+	return in;
+}
+
+static void test_instances_order(void **state)
+{
+	(void)state;
+	enum { KEYS = 3000 };
+	int per[3] = { 0 }, moved_other = 0;
+	for (int k = 0; k < KEYS; k++) {
+		char token[32];
+		snprintf(token, sizeof(token), "token-%d", k);
+		uint64_t key = route_stream_key(token, 0);
+		struct route_instance three[3] = { inst(1), inst(2), inst(3) }, again[3] = { inst(3), inst(1), inst(2) };
+		route_instances_order(three, 3, key);
+		route_instances_order(again, 3, key); /* the configured order does not matter */
+		assert_memory_equal(&three[0], &again[0], sizeof(three[0]));
+		per[three[0].addr.addr[3] - 1]++;
+		struct route_instance two[2] = { inst(1), inst(2) }; /* instance 3 lost */
+		route_instances_order(two, 2, key);
+		if (three[0].addr.addr[3] != 3 && two[0].addr.addr[3] != three[0].addr.addr[3])
+			moved_other++;
+		else if (three[0].addr.addr[3] == 3)
+			assert_int_equal(two[0].addr.addr[3], three[1].addr.addr[3]); /* its next choice */
+	}
+	assert_int_equal(moved_other, 0);
+	for (int i = 0; i < 3; i++) /* about a third each */
+		assert_true(per[i] > KEYS / 4 && per[i] < KEYS / 2);
+	/* Without a token, each connection is a key of its own; a token is one key whatever the counter. */
+	assert_true(route_stream_key(NULL, 1) != route_stream_key(NULL, 2));
+	assert_true(route_stream_key("t", 1) == route_stream_key("t", 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide_addr),
+		cmocka_unit_test(test_instances_order),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_reverse),
 		cmocka_unit_test(test_nameservers_and_targets),
