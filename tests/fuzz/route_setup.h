@@ -29,15 +29,9 @@ static struct route_ctx fuzz_ctx;
 
 static const char *fuzz_route_env(const char *name, void *ctx)
 {
-	(void)ctx;
-	if (strcmp(name, "TORWRAP_POLICY") == 0 || strcmp(name, "TORWRAP_RESOLV_CONF") == 0 ||
-	    strcmp(name, "TORWRAP_HOSTS") == 0)
-		return "/dev/null";
 	if (strcmp(name, "TORWRAP_VIRTUAL_NET") == 0)
 		return "127.192.0.0/20";
-	if (strcmp(name, "TORWRAP_LOG_LEVEL") == 0)
-		return "none";
-	return NULL;
+	return fuzz_env_files_empty(name, ctx);
 }
 
 static const struct route_ctx *fuzz_route(void)
