@@ -32,6 +32,8 @@ CARES_A ?= $(shell $(CC) -print-file-name=libcares.a)
 MODULE_SRCS = $(wildcard common/*.c) $(wildcard policy/*.c) $(wildcard resolver/*.c) $(wildcard socks5/*.c) \
 	$(wildcard route/*.c)
 SHIM_SRCS = $(wildcard shim/*.c)
+# The audit stream's reader (`torwrap audit`): the wrapper's and the tests', never the library's.
+AUDIT_SRCS = $(wildcard audit/*.c)
 CLI_SRCS = $(wildcard cli/*.c)
 SUPERVISOR_SRCS = $(wildcard supervisor/*.c)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -41,6 +43,7 @@ BENCH_SRCS = $(filter-out tests/bench/empty.c tests/bench/execwrap.c,$(wildcard 
 
 MODULE_OBJS = $(MODULE_SRCS:%.c=$(BUILD)/obj/%.o)
 SHIM_OBJS = $(SHIM_SRCS:%.c=$(BUILD)/obj/%.o)
+AUDIT_OBJS = $(AUDIT_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 SUPERVISOR_OBJS = $(SUPERVISOR_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -70,12 +73,13 @@ $(BUILD)/libtorwrap.so: $(MODULE_OBJS) $(SHIM_OBJS) shim/exports.map
 		-Wl,-z,relro -Wl,-soname,libtorwrap.so -o $@ $(MODULE_OBJS) $(SHIM_OBJS) $(CARES_A) $(LDFLAGS)
 
 # The seccomp supervisor (supervisor/) is the wrapper's alone: never in the library.
-$(BUILD)/torwrap: $(CLI_OBJS) $(SUPERVISOR_OBJS) $(MODULE_OBJS)
-	$(CC) $(SAN) -pthread $(CLI_LDFLAGS) -o $@ $(CLI_OBJS) $(SUPERVISOR_OBJS) $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
+$(BUILD)/torwrap: $(CLI_OBJS) $(SUPERVISOR_OBJS) $(AUDIT_OBJS) $(MODULE_OBJS)
+	$(CC) $(SAN) -pthread $(CLI_LDFLAGS) -o $@ $(CLI_OBJS) $(SUPERVISOR_OBJS) $(AUDIT_OBJS) $(MODULE_OBJS) \
+		$(CARES_A) $(LDFLAGS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(MODULE_OBJS) $(AUDIT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fPIE -o $@ $< $(MODULE_OBJS) $(CARES_A) -lcmocka $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -fPIE -o $@ $< $(AUDIT_OBJS) $(MODULE_OBJS) $(CARES_A) -lcmocka $(LDFLAGS)
 
 # The fuzz targets (tests/fuzz/), replayed on their committed inputs by a unit test built with the project's
 # compiler, without libFuzzer (FUZZ_REPLAY).
@@ -83,14 +87,14 @@ $(BUILD)/obj/tests/fuzz/%.replay.o: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DFUZZ_REPLAY -c $< -o $@
 
-$(BUILD)/tests/test_fuzz_replay: tests/unit/test_fuzz_replay.c $(FUZZ_REPLAY_OBJS) $(MODULE_OBJS)
+$(BUILD)/tests/test_fuzz_replay: tests/unit/test_fuzz_replay.c $(FUZZ_REPLAY_OBJS) $(MODULE_OBJS) $(AUDIT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fPIE -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"' -o $@ $< $(FUZZ_REPLAY_OBJS) $(MODULE_OBJS) \
-		$(CARES_A) -lcmocka $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -fPIE -DFUZZ_DIR='"$(CURDIR)/tests/fuzz"' -o $@ $< $(FUZZ_REPLAY_OBJS) $(AUDIT_OBJS) \
+		$(MODULE_OBJS) $(CARES_A) -lcmocka $(LDFLAGS)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODULE_OBJS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODULE_OBJS) $(AUDIT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(AUDIT_OBJS) $(MODULE_OBJS) $(CARES_A) $(LDFLAGS)
 
 fuzz-bins: $(FUZZ_BINS)
 
