@@ -2,6 +2,8 @@
 #ifndef TORWRAP_CLI_H
 #define TORWRAP_CLI_H
 
+#include <stdbool.h>
+
 #define CLI_EXIT_USAGE 2
 #define CLI_EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
 
@@ -13,5 +15,21 @@
 
 /* `torwrap check ...` (ARGV[0] is "check"). Returns the exit status. */
 int tw_check_main(int argc, char **argv);
+
+/* The wrapper itself (`torwrap [OPTIONS] [--] CMD...`), in two steps that `torwrap audit` shares with it. */
+
+/* cli_wrap_options()'s answer when an option did all there was to do (--help, --version): exit 0. */
+#define CLI_DONE (-1)
+
+/* Reads the options of ARGV (ARGV[0] is the program's name) into the environment the library reads and sets
+ * *CMD to the index of the command. Returns 0, CLI_DONE, or an exit status after saying why. */
+int cli_wrap_options(int argc, char **argv, int *cmd);
+
+/* Whether the wrapper option ARG takes the next argument as its value ("--proxy", not "--proxy=x"). */
+bool cli_wrap_option_takes_value(const char *arg);
+
+/* Runs CMD (CMD[0] is looked up in PATH) as the wrapper does: returns its exit status, or an exit status of
+ * the wrapper's after saying why. May not return (exec). */
+int cli_wrap_run(char **cmd);
 
 #endif

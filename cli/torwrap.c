@@ -271,60 +271,102 @@ static const char *env_getenv(const char *name, void *ctx)
 	return getenv(name);
 }
 
-int main(int argc, char **argv)
+/* Sets the log level variable the library reads from -v/-q. */
+static void set_log_level(int verbose, bool quiet)
 {
-	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
-	if (argc >= 2 && strcmp(argv[1], "check") == 0)
-		return tw_check_main(argc - 1, argv + 1);
+	if (quiet)
+		setenv("TORWRAP_LOG_LEVEL", "none", 1);
+	else if (verbose)
+		setenv("TORWRAP_LOG_LEVEL", verbose > 1 ? "debug" : "info", 1);
+}
+
+/* One option at ARGV[*I]: 0 when it was taken (*I past its value), or the exit status to stop with. */
+static int take_option(int argc, char **argv, int *i, int *verbose, bool *quiet)
+{
+	const char *a = argv[*i];
+	if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		usage(stdout);
+		return CLI_DONE;
+	}
+	if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+		printf("torwrap %s\n", TW_VERSION);
+		return CLI_DONE;
+	}
+	if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		(*verbose)++;
+	} else if (strcmp(a, "-vv") == 0) {
+		*verbose += 2;
+	} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+		*quiet = true;
+	} else if (strcmp(a, "--seccomp") == 0) {
+		/* accepted for compatibility: the supervisor is the default */
+	} else if (option_var(a)) {
+		/* Options only set the variables the library reads, so both see one configuration. */
+		const char *eq = strchr(a, '=');
+		if (!eq && *i + 1 >= argc)
+			return fail(EXIT_USAGE, "%s needs a value", a);
+		if (setenv(option_var(a), eq ? eq + 1 : argv[++*i], 1) != 0)
+			return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
+	} else {
+		fail(EXIT_USAGE, "unknown option %s", a);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+bool cli_wrap_option_takes_value(const char *arg)
+{
+	return option_var(arg) != NULL && strchr(arg, '=') == NULL;
+}
+
+int cli_wrap_options(int argc, char **argv, int *cmd)
+{
 	int verbose = 0;
 	bool quiet = false;
 	int i = 1;
 	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
+		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
 		}
-		if (a[0] != '-')
+		if (argv[i][0] != '-')
 			break;
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-			printf("torwrap %s\n", TW_VERSION);
-			return 0;
-		}
-		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			verbose++;
-		} else if (strcmp(a, "-vv") == 0) {
-			verbose += 2;
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-			quiet = true;
-		} else if (strcmp(a, "--seccomp") == 0) {
-			/* accepted for compatibility: the supervisor is the default */
-		} else if (option_var(a)) {
-			/* Options only set the variables the library reads, so both see one configuration. */
-			const char *eq = strchr(a, '=');
-			if (!eq && i + 1 >= argc)
-				return fail(EXIT_USAGE, "%s needs a value", a);
-			if (setenv(option_var(a), eq ? eq + 1 : argv[++i], 1) != 0)
-				return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
-		} else {
-			fail(EXIT_USAGE, "unknown option %s", a);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+		int rc = take_option(argc, argv, &i, &verbose, &quiet);
+		if (rc != 0)
+			return rc;
 	}
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (quiet)
-		setenv("TORWRAP_LOG_LEVEL", "none", 1);
-	else if (verbose)
-		setenv("TORWRAP_LOG_LEVEL", verbose > 1 ? "debug" : "info", 1);
+	set_log_level(verbose, quiet);
+	*cmd = i;
+	return 0;
+}
 
+/* The environment the program runs with: the virtual address map, the seccomp cookie (in *COOKIE), and the
+ * library first in LD_PRELOAD. 0, or the exit status after saying why. */
+static int prepare_environment(const struct tw_config *cfg, const struct plan *plan, uint64_t *cookie)
+{
+	char cookie_text[17];
+	int rc = tw_gate_cookie_new(cookie);
+	if (rc != 0)
+		return fail(EXIT_CONFIG, "cannot draw the seccomp cookie: %s", strerror(-rc));
+	tw_gate_cookie_text(*cookie, cookie_text);
+	int mapfd = vaddr_create_fd(cfg->vnet_addr, cfg->vnet_mask);
+	if (mapfd < 0)
+		return fail(EXIT_CONFIG, "cannot create the virtual address map: %s", strerror(-mapfd));
+	char fdtext[16];
+	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
+	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || setenv(TW_COOKIE_ENV, cookie_text, 1) != 0 ||
+	    (plan->lib[0] && set_preload(plan->lib) != 0))
+		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
+	return 0;
+}
+
+int cli_wrap_run(char **cmd)
+{
 	struct tw_config cfg;
 	if (config_build(&cfg, env_getenv, NULL) != 0)
 		return fail(EXIT_CONFIG, "out of memory");
@@ -333,32 +375,30 @@ int main(int argc, char **argv)
 			    cfg.broken_reason);
 
 	char path[PATH_MAX];
-	int rc = find_command(argv[i], path, sizeof(path));
+	int rc = find_command(cmd[0], path, sizeof(path));
 	if (rc != 0)
-		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", argv[i], strerror(-rc));
+		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", cmd[0], strerror(-rc));
 	struct plan plan;
-	rc = plan_command(path, &plan);
-	if (rc != 0)
-		return rc;
-
 	uint64_t cookie;
-	char cookie_text[17];
-	if ((rc = tw_gate_cookie_new(&cookie)) != 0)
-		return fail(EXIT_CONFIG, "cannot draw the seccomp cookie: %s", strerror(-rc));
-	tw_gate_cookie_text(cookie, cookie_text);
-	int mapfd = vaddr_create_fd(cfg.vnet_addr, cfg.vnet_mask);
-	if (mapfd < 0)
-		return fail(EXIT_CONFIG, "cannot create the virtual address map: %s", strerror(-mapfd));
-	char fdtext[16];
-	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
-	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || setenv(TW_COOKIE_ENV, cookie_text, 1) != 0 ||
-	    (plan.lib[0] && set_preload(plan.lib) != 0))
-		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
+	if ((rc = plan_command(path, &plan)) != 0 || (rc = prepare_environment(&cfg, &plan, &cookie)) != 0)
+		return rc;
 	if (plan.supervised)
-		return supervisor_run(&cfg, path, argv + i, environ, cookie);
+		return supervisor_run(&cfg, path, cmd, environ, cookie);
 	config_free(&cfg);
 	refuse_bypass(cookie);
 
-	execv(path, argv + i);
+	execv(path, cmd);
 	return fail(errno == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED, "%s: %s", path, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return tw_check_main(argc - 1, argv + 1);
+	int cmd;
+	int rc = cli_wrap_options(argc, argv, &cmd);
+	if (rc != 0)
+		return rc == CLI_DONE ? 0 : rc;
+	return cli_wrap_run(argv + cmd);
 }
