@@ -16,6 +16,10 @@
 /* `torwrap check ...` (ARGV[0] is "check"). Returns the exit status. */
 int tw_check_main(int argc, char **argv);
 
+/* `torwrap audit ...` (ARGV[0] is "audit"): the wrapper, and a report of every destination used. Returns the
+ * exit status. */
+int tw_audit_main(int argc, char **argv);
+
 /* The wrapper itself (`torwrap [OPTIONS] [--] CMD...`), in two steps that `torwrap audit` shares with it. */
 
 /* cli_wrap_options()'s answer when an option did all there was to do (--help, --version): exit 0. */

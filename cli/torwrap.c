@@ -41,6 +41,7 @@ static void usage(FILE *out)
 {
 	fputs("Usage: torwrap [OPTIONS] [--] COMMAND [ARGS...]\n"
 	      "       torwrap check [--target HOST:PORT] [--proxy HOST:PORT[,...]] [--timeout S] [--all]\n"
+	      "       torwrap audit [--policy-draft FILE] [OPTIONS] [--] COMMAND [ARGS...]\n"
 	      "Run COMMAND with every connection it makes sent through the Tor SOCKS5 proxy by hostname,\n"
 	      "except destinations the policy allows, which go direct. No name is resolved locally unless allowed.\n"
 	      "\n"
@@ -59,8 +60,9 @@ static void usage(FILE *out)
 	      "\n"
 	      "Exit status: COMMAND's, or 2 (usage), 78 (configuration broken), 126 (COMMAND refused:\n"
 	      "setuid/setcap, or one that bypasses libc where seccomp cannot run), 127 (not found).\n"
-	      "`torwrap check` is the health check (see `torwrap check --help`); to run a program named\n"
-	      "check, write `torwrap -- check`.\n"
+	      "`torwrap check` is the health check (see `torwrap check --help`); `torwrap audit` runs COMMAND\n"
+	      "and reports every destination it used (see `torwrap audit --help`). To run a program named\n"
+	      "check or audit, write `torwrap -- check`.\n"
 	      "See torwrap(1) and docs/policy.md.\n",
 	      out);
 }
@@ -396,6 +398,8 @@ int main(int argc, char **argv)
 	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return tw_check_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+		return tw_audit_main(argc - 1, argv + 1);
 	int cmd;
 	int rc = cli_wrap_options(argc, argv, &cmd);
 	if (rc != 0)
