@@ -492,6 +492,36 @@ static void config_path(struct tw_config *cfg, const char *var, const char *v, c
 	memcpy(out, v, strlen(v) + 1);
 }
 
+/* A log file's path, absolute: relative to the directory the program started in, not to the one it is in when it
+ * logs. */
+static void config_log_path(struct tw_config *cfg, const char *var, const char *v, char *out, size_t outlen)
+{
+	char cwd[4096], joined[8192];
+	if (v && v[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		snprintf(joined, sizeof(joined), "%s/%s", cwd, v);
+		v = joined;
+	}
+	config_path(cfg, var, v, out, outlen);
+}
+
+/* TORWRAP_LOG_FORMAT, TORWRAP_LOG_FILE, TORWRAP_AUDIT_FILE. */
+static void config_log(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
+{
+	const char *v = env(getenv_fn, ctx, "TORWRAP_LOG_FORMAT");
+	if (v) {
+		char val[16];
+		int format = trimmed(v, val, sizeof(val)) ? tw_log_parse_format(val) : -1;
+		if (format < 0)
+			broken(cfg, "TORWRAP_LOG_FORMAT=\"%.*s\": not a log format (text or json)", VAL(v));
+		else
+			cfg->log_format = format;
+	}
+	config_log_path(cfg, "TORWRAP_LOG_FILE", env(getenv_fn, ctx, "TORWRAP_LOG_FILE"), cfg->log_file,
+			sizeof(cfg->log_file));
+	config_log_path(cfg, "TORWRAP_AUDIT_FILE", env(getenv_fn, ctx, "TORWRAP_AUDIT_FILE"), cfg->audit_file,
+			sizeof(cfg->audit_file));
+}
+
 /* Reads all of PATH (at most MAX bytes) into a NUL-terminated buffer. Returns 0, -errno, -EFBIG (too big) or
  * -EILSEQ (a NUL byte: not a text file). */
 static int read_text_file(const char *path, size_t max, char **text)
@@ -676,6 +706,7 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 			cfg->log_level = level;
 	}
 
+	config_log(cfg, getenv_fn, ctx);
 	config_proxy(cfg, getenv_fn, ctx);
 
 	if ((v = env(getenv_fn, ctx, "TOR_CONNECTIVITY_TIMEOUT")))
@@ -760,7 +791,8 @@ static void config_init(void)
 {
 	bool secure = tw_secure_mode();
 	config_build_ex(&config_global, NULL, NULL, secure ? CONFIG_SECURE : 0);
-	tw_log_set_level(config_global.log_level);
+	tw_log_configure(config_global.log_level, config_global.log_format, config_global.log_file,
+			 config_global.audit_file);
 	if (secure)
 		config_log_secure();
 	if (config_global.broken) {

@@ -320,7 +320,7 @@ static int prepare(const struct tw_config *cfg, const char *path, uint64_t cooki
 		return -1;
 	}
 	sv.cfg = cfg;
-	tw_log_set_level(cfg->log_level);
+	tw_log_configure(cfg->log_level, cfg->log_format, cfg->log_file, cfg->audit_file);
 	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
 	if (rc < 0) {
 		fprintf(stderr, "torwrap: cannot attach the virtual address map: %s\n", strerror(-rc));
