@@ -14,4 +14,12 @@
 /* `torwrap check ...` (ARGV[0] is "check"). Returns the exit status. */
 int tw_check_main(int argc, char **argv);
 
+/* `torwrap explain ...` (ARGV[0] is "explain"). Returns the exit status. */
+int tw_explain_main(int argc, char **argv);
+
+/* The variable an option with a value stands for ("--policy", "--proxy", "--mode", "--isolation", alone or
+ * "--opt=value"), or NULL: options only set the variables the library reads, so every command sees one
+ * configuration. */
+const char *cli_option_var(const char *arg);
+
 #endif

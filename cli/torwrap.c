@@ -41,6 +41,7 @@ static void usage(FILE *out)
 {
 	fputs("Usage: torwrap [OPTIONS] [--] COMMAND [ARGS...]\n"
 	      "       torwrap check [--target HOST:PORT] [--proxy HOST:PORT[,...]] [--timeout S] [--all]\n"
+	      "       torwrap explain [--policy FILE] [--proxy HOST:PORT[,...]] [--mode M] HOST[:PORT]...\n"
 	      "Run COMMAND with every connection it makes sent through the Tor SOCKS5 proxy by hostname,\n"
 	      "except destinations the policy allows, which go direct. No name is resolved locally unless allowed.\n"
 	      "\n"
@@ -246,25 +247,6 @@ static int set_preload(const char *lib)
 	return rc;
 }
 
-/* The variable an option with a value stands for ("--proxy" or "--proxy=..."), or NULL. */
-static const char *option_var(const char *a)
-{
-	static const struct {
-		const char *opt, *var;
-	} opts[] = {
-		{ "--policy", "TORWRAP_POLICY" },
-		{ "--proxy", "TORWRAP_PROXY" },
-		{ "--mode", "TORWRAP_MODE" },
-		{ "--isolation", "TORWRAP_ISOLATION" },
-	};
-	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
-		size_t n = strlen(opts[k].opt);
-		if (strncmp(a, opts[k].opt, n) == 0 && (a[n] == '\0' || a[n] == '='))
-			return opts[k].var;
-	}
-	return NULL;
-}
-
 static const char *env_getenv(const char *name, void *ctx)
 {
 	(void)ctx;
@@ -276,6 +258,8 @@ int main(int argc, char **argv)
 	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return tw_check_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "explain") == 0)
+		return tw_explain_main(argc - 1, argv + 1);
 	int verbose = 0;
 	bool quiet = false;
 	int i = 1;
@@ -303,12 +287,12 @@ int main(int argc, char **argv)
 			quiet = true;
 		} else if (strcmp(a, "--seccomp") == 0) {
 			/* accepted for compatibility: the supervisor is the default */
-		} else if (option_var(a)) {
+		} else if (cli_option_var(a)) {
 			/* Options only set the variables the library reads, so both see one configuration. */
 			const char *eq = strchr(a, '=');
 			if (!eq && i + 1 >= argc)
 				return fail(EXIT_USAGE, "%s needs a value", a);
-			if (setenv(option_var(a), eq ? eq + 1 : argv[++i], 1) != 0)
+			if (setenv(cli_option_var(a), eq ? eq + 1 : argv[++i], 1) != 0)
 				return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 		} else {
 			fail(EXIT_USAGE, "unknown option %s", a);

@@ -447,6 +447,18 @@ static void config_optimistic(struct tw_config *cfg, const char *v)
 	broken(cfg, "TORWRAP_OPTIMISTIC=\"%.*s\": not on or off", VAL(v));
 }
 
+static void config_internal_names(struct tw_config *cfg, const char *v)
+{
+	char val[16];
+	if (trimmed(v, val, sizeof(val))) {
+		if (strcasecmp(val, "refuse") == 0 || strcasecmp(val, "tor") == 0) {
+			cfg->internal_to_tor = strcasecmp(val, "tor") == 0;
+			return;
+		}
+	}
+	broken(cfg, "TORWRAP_INTERNAL_NAMES=\"%.*s\": not refuse or tor", VAL(v));
+}
+
 /* Whole seconds, 0 (off) to one year: a typo such as "10m" or "-1" must not silently turn rotation off. */
 #define CONFIG_ROTATION_MAX (366u * 24 * 3600)
 
@@ -721,6 +733,8 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 		config_rotation(cfg, v);
 	if ((v = env(getenv_fn, ctx, "TORWRAP_OPTIMISTIC")))
 		config_optimistic(cfg, v);
+	if ((v = env(getenv_fn, ctx, "TORWRAP_INTERNAL_NAMES")))
+		config_internal_names(cfg, v);
 	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
 		    sizeof(cfg->resolv_conf));
 	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,

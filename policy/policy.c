@@ -461,6 +461,24 @@ static int parse_file_target(struct tok t, struct policy_rule *r, char *why, siz
 
 #define LINE_MAX_WORDS 32
 
+/* The rule's text for `torwrap explain`, blanks around it trimmed and runs of them made one space. */
+static void rule_source(struct policy_rule *r, const char *s, size_t n)
+{
+	size_t o = 0;
+	bool blank = false;
+	for (size_t i = 0; i < n && o + 1 < sizeof(r->source); i++) {
+		if (is_space(s[i]) || s[i] == '\r') {
+			blank = o > 0;
+			continue;
+		}
+		if (blank && o + 2 < sizeof(r->source))
+			r->source[o++] = ' ';
+		blank = false;
+		r->source[o++] = s[i];
+	}
+	r->source[o] = '\0';
+}
+
 /* One line (comment already cut off). Returns 0 (including for a blank line), -EINVAL with WHY, or -ENOMEM. */
 static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsigned lineno, char *why,
 		      size_t whylen)
@@ -528,6 +546,7 @@ static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsig
 	}
 	rule.verdict = verdict;
 	rule.line = lineno;
+	rule_source(&rule, s, n);
 	struct policy_rule *slot = rules_add(rules);
 	if (!slot)
 		return -ENOMEM;
@@ -628,6 +647,7 @@ int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *e
 				snprintf(err, errlen, "entry \"%.*s\": %s", SHOW(start, n), why);
 			return -EINVAL;
 		}
+		rule_source(&rule, start, n);
 		struct policy_rule *slot = rules_add(rules);
 		if (!slot)
 			return -ENOMEM;
@@ -641,6 +661,7 @@ int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *e
 /* What the matching rules say, collected over all of them so that rule order never matters. */
 struct verdicts {
 	const struct policy_rule *refuse, *tor, *direct, *direct_other_port;
+	bool named; /* some rule names the destination, whatever its ports or the mode: the policy knows it */
 };
 
 static bool port_listed(const struct policy_rule *r, uint16_t port)
@@ -655,6 +676,7 @@ static bool port_listed(const struct policy_rule *r, uint16_t port)
 
 static void note(const struct tw_config *cfg, struct verdicts *v, const struct policy_rule *r, uint16_t port)
 {
+	v->named = true;
 	/* tor-only: the allowlist is set aside (and onion-only never gets here for anything but .onion names). */
 	if (cfg->mode != POLICY_MODE_POLICY && r->verdict == POLICY_DIRECT)
 		return;
@@ -670,9 +692,19 @@ static void note(const struct tw_config *cfg, struct verdicts *v, const struct p
 		*slot = r;
 }
 
+static enum policy_verdict because(struct policy_reason *why, enum policy_reason_kind kind, enum policy_verdict v)
+{
+	if (why) {
+		memset(why, 0, sizeof(*why));
+		why->kind = kind;
+	}
+	return v;
+}
+
 /* refuse > tor > direct > a direct destination on a port it was not allowed (refused: it is internal, and Tor
  * could not reach it anyway) > default tor. */
-static enum policy_verdict conclude(const struct verdicts *v, const char *what, uint16_t port)
+static enum policy_verdict conclude(const struct verdicts *v, const char *what, uint16_t port,
+				    struct policy_reason *why)
 {
 	const struct policy_rule *by = NULL;
 	enum policy_verdict out = POLICY_TOR;
@@ -688,6 +720,11 @@ static enum policy_verdict conclude(const struct verdicts *v, const char *what, 
 	} else if (v->direct_other_port) {
 		by = v->direct_other_port;
 		out = POLICY_REFUSE;
+	}
+	because(why, by ? POLICY_BY_RULE : POLICY_BY_DEFAULT, out);
+	if (why) {
+		why->rule = by;
+		why->port_unlisted = by && by == v->direct_other_port;
 	}
 	if (by && by->line)
 		tw_debug("policy: %s port %u: %s (policy line %u)", what, port, policy_verdict_name(out), by->line);
@@ -724,17 +761,18 @@ static bool addr_matches(const struct policy_rule *r, int family, const uint8_t 
 }
 
 /* Decides NAME as the IPv6 literal it is (a "%zone" does not matter to policy). */
-static enum policy_verdict decide_v6_literal(const struct tw_config *cfg, const char *name, uint16_t port)
+static enum policy_verdict decide_v6_literal(const struct tw_config *cfg, const char *name, uint16_t port,
+					     struct policy_reason *why)
 {
 	struct sockaddr_in6 sin6;
 	memset(&sin6, 0, sizeof(sin6));
 	const char *pct = strchr(name, '%');
 	size_t n = pct ? (size_t)(pct - name) : strlen(name);
-	if (!parse_v6(name, n, sin6.sin6_addr.s6_addr))
-		return POLICY_REFUSE; /* a colon, yet no address: nothing could route it */
+	if (!parse_v6(name, n, sin6.sin6_addr.s6_addr)) /* a colon, yet no address: nothing could route it */
+		return because(why, POLICY_BY_MALFORMED, POLICY_REFUSE);
 	sin6.sin6_family = AF_INET6;
 	sin6.sin6_port = htons(port);
-	return policy_decide_addr(cfg, (const struct sockaddr *)&sin6, sizeof(sin6));
+	return policy_decide_addr_why(cfg, (const struct sockaddr *)&sin6, sizeof(sin6), why);
 }
 
 /* One of the proxies' own names (talking to Tor is going through Tor). */
@@ -746,16 +784,65 @@ static bool is_proxy_name(const struct tw_config *cfg, const char *norm)
 	return false;
 }
 
-enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port)
+/* Suffixes reserved for local use (RFC 6761, 6762, 8375, ICANN's .internal) or customary on private networks:
+ * no exit relay can resolve them, and asking one tells it the stack's internal names. */
+static const char *const internal_suffixes[] = {
+	"local", "localdomain", "internal", "intranet", "lan", "home.arpa", "home", "corp", "private", "invalid",
+};
+
+bool policy_name_internal(const char *name, const char **suffix)
+{
+	if (suffix)
+		*suffix = NULL;
+	if (!name || !*name || tw_name_is_localhost(name) || tw_name_is_onion(name))
+		return false;
+	if (!strchr(name, '.'))
+		return true;
+	for (size_t i = 0; i < sizeof(internal_suffixes) / sizeof(internal_suffixes[0]); i++) {
+		if (tw_name_in_domain(name, internal_suffixes[i])) {
+			if (suffix)
+				*suffix = internal_suffixes[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A name that was not an address: its rules, then the built-in refusal of internal names. */
+static enum policy_verdict decide_host_name(const struct tw_config *cfg, const char *norm, uint16_t port,
+					    struct policy_reason *why)
+{
+	struct verdicts v = { 0 };
+	for (size_t i = 0; i < cfg->rules.count; i++)
+		if (name_matches(&cfg->rules.rule[i], norm))
+			note(cfg, &v, &cfg->rules.rule[i], port);
+	/* An onion service exists only inside Tor: a direct rule cannot apply, a refuse rule still does. */
+	if (tw_name_is_onion(norm)) {
+		if (v.refuse)
+			return conclude(&(struct verdicts){ .refuse = v.refuse }, norm, port, why);
+		return because(why, POLICY_BY_ONION, POLICY_TOR);
+	}
+	const char *suffix;
+	if (!v.named && !cfg->internal_to_tor && policy_name_internal(norm, &suffix)) {
+		because(why, POLICY_BY_INTERNAL, POLICY_REFUSE);
+		if (why)
+			why->suffix = suffix;
+		return POLICY_REFUSE;
+	}
+	return conclude(&v, norm, port, why);
+}
+
+enum policy_verdict policy_decide_name_why(const struct tw_config *cfg, const char *name, uint16_t port,
+					   struct policy_reason *why)
 {
 	if (!cfg || !name)
-		return POLICY_REFUSE;
+		return because(why, POLICY_BY_MALFORMED, POLICY_REFUSE);
 	/* An address handed over as a name is decided as that address: the rules for it are address rules. */
 	if (strchr(name, ':'))
-		return decide_v6_literal(cfg, name, port);
+		return decide_v6_literal(cfg, name, port, why);
 	char norm[TW_NAME_MAX];
-	if (tw_name_normalize(name, norm) < 0)
-		return POLICY_REFUSE; /* not a host name: nothing could route it */
+	if (tw_name_normalize(name, norm) < 0) /* not a host name: nothing could route it */
+		return because(why, POLICY_BY_MALFORMED, POLICY_REFUSE);
 	/* inet_aton, as getaddrinfo uses: "134744072", "0x8.8.8.8" and "8.8.8.8." are 8.8.8.8 to libc, so they must
 	 * meet the rules for 8.8.8.8 rather than slip past them as names. */
 	struct sockaddr_in sin;
@@ -763,27 +850,24 @@ enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *
 	if (inet_aton(norm, &sin.sin_addr)) {
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons(port);
-		return policy_decide_addr(cfg, (const struct sockaddr *)&sin, sizeof(sin));
+		return policy_decide_addr_why(cfg, (const struct sockaddr *)&sin, sizeof(sin), why);
 	}
 	if (tw_name_is_localhost(norm))
-		return POLICY_DIRECT;
+		return because(why, POLICY_BY_LOCALHOST, POLICY_DIRECT);
 	if (cfg->broken)
-		return POLICY_REFUSE;
+		return because(why, POLICY_BY_BROKEN, POLICY_REFUSE);
 	if (cfg->mode == POLICY_MODE_ONION_ONLY && !tw_name_is_onion(norm)) {
 		tw_debug("policy: %s port %u: refuse (mode onion-only)", norm, port);
-		return POLICY_REFUSE;
+		return because(why, POLICY_BY_MODE, POLICY_REFUSE);
 	}
 	if (cfg->mode != POLICY_MODE_ONION_ONLY && is_proxy_name(cfg, norm))
-		return POLICY_DIRECT;
+		return because(why, POLICY_BY_PROXY, POLICY_DIRECT);
+	return decide_host_name(cfg, norm, port, why);
+}
 
-	struct verdicts v = { 0 };
-	for (size_t i = 0; i < cfg->rules.count; i++)
-		if (name_matches(&cfg->rules.rule[i], norm))
-			note(cfg, &v, &cfg->rules.rule[i], port);
-	/* An onion service exists only inside Tor: a direct rule cannot apply, a refuse rule still does. */
-	if (tw_name_is_onion(norm))
-		return v.refuse ? POLICY_REFUSE : POLICY_TOR;
-	return conclude(&v, norm, port);
+enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port)
+{
+	return policy_decide_name_why(cfg, name, port, NULL);
 }
 
 bool policy_is_virtual_v4(const struct tw_config *cfg, uint32_t addr)
@@ -809,72 +893,122 @@ static bool proxy_literal(const char *host, int *family, uint8_t a[16])
 	return false;
 }
 
-enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len)
+/* The family, address (v4-mapped unwrapped) and port of SA. False when it is not a whole inet sockaddr. */
+static bool addr_split(const struct sockaddr *sa, socklen_t len, int *family, uint8_t a[16], uint16_t *port)
 {
-	if (!cfg || !sa)
-		return POLICY_REFUSE;
-	int family;
-	uint8_t a[16] = { 0 };
-	uint16_t port;
 	/* Copied out rather than cast: the caller's buffer need not be aligned for sockaddr_in6. */
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
 		struct sockaddr_in sin;
 		memcpy(&sin, sa, sizeof(sin));
-		family = AF_INET;
+		*family = AF_INET;
 		memcpy(a, &sin.sin_addr, 4);
-		port = ntohs(sin.sin_port);
-	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		*port = ntohs(sin.sin_port);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		struct sockaddr_in6 sin6;
 		memcpy(&sin6, sa, sizeof(sin6));
-		port = ntohs(sin6.sin6_port);
-		if (memcmp(sin6.sin6_addr.s6_addr, v4mapped_prefix, 12) == 0) {
-			family = AF_INET;
-			memcpy(a, sin6.sin6_addr.s6_addr + 12, 4);
-		} else {
-			family = AF_INET6;
-			memcpy(a, sin6.sin6_addr.s6_addr, 16);
-		}
-	} else {
-		return POLICY_REFUSE; /* not an Internet address: the caller should not have asked */
+		*port = ntohs(sin6.sin6_port);
+		bool mapped = memcmp(sin6.sin6_addr.s6_addr, v4mapped_prefix, 12) == 0;
+		*family = mapped ? AF_INET : AF_INET6;
+		memcpy(a, sin6.sin6_addr.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
+		return true;
 	}
+	return false;
+}
 
+/* Loopback and the unspecified address: this host. */
+static bool addr_is_local(int family, const uint8_t *a)
+{
+	static const uint8_t any6[16] = { 0 };
+	static const uint8_t lo6[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	if (family == AF_INET)
+		return a[0] == 127 || (a[0] | a[1] | a[2] | a[3]) == 0;
+	return memcmp(a, any6, 16) == 0 || memcmp(a, lo6, 16) == 0;
+}
+
+static bool is_proxy_addr(const struct tw_config *cfg, int family, const uint8_t *a)
+{
+	for (unsigned i = 0; i < cfg->nproxy; i++) {
+		int pfam;
+		uint8_t pa[16];
+		if (proxy_literal(cfg->proxy[i].host, &pfam, pa) && pfam == family &&
+		    memcmp(pa, a, family == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+enum policy_verdict policy_decide_addr_why(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len,
+					   struct policy_reason *why)
+{
+	int family;
+	uint8_t a[16] = { 0 };
+	uint16_t port;
+	if (!cfg || !sa || !addr_split(sa, len, &family, a, &port))
+		return because(why, POLICY_BY_MALFORMED, POLICY_REFUSE); /* the caller should not have asked */
 	if (family == AF_INET) {
 		uint32_t v4;
 		memcpy(&v4, a, 4);
 		if (policy_is_virtual_v4(cfg, v4))
-			return cfg->broken ? POLICY_REFUSE : POLICY_TOR;
-		if (a[0] == 127 || v4 == 0)
-			return POLICY_DIRECT;
-	} else {
-		static const uint8_t any6[16] = { 0 };
-		static const uint8_t lo6[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
-		if (memcmp(a, any6, 16) == 0 || memcmp(a, lo6, 16) == 0)
-			return POLICY_DIRECT;
+			return cfg->broken ? because(why, POLICY_BY_BROKEN, POLICY_REFUSE)
+					   : because(why, POLICY_BY_VIRTUAL, POLICY_TOR);
 	}
+	if (addr_is_local(family, a))
+		return because(why, POLICY_BY_LOCALHOST, POLICY_DIRECT);
 	if (cfg->broken)
-		return POLICY_REFUSE;
+		return because(why, POLICY_BY_BROKEN, POLICY_REFUSE);
 	char text[INET6_ADDRSTRLEN] = "?";
 	if (tw_log_get_level() >= TW_LOG_DEBUG)
 		inet_ntop(family, a, text, sizeof(text));
 	/* An address is never an onion service. */
 	if (cfg->mode == POLICY_MODE_ONION_ONLY) {
 		tw_debug("policy: %s port %u: refuse (mode onion-only)", text, port);
-		return POLICY_REFUSE;
+		return because(why, POLICY_BY_MODE, POLICY_REFUSE);
 	}
-
-	for (unsigned i = 0; i < cfg->nproxy; i++) {
-		int pfam;
-		uint8_t pa[16];
-		if (proxy_literal(cfg->proxy[i].host, &pfam, pa) && pfam == family &&
-		    memcmp(pa, a, family == AF_INET ? 4 : 16) == 0)
-			return POLICY_DIRECT;
-	}
+	if (is_proxy_addr(cfg, family, a))
+		return because(why, POLICY_BY_PROXY, POLICY_DIRECT);
 
 	struct verdicts v = { 0 };
 	for (size_t i = 0; i < cfg->rules.count; i++)
 		if (addr_matches(&cfg->rules.rule[i], family, a))
 			note(cfg, &v, &cfg->rules.rule[i], port);
-	return conclude(&v, text, port);
+	return conclude(&v, text, port, why);
+}
+
+enum policy_verdict policy_decide_addr(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len)
+{
+	return policy_decide_addr_why(cfg, sa, len, NULL);
+}
+
+const char *policy_reason_text(const struct tw_config *cfg, const struct policy_reason *why, char *buf, size_t len)
+{
+	static const char *const words[] = {
+		[POLICY_BY_DEFAULT] = "default",
+		[POLICY_BY_LOCALHOST] = "built-in localhost",
+		[POLICY_BY_PROXY] = "built-in proxy",
+		[POLICY_BY_ONION] = "built-in onion",
+		[POLICY_BY_INTERNAL] = "built-in internal-name",
+		[POLICY_BY_VIRTUAL] = "built-in virtual",
+		[POLICY_BY_BROKEN] = "broken configuration",
+		[POLICY_BY_MALFORMED] = "malformed",
+	};
+	if (!buf || len == 0)
+		return "";
+	if (!why) {
+		snprintf(buf, len, "default");
+	} else if (why->kind == POLICY_BY_RULE && why->rule && why->rule->line) {
+		snprintf(buf, len, "%s:%u", cfg ? cfg->policy_file : "policy", why->rule->line);
+	} else if (why->kind == POLICY_BY_RULE && why->rule) {
+		snprintf(buf, len, "NO_PROXY %s", why->rule->source);
+	} else if (why->kind == POLICY_BY_MODE) {
+		snprintf(buf, len, "mode %s", cfg ? policy_mode_name(cfg->mode) : "?");
+	} else {
+		unsigned k = (unsigned)why->kind;
+		const char *w = k < sizeof(words) / sizeof(words[0]) && words[k] ? words[k] : "default";
+		snprintf(buf, len, "%s", w);
+	}
+	return buf;
 }
 
 const char *policy_refusal_why(const struct tw_config *cfg, const char *name, char *buf, size_t len)

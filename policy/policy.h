@@ -71,6 +71,7 @@ struct policy_rule {
 	unsigned nports;
 	uint16_t port_lo[POLICY_MAX_PORT_RANGES], port_hi[POLICY_MAX_PORT_RANGES];
 	unsigned line; /* where it came from, for log lines: file line, or 0 for NO_PROXY */
+	char source[80]; /* its text (the file line without its comment, or the NO_PROXY entry), cut at 79 bytes */
 };
 
 struct policy_rules {
@@ -125,6 +126,10 @@ struct tw_config {
 	 * every main process is pid 1. */
 	uint64_t isolation_seed;
 
+	/* TORWRAP_INTERNAL_NAMES=tor: names that cannot exist on the Internet (policy_name_internal) go to Tor like
+	 * any other when no rule allows them; by default (refuse) they are refused at lookup. */
+	bool internal_to_tor;
+
 	/* TORWRAP_OPTIMISTIC: a blocking connect through Tor returns once the SOCKS request is sent (the reply is
 	 * taken off before the first read), as a non-blocking one always does. Off by default. */
 	bool optimistic;
@@ -173,6 +178,43 @@ void policy_rules_free(struct policy_rules *rules);
  * onion-only refuses every name but localhost and .onion names, the proxy's name included (a program that
  * spoke SOCKS itself could name any destination). Refuse rules apply in every mode. */
 enum policy_verdict policy_decide_name(const struct tw_config *cfg, const char *name, uint16_t port);
+
+/* What made a decision, for log lines and `torwrap explain`. */
+enum policy_reason_kind {
+	POLICY_BY_DEFAULT = 0, /* no rule matched: Tor */
+	POLICY_BY_RULE, /* RULE (a policy-file line, or a NO_PROXY entry when its line is 0) */
+	POLICY_BY_LOCALHOST, /* localhost names, loopback and unspecified addresses */
+	POLICY_BY_PROXY, /* one of the proxies' own names or addresses */
+	POLICY_BY_ONION, /* a .onion name: Tor only */
+	POLICY_BY_INTERNAL, /* a name that cannot exist on the Internet, not in the policy (TORWRAP_INTERNAL_NAMES) */
+	POLICY_BY_VIRTUAL, /* an address of the virtual range: the name behind it decides */
+	POLICY_BY_MODE, /* TORWRAP_MODE */
+	POLICY_BY_BROKEN, /* the configuration is broken: fail closed */
+	POLICY_BY_MALFORMED, /* not a host name or address: nothing could route it */
+};
+
+struct policy_reason {
+	enum policy_reason_kind kind;
+	const struct policy_rule *rule; /* POLICY_BY_RULE: inside the configuration's rules */
+	bool port_unlisted; /* POLICY_BY_RULE: a direct rule named the destination, but not this port (refused) */
+	const char *suffix; /* POLICY_BY_INTERNAL: the special-use suffix ("internal"), or NULL for a single label */
+};
+
+/* policy_decide_name and policy_decide_addr, saying why in *WHY (which may be NULL). */
+enum policy_verdict policy_decide_name_why(const struct tw_config *cfg, const char *name, uint16_t port,
+					   struct policy_reason *why);
+enum policy_verdict policy_decide_addr_why(const struct tw_config *cfg, const struct sockaddr *sa, socklen_t len,
+					   struct policy_reason *why);
+
+/* The reason in words, for log lines and the JSON log's "rule": "FILE:LINE", "NO_PROXY ENTRY", "mode tor-only",
+ * "built-in localhost|proxy|onion|internal-name|virtual", "broken configuration", "malformed" or "default".
+ * Returns BUF. */
+const char *policy_reason_text(const struct tw_config *cfg, const struct policy_reason *why, char *buf, size_t len);
+
+/* True when the normalised NAME cannot exist on the Internet: a single label (not localhost), or a name under a
+ * special-use or customary private suffix (.local, .internal, .lan, .home.arpa, ...). .onion is not internal.
+ * *SUFFIX (may be NULL) gets the suffix, or NULL for a single label. */
+bool policy_name_internal(const char *name, const char **suffix);
 
 /* Decision for an address (AF_INET / AF_INET6 sockaddr, port in it). v4-mapped IPv6 is unwrapped; loopback and
  * the unspecified address are direct (so is a proxy's address given as a literal), except the virtual range, which the caller must handle first (it is

@@ -229,6 +229,39 @@ static int lookup_tor(const struct route_ctx *ctx, const char *name, int family,
 	return 1;
 }
 
+/* The words after "refused" in the log line for NAME, refused for WHY. */
+static const char *refused_because(const struct tw_config *cfg, const char *name, const struct policy_reason *why,
+				   char *buf, size_t len)
+{
+	if (why->kind != POLICY_BY_INTERNAL) {
+		char extra[sizeof(cfg->broken_reason) + 32];
+		snprintf(buf, len, " by policy%s", policy_refusal_why(cfg, name, extra, sizeof(extra)));
+		return buf;
+	}
+	char kind[48];
+	if (why->suffix)
+		snprintf(kind, sizeof(kind), "a .%s name", why->suffix);
+	else
+		snprintf(kind, sizeof(kind), "a single-label name");
+	snprintf(buf, len,
+		 ": not in the policy: add it to %s to reach it directly (%s cannot exist on the Internet: it is "
+		 "not sent to Tor; TORWRAP_INTERNAL_NAMES=tor would send it)",
+		 cfg->policy_file, kind);
+	return buf;
+}
+
+/* A name refused as internal may still be in the hosts file (a container's own name is): answered from there,
+ * it sends nothing anywhere. */
+static int lookup_internal(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out,
+			   int max)
+{
+	const char *hosts = ctx->cfg->hosts_text ? ctx->cfg->hosts_text : "";
+	int n = resolver_parse_hosts(hosts, name, family, out, max);
+	if (n > 0)
+		tw_info("lookup %s: from hosts file (an internal name)", name);
+	return n > 0 ? n : -EPERM;
+}
+
 int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, struct resolver_addr *out, int max)
 {
 	const struct tw_config *cfg = ctx->cfg;
@@ -238,11 +271,14 @@ int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, s
 	if (tw_name_normalize(name_in, name) < 0)
 		return -ENOENT; /* not a host name: nothing we could route, and libc must not see it either */
 
-	enum policy_verdict v = policy_decide_name(cfg, name, 0);
+	struct policy_reason why;
+	enum policy_verdict v = policy_decide_name_why(cfg, name, 0, &why);
 	if (v == POLICY_REFUSE) {
-		char why[sizeof(cfg->broken_reason) + 32];
-		tw_error("lookup of %s refused by policy%s", name, policy_refusal_why(cfg, name, why, sizeof(why)));
-		return -EPERM;
+		int n = why.kind == POLICY_BY_INTERNAL ? lookup_internal(ctx, name, family, out, max) : -EPERM;
+		char words[sizeof(cfg->broken_reason) + sizeof(cfg->policy_file) + 160];
+		if (n < 0)
+			tw_error("lookup of %s refused%s", name, refused_because(cfg, name, &why, words, sizeof(words)));
+		return n;
 	}
 	if (v == POLICY_DIRECT)
 		return lookup_direct(ctx, name, family, out, max);
@@ -309,22 +345,28 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 		       uint8_t *rdata, int *rcode)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	enum policy_verdict v = policy_decide_name(cfg, name, 0);
+	struct policy_reason why;
+	enum policy_verdict v = policy_decide_name_why(cfg, name, 0, &why);
 	if (v == POLICY_DIRECT)
 		return ROUTE_DNS_FORWARD;
-	if (v == POLICY_REFUSE) {
-		char why[sizeof(cfg->broken_reason) + 32];
-		tw_error("DNS query for %s refused by policy%s", name, policy_refusal_why(cfg, name, why, sizeof(why)));
+	bool a_query = q->qtype == RESOLVER_DNS_A || q->qtype == RESOLVER_DNS_ANY;
+	bool addr_query = q->qclass == 1 && (a_query || q->qtype == RESOLVER_DNS_AAAA);
+	int family = a_query ? AF_INET : AF_INET6;
+	struct resolver_addr addr;
+	int n = -ENOENT;
+	if (v == POLICY_REFUSE && why.kind == POLICY_BY_INTERNAL && addr_query)
+		n = lookup_internal(ctx, name, family, &addr, 1);
+	if (v == POLICY_REFUSE && n < 0) {
+		char words[sizeof(cfg->broken_reason) + sizeof(cfg->policy_file) + 160];
+		tw_error("DNS query for %s refused%s", name, refused_because(cfg, name, &why, words, sizeof(words)));
 		*rcode = RCODE_REFUSED;
 		return 0;
 	}
-	bool a_query = q->qtype == RESOLVER_DNS_A || q->qtype == RESOLVER_DNS_ANY;
-	if (q->qclass != 1 || (!a_query && q->qtype != RESOLVER_DNS_AAAA))
+	if (!addr_query)
 		return 0; /* MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA */
-	int family = a_query ? AF_INET : AF_INET6;
-	struct resolver_addr addr;
 	/* AAAA only from the hosts text: virtual addresses are IPv4 (NODATA otherwise). */
-	int n = lookup_tor(ctx, name, family, a_query, &addr, 1);
+	if (v != POLICY_REFUSE)
+		n = lookup_tor(ctx, name, family, a_query, &addr, 1);
 	if (n == -ENOENT)
 		return 0;
 	if (n <= 0) {

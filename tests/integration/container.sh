@@ -336,8 +336,11 @@ variant() {
 		check "$mode: NO_PROXY=$noproxy goes direct" [ "$(line get:lucid-metrics:9100)" = "hello from lucid-metrics" ]
 		check "$mode: NO_PROXY name not sent to tor-proxy" bash -c "! grep -q lucid-metrics '$SOCKS_LOG'"
 	else
-		check "$mode: name not in the policy (lucid-metrics) goes to tor-proxy by name" socks_saw_name lucid-metrics 9100
-		check "$mode: ... and is not looked up locally" dns_not_asked "$DNS_LOG" lucid-metrics
+		# A single-label name cannot exist on the Internet: refused at lookup, not sent to Tor (issue 16).
+		check "$mode: internal name not in the policy (lucid-metrics) refused, with the line to add" \
+			grep -q "lucid-metrics refused: not in the policy: add it to" "$WORK/run.err"
+		check "$mode: ... not sent to tor-proxy" bash -c "! grep -q lucid-metrics '$SOCKS_LOG'"
+		check "$mode: ... and not looked up locally" dns_not_asked "$DNS_LOG" lucid-metrics
 	fi
 	check "$mode: IP address (not allowed) through tor-proxy" [ "$(line get:$INET_IP:80)" = "hello from the internet" ]
 	local v

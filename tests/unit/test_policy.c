@@ -829,7 +829,8 @@ static void test_decide_default_tor(void **state)
 	cfg_from(&cfg, NULL, NULL);
 	assert_int_equal(cfg.rules.count, 0);
 	assert_int_equal(dn(&cfg, "example.com", 443), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "lucid-mongodb", 27017), POLICY_TOR);
+	/* A single-label name cannot exist on the Internet: refused, not sent to Tor (TORWRAP_INTERNAL_NAMES). */
+	assert_int_equal(dn(&cfg, "lucid-mongodb", 27017), POLICY_REFUSE);
 	assert_int_equal(da(&cfg, "93.184.216.34", 443), POLICY_TOR);
 	assert_int_equal(da(&cfg, "2606:2800:220:1::1", 443), POLICY_TOR);
 	assert_int_equal(da(&cfg, "172.20.1.91", 8080), POLICY_TOR);
@@ -916,12 +917,12 @@ static void test_decide_suffix_and_exact(void **state)
 	cfg_from(&cfg, "*.svc.cluster.local\nexact-host\n", NULL);
 	assert_int_equal(dn(&cfg, "db.svc.cluster.local", 5432), POLICY_DIRECT);
 	assert_int_equal(dn(&cfg, "a.b.svc.cluster.local", 5432), POLICY_DIRECT);
-	assert_int_equal(dn(&cfg, "svc.cluster.local", 5432), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "xsvc.cluster.local", 5432), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "svc.cluster.local", 5432), POLICY_REFUSE); /* .local: internal */
+	assert_int_equal(dn(&cfg, "xsvc.cluster.local", 5432), POLICY_REFUSE);
 	assert_int_equal(dn(&cfg, "exact-host", 1), POLICY_DIRECT);
 	assert_int_equal(dn(&cfg, "Exact-Host.", 1), POLICY_DIRECT);
 	assert_int_equal(dn(&cfg, "sub.exact-host", 1), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "exact-host2", 1), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "exact-host2", 1), POLICY_REFUSE); /* single label, not allowed */
 	config_free(&cfg);
 }
 
@@ -951,7 +952,7 @@ static void test_decide_ports(void **state)
 	assert_int_equal(da(&cfg, "172.20.1.99", 22), POLICY_TOR);
 	/* tor and refuse rules with ports apply on those ports only. */
 	assert_int_equal(dn(&cfg, "api", 443), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "api", 80), POLICY_TOR); /* default */
+	assert_int_equal(dn(&cfg, "api", 80), POLICY_TOR); /* a tor rule names it: not refused as internal */
 	assert_int_equal(dn(&cfg, "mail", 25), POLICY_REFUSE);
 	assert_int_equal(dn(&cfg, "mail", 587), POLICY_TOR);
 	assert_int_equal(dn(&cfg, "mail", 0), POLICY_REFUSE);
@@ -978,7 +979,7 @@ static void test_decide_names_vs_addresses(void **state)
 	assert_int_equal(da(&cfg, "fd00::7", 1), POLICY_DIRECT);
 	/* The name rule says nothing about addresses, and address rules say nothing about names. */
 	assert_int_equal(da(&cfg, "172.20.0.5", 1), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "ten.internal", 1), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "ten.internal", 1), POLICY_REFUSE); /* internal: refused, never to Tor */
 	/* IPv4 rules do not match IPv6 addresses outside the mapped range. */
 	assert_int_equal(da(&cfg, "::a02:304", 1), POLICY_TOR);
 	config_free(&cfg);
@@ -1169,7 +1170,7 @@ static void test_stack_allowlist(void **state)
 	assert_int_equal(da(&cfg, "172.20.1.99", 8080), POLICY_TOR);
 	assert_int_equal(dn(&cfg, "api.trongrid.io", 443), POLICY_TOR);
 	assert_int_equal(dn(&cfg, "tron-relay.evil.com", 443), POLICY_TOR);
-	assert_int_equal(dn(&cfg, "lucid-mongodb2", 27017), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "lucid-mongodb2", 27017), POLICY_REFUSE); /* single label, not allowed */
 	assert_int_equal(da(&cfg, "34.117.59.81", 443), POLICY_TOR);
 	assert_int_equal(dn(&cfg, "tor-proxy", 9050), POLICY_DIRECT);
 	config_free(&cfg);
@@ -1738,7 +1739,7 @@ static void test_config_big_policy_file(void **state)
 	assert_false(cfg.broken);
 	assert_int_equal(cfg.rules.count, 5000);
 	assert_int_equal(dn(&cfg, "host-4999.example.internal", 1), POLICY_DIRECT);
-	assert_int_equal(dn(&cfg, "host-5000.example.internal", 1), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "host-5000.example.internal", 1), POLICY_REFUSE); /* internal, not allowed */
 	config_free(&cfg);
 	unlink(path);
 	free(path);
@@ -1917,6 +1918,106 @@ static void cfg_with(struct tw_config *cfg, const char *policy_text, const struc
 	assert_int_equal(config_build(cfg, fake_getenv, env), 0);
 	unlink(path);
 	free(path);
+}
+
+/* ---------------------------------------------------------------------------------------- internal names */
+
+static void test_internal_names(void **state)
+{
+	(void)state;
+	const char *internal[] = { "api", "lucid-mongodb2", "db.internal", "printer.local", "nas.home.arpa",
+				   "git.corp", "x.lan", "box.localdomain", "wiki.intranet", "a.b.private" };
+	const char *external[] = { "example.com", "api.trongrid.io", "xyz.onion", "localhost", "home.arpa.example",
+				   "internal.example.com", "corp.example" };
+	for (size_t i = 0; i < sizeof(internal) / sizeof(internal[0]); i++)
+		if (!policy_name_internal(internal[i], NULL))
+			fail_msg("%s is not internal", internal[i]);
+	for (size_t i = 0; i < sizeof(external) / sizeof(external[0]); i++)
+		if (policy_name_internal(external[i], NULL))
+			fail_msg("%s is internal", external[i]);
+	const char *suffix = "unset";
+	assert_true(policy_name_internal("nas.home.arpa", &suffix));
+	assert_string_equal(suffix, "home.arpa");
+	assert_true(policy_name_internal("api", &suffix));
+	assert_null(suffix);
+
+	struct tw_config cfg;
+	cfg_from(&cfg, "ledger.internal port 8080\ntor onion-gw.corp\n", "cache.lan");
+	struct policy_reason why;
+	assert_int_equal(policy_decide_name_why(&cfg, "db.internal", 5432, &why), POLICY_REFUSE);
+	assert_int_equal(why.kind, POLICY_BY_INTERNAL);
+	assert_string_equal(why.suffix, "internal");
+	assert_int_equal(dn(&cfg, "ledger.internal", 8080), POLICY_DIRECT); /* allowed: the policy knows it */
+	assert_int_equal(dn(&cfg, "ledger.internal", 22), POLICY_REFUSE); /* another port: refused by its rule */
+	assert_int_equal(policy_decide_name_why(&cfg, "ledger.internal", 22, &why), POLICY_REFUSE);
+	assert_int_equal(why.kind, POLICY_BY_RULE);
+	assert_true(why.port_unlisted);
+	assert_int_equal(dn(&cfg, "onion-gw.corp", 443), POLICY_TOR); /* an explicit tor rule wins */
+	assert_int_equal(dn(&cfg, "cache.lan", 6379), POLICY_DIRECT);
+	assert_int_equal(dn(&cfg, "example.com", 443), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "tor-proxy", 9050), POLICY_DIRECT); /* the proxy: single label, built in */
+	config_free(&cfg);
+
+	struct kv tor[] = { { "TORWRAP_INTERNAL_NAMES", " Tor " }, { 0 } };
+	cfg_with(&cfg, NULL, tor);
+	assert_false(cfg.broken);
+	assert_int_equal(dn(&cfg, "db.internal", 5432), POLICY_TOR);
+	assert_int_equal(dn(&cfg, "api", 80), POLICY_TOR);
+	config_free(&cfg);
+	struct kv refuse[] = { { "TORWRAP_INTERNAL_NAMES", "refuse" }, { 0 } };
+	cfg_with(&cfg, NULL, refuse);
+	assert_false(cfg.broken);
+	assert_int_equal(dn(&cfg, "api", 80), POLICY_REFUSE);
+	config_free(&cfg);
+	struct kv bad[] = { { "TORWRAP_INTERNAL_NAMES", "direct" }, { 0 } };
+	cfg_with(&cfg, NULL, bad);
+	assert_true(cfg.broken);
+	assert_contains(cfg.broken_reason, "TORWRAP_INTERNAL_NAMES=\"direct\"");
+	config_free(&cfg);
+}
+
+static void test_reason_text(void **state)
+{
+	(void)state;
+	struct tw_config cfg;
+	cfg_from(&cfg, "# comment\n  direct   lucid-mongodb   port 27017  # why\n10.0.0.0/8\n", ".corp.example,fd00::/8");
+	struct policy_reason why;
+	char buf[4200], want[4200];
+	assert_int_equal(policy_decide_name_why(&cfg, "lucid-mongodb", 27017, &why), POLICY_DIRECT);
+	snprintf(want, sizeof(want), "%s:2", cfg.policy_file);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), want);
+	assert_string_equal(why.rule->source, "direct lucid-mongodb port 27017");
+	assert_int_equal(policy_decide_name_why(&cfg, "a.corp.example", 1, &why), POLICY_DIRECT);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "NO_PROXY .corp.example");
+	assert_int_equal(policy_decide_name_why(&cfg, "example.com", 443, &why), POLICY_TOR);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "default");
+	assert_int_equal(policy_decide_name_why(&cfg, "x.onion", 443, &why), POLICY_TOR);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "built-in onion");
+	assert_int_equal(policy_decide_name_why(&cfg, "localhost", 80, &why), POLICY_DIRECT);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "built-in localhost");
+	assert_int_equal(policy_decide_name_why(&cfg, "tor-proxy", 9050, &why), POLICY_DIRECT);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "built-in proxy");
+	assert_int_equal(policy_decide_name_why(&cfg, "db", 1, &why), POLICY_REFUSE);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "built-in internal-name");
+	assert_int_equal(policy_decide_name_why(&cfg, "bad name", 1, &why), POLICY_REFUSE);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "malformed");
+	assert_int_equal(policy_decide_name_why(&cfg, "10.1.2.3", 1, &why), POLICY_DIRECT);
+	snprintf(want, sizeof(want), "%s:3", cfg.policy_file);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), want);
+	assert_int_equal(policy_decide_name_why(&cfg, "fd00::1", 1, &why), POLICY_DIRECT);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "NO_PROXY fd00::/8");
+	config_free(&cfg);
+
+	struct kv env[] = { { "TORWRAP_MODE", "onion-only" }, { 0 } };
+	cfg_with(&cfg, NULL, env);
+	assert_int_equal(policy_decide_name_why(&cfg, "example.com", 443, &why), POLICY_REFUSE);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "mode onion-only");
+	config_free(&cfg);
+	struct kv broken[] = { { "TORWRAP_MODE", "bogus" }, { 0 } };
+	cfg_with(&cfg, NULL, broken);
+	assert_int_equal(policy_decide_name_why(&cfg, "example.com", 443, &why), POLICY_REFUSE);
+	assert_string_equal(policy_reason_text(&cfg, &why, buf, sizeof(buf)), "broken configuration");
+	config_free(&cfg);
 }
 
 static const char mode_policy[] = "api.internal\n10.0.0.0/8\n172.20.1.91-98\nlucid-mongodb port 27017\n"
@@ -2312,6 +2413,8 @@ int main(void)
 		cmocka_unit_test(test_config_isolation_and_rotation),
 		cmocka_unit_test(test_mode_policy_unchanged),
 		cmocka_unit_test(test_mode_tor_only),
+		cmocka_unit_test(test_internal_names),
+		cmocka_unit_test(test_reason_text),
 		cmocka_unit_test(test_mode_onion_only),
 		cmocka_unit_test(test_isolation_tokens),
 		cmocka_unit_test(test_isolation_rotation),
