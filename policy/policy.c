@@ -199,6 +199,68 @@ static void addr_rule_unmap(struct policy_rule *r)
 	}
 }
 
+/* "ADDR/PREFIX" (SLASH points at the '/') into R. STRICT_CIDR rejects host bits under the mask. */
+static int parse_cidr(const char *s, size_t n, const char *slash, bool strict_cidr, struct policy_rule *r, char *why,
+		      size_t whylen)
+{
+	size_t an = (size_t)(slash - s), pn = n - an - 1;
+	uint8_t a[16] = { 0 };
+	unsigned bits;
+	if (parse_v4(s, an, a)) {
+		r->family = AF_INET;
+		bits = 32;
+	} else if (parse_v6(s, an, a)) {
+		r->family = AF_INET6;
+		bits = 128;
+	} else {
+		return why_set(why, whylen, "bad address \"%.*s\"", SHOW(s, an));
+	}
+	unsigned long prefix;
+	if (parse_uint(slash + 1, pn, bits, &prefix) < 0)
+		return why_set(why, whylen, "bad prefix length \"/%.*s\" in \"%.*s\" (0-%u)", SHOW(slash + 1, pn),
+			       SHOW(s, n), bits);
+	bool host_bits = false;
+	for (size_t i = 0; i < bits / 8; i++) {
+		unsigned keep = prefix >= (i + 1) * 8 ? 8 : (prefix > i * 8 ? (unsigned)(prefix - i * 8) : 0);
+		uint8_t mask = (uint8_t)(keep == 0 ? 0 : (0xff << (8 - keep)));
+		if (a[i] & (uint8_t)~mask)
+			host_bits = true;
+		r->lo[i] = a[i] & mask;
+		r->hi[i] = (uint8_t)(a[i] | (uint8_t)~mask);
+	}
+	if (host_bits && strict_cidr) {
+		char net[INET6_ADDRSTRLEN];
+		inet_ntop(r->family, r->lo, net, sizeof(net));
+		return why_set(why, whylen, "host bits set in \"%.*s\" (the network is %s/%lu)", SHOW(s, n), net,
+			       prefix);
+	}
+	addr_rule_unmap(r);
+	return 0;
+}
+
+/* An IPv4 range "a.b.c.d-e" / "a.b.c.d-w.x.y.z" (DASH points at the '-') into R. */
+static int parse_v4_range(const char *s, size_t n, const char *dash, struct policy_rule *r, char *why,
+			  size_t whylen)
+{
+	size_t ln = (size_t)(dash - s), rn = n - ln - 1;
+	const char *rs = dash + 1;
+	unsigned long last;
+	bool ok = parse_v4(s, ln, r->lo);
+	if (ok) {
+		memcpy(r->hi, r->lo, 4);
+		if (memchr(rs, '.', rn))
+			ok = parse_v4(rs, rn, r->hi);
+		else if (rn > 0 && rn <= 3 && !(rn > 1 && rs[0] == '0') && parse_uint(rs, rn, 255, &last) == 0)
+			r->hi[3] = (uint8_t)last;
+		else
+			ok = false;
+	}
+	if (!ok || memcmp(r->lo, r->hi, 4) > 0)
+		return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
+	r->family = AF_INET;
+	return 0;
+}
+
 /* Parses an address target into R: a single IPv4 or IPv6 address, a CIDR, or (ALLOW_RANGE) an IPv4 range
  * "a.b.c.d-e" / "a.b.c.d-w.x.y.z". STRICT_CIDR rejects host bits under the mask (the file: a typo there would
  * silently allow more than meant); NO_PROXY masks them off like curl. */
@@ -207,65 +269,11 @@ static int parse_addr_target(const char *s, size_t n, bool allow_range, bool str
 {
 	r->kind = POLICY_T_ADDR;
 	const char *slash = memchr(s, '/', n);
-	if (slash) {
-		size_t an = (size_t)(slash - s), pn = n - an - 1;
-		uint8_t a[16] = { 0 };
-		unsigned bits;
-		if (parse_v4(s, an, a)) {
-			r->family = AF_INET;
-			bits = 32;
-		} else if (parse_v6(s, an, a)) {
-			r->family = AF_INET6;
-			bits = 128;
-		} else {
-			return why_set(why, whylen, "bad address \"%.*s\"", SHOW(s, an));
-		}
-		unsigned long prefix;
-		if (parse_uint(slash + 1, pn, bits, &prefix) < 0)
-			return why_set(why, whylen, "bad prefix length \"/%.*s\" in \"%.*s\" (0-%u)", SHOW(slash + 1, pn),
-				       SHOW(s, n), bits);
-		size_t bytes = bits / 8;
-		bool host_bits = false;
-		for (size_t i = 0; i < bytes; i++) {
-			unsigned keep = prefix >= (i + 1) * 8 ? 8 : (prefix > i * 8 ? (unsigned)(prefix - i * 8) : 0);
-			uint8_t mask = (uint8_t)(keep == 0 ? 0 : (0xff << (8 - keep)));
-			if (a[i] & (uint8_t)~mask)
-				host_bits = true;
-			r->lo[i] = a[i] & mask;
-			r->hi[i] = (uint8_t)(a[i] | (uint8_t)~mask);
-		}
-		if (host_bits && strict_cidr) {
-			char net[INET6_ADDRSTRLEN];
-			inet_ntop(r->family, r->lo, net, sizeof(net));
-			return why_set(why, whylen, "host bits set in \"%.*s\" (the network is %s/%lu)", SHOW(s, n), net,
-				       prefix);
-		}
-		addr_rule_unmap(r);
-		return 0;
-	}
-
+	if (slash)
+		return parse_cidr(s, n, slash, strict_cidr, r, why, whylen);
 	const char *dash = allow_range ? memchr(s, '-', n) : NULL;
-	if (dash) {
-		size_t ln = (size_t)(dash - s), rn = n - ln - 1;
-		const char *rs = dash + 1;
-		if (!parse_v4(s, ln, r->lo))
-			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
-		memcpy(r->hi, r->lo, 4);
-		unsigned long last;
-		if (memchr(rs, '.', rn)) {
-			if (!parse_v4(rs, rn, r->hi))
-				return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
-		} else if (rn > 0 && rn <= 3 && !(rn > 1 && rs[0] == '0') && parse_uint(rs, rn, 255, &last) == 0) {
-			r->hi[3] = (uint8_t)last;
-		} else {
-			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
-		}
-		if (memcmp(r->lo, r->hi, 4) > 0)
-			return why_set(why, whylen, "bad address range %.*s", SHOW(s, n));
-		r->family = AF_INET;
-		return 0;
-	}
-
+	if (dash)
+		return parse_v4_range(s, n, dash, r, why, whylen);
 	if (parse_v4(s, n, r->lo)) {
 		r->family = AF_INET;
 		memcpy(r->hi, r->lo, 4);
@@ -479,12 +487,11 @@ static void rule_source(struct policy_rule *r, const char *s, size_t n)
 	r->source[o] = '\0';
 }
 
-/* One line (comment already cut off). Returns 0 (including for a blank line), -EINVAL with WHY, or -ENOMEM. */
-static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsigned lineno, char *why,
-		      size_t whylen)
+/* Splits S (N bytes) at blanks into W (at most LINE_MAX_WORDS). Returns the count, or -EINVAL with WHY. */
+static int split_words(const char *s, size_t n, struct tok w[LINE_MAX_WORDS], char *why, size_t whylen)
 {
-	struct tok w[LINE_MAX_WORDS];
-	size_t nw = 0, i = 0;
+	int nw = 0;
+	size_t i = 0;
 	while (i < n) {
 		while (i < n && is_space(s[i]))
 			i++;
@@ -499,51 +506,72 @@ static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsig
 		w[nw].n = i - start;
 		nw++;
 	}
-	if (nw == 0)
-		return 0;
+	return nw;
+}
 
-	enum policy_verdict verdict = POLICY_DIRECT;
-	size_t k = 0;
-	if (verb_of(w[0], &verdict)) {
+/* The words after the target: "port LIST..." (W[K] is the word "port"/"ports", NW words in all). */
+static int parse_port_words(const struct tok *w, size_t k, size_t nw, struct policy_rule *rule, char *why,
+			    size_t whylen)
+{
+	if (!is_port_word(w[k]))
+		return why_set(why, whylen, "unexpected \"%.*s\" after target \"%.*s\" (ports: \"port 80,443\")",
+			       SHOW(w[k].p, w[k].n), SHOW(w[k - 1].p, w[k - 1].n));
+	if (rule->nports > 0)
+		return why_set(why, whylen, "ports given twice (\":PORTS\" and \"%.*s\")", SHOW(w[k].p, w[k].n));
+	for (size_t j = k + 1; j < nw; j++) {
+		/* Each word may hold a list; parse_ports skips the empty items that "80, 443" leaves. */
+		if (w[j].n == 1 && w[j].p[0] == ',')
+			continue;
+		int e = parse_ports(w[j].p, w[j].n, rule, why, whylen);
+		if (e < 0)
+			return e;
+	}
+	if (rule->nports == 0)
+		return why_set(why, whylen, "missing port list after \"%.*s\"", SHOW(w[k].p, w[k].n));
+	return 0;
+}
+
+/* The verb of a line of NW words W, in *VERDICT (direct when there is none); *K gets the target's index. */
+static int parse_verb(const struct tok *w, size_t nw, enum policy_verdict *verdict, size_t *k, char *why,
+		      size_t whylen)
+{
+	*verdict = POLICY_DIRECT;
+	*k = 0;
+	if (verb_of(w[0], verdict)) {
 		/* "tor" alone could be a host called tor; say so rather than guess. */
 		if (nw == 1 || is_port_word(w[1]))
 			return why_set(why, whylen, "missing target after \"%.*s\" (a host named so: write \"direct %.*s\")",
 				       SHOW(w[0].p, w[0].n), SHOW(w[0].p, w[0].n));
-		k = 1;
+		*k = 1;
 	} else if (nw >= 2 && !is_port_word(w[1]) && all_of(w[0].p, w[0].n,
 								 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") &&
 		   !all_of(w[1].p, w[1].n, "0123456789,-")) {
 		return why_set(why, whylen, "unknown verb \"%.*s\" (direct, allow, tor, refuse or deny)",
 			       SHOW(w[0].p, w[0].n));
 	}
+	return 0;
+}
 
-	struct policy_rule rule;
-	memset(&rule, 0, sizeof(rule));
-	int e = parse_file_target(w[k], &rule, why, whylen);
+/* One line (comment already cut off). Returns 0 (including for a blank line), -EINVAL with WHY, or -ENOMEM. */
+static int parse_line(struct policy_rules *rules, const char *s, size_t n, unsigned lineno, char *why,
+		      size_t whylen)
+{
+	struct tok w[LINE_MAX_WORDS];
+	int nw = split_words(s, n, w, why, whylen);
+	if (nw <= 0)
+		return nw;
+	enum policy_verdict verdict;
+	size_t k;
+	int e = parse_verb(w, (size_t)nw, &verdict, &k, why, whylen);
 	if (e < 0)
 		return e;
-	k++;
-	if (k < nw) {
-		if (!is_port_word(w[k]))
-			return why_set(why, whylen, "unexpected \"%.*s\" after target \"%.*s\" (ports: \"port 80,443\")",
-				       SHOW(w[k].p, w[k].n), SHOW(w[k - 1].p, w[k - 1].n));
-		if (rule.nports > 0)
-			return why_set(why, whylen, "ports given twice (\":PORTS\" and \"%.*s\")", SHOW(w[k].p, w[k].n));
-		if (k + 1 >= nw)
-			return why_set(why, whylen, "missing port list after \"%.*s\"", SHOW(w[k].p, w[k].n));
-		for (size_t j = k + 1; j < nw; j++) {
-			/* Each word may hold a list; parse_ports skips the empty items that "80, 443" leaves. */
-			const char *p = w[j].p;
-			size_t pn = w[j].n;
-			if (pn == 1 && p[0] == ',')
-				continue;
-			e = parse_ports(p, pn, &rule, why, whylen);
-			if (e < 0)
-				return e;
-		}
-		if (rule.nports == 0)
-			return why_set(why, whylen, "missing port list after \"%.*s\"", SHOW(w[k].p, w[k].n));
-	}
+	struct policy_rule rule;
+	memset(&rule, 0, sizeof(rule));
+	e = parse_file_target(w[k], &rule, why, whylen);
+	if (e == 0 && k + 1 < (size_t)nw)
+		e = parse_port_words(w, k + 1, (size_t)nw, &rule, why, whylen);
+	if (e < 0)
+		return e;
 	rule.verdict = verdict;
 	rule.line = lineno;
 	rule_source(&rule, s, n);
@@ -662,6 +690,7 @@ int policy_parse_no_proxy(struct policy_rules *rules, const char *value, char *e
 struct verdicts {
 	const struct policy_rule *refuse, *tor, *direct, *direct_other_port;
 	bool named; /* some rule names the destination, whatever its ports or the mode: the policy knows it */
+	bool set_aside; /* a direct rule names it, but the mode sets the allowlist aside */
 };
 
 static bool port_listed(const struct policy_rule *r, uint16_t port)
@@ -678,8 +707,10 @@ static void note(const struct tw_config *cfg, struct verdicts *v, const struct p
 {
 	v->named = true;
 	/* tor-only: the allowlist is set aside (and onion-only never gets here for anything but .onion names). */
-	if (cfg->mode != POLICY_MODE_POLICY && r->verdict == POLICY_DIRECT)
+	if (cfg->mode != POLICY_MODE_POLICY && r->verdict == POLICY_DIRECT) {
+		v->set_aside = true;
 		return;
+	}
 	if (!port_listed(r, port)) {
 		if (r->verdict == POLICY_DIRECT && !v->direct_other_port)
 			v->direct_other_port = r;
@@ -721,7 +752,7 @@ static enum policy_verdict conclude(const struct verdicts *v, const char *what, 
 		by = v->direct_other_port;
 		out = POLICY_REFUSE;
 	}
-	because(why, by ? POLICY_BY_RULE : POLICY_BY_DEFAULT, out);
+	because(why, by ? POLICY_BY_RULE : v->set_aside ? POLICY_BY_MODE : POLICY_BY_DEFAULT, out);
 	if (why) {
 		why->rule = by;
 		why->port_unlisted = by && by == v->direct_other_port;

@@ -16,10 +16,13 @@
 #define RESOLVER_TIMEOUT_MS 2500
 #define RESOLVER_TRIES 2
 
+/* Non-blocking, as c-ares makes its own sockets but not ones from socket functions: it reads a readable UDP
+ * socket until it would block, so a blocking one waited in recvfrom, past every timeout, for a reply that never
+ * came (a nameserver that answers A but drops AAAA). */
 static ares_socket_t real_asocket(int domain, int type, int protocol, void *user)
 {
 	(void)user;
-	return tw_libc()->socket(domain, type | SOCK_CLOEXEC, protocol);
+	return tw_libc()->socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
 }
 
 static int real_aclose(ares_socket_t fd, void *user)

@@ -153,6 +153,8 @@ class Server:
         for spec in args.forge:
             name, _, ip = spec.partition("=")
             self.forge[norm(name)] = socket.inet_aton(ip)
+        # NAME:TYPE pairs whose UDP queries get no reply at all (a nameserver that drops AAAA queries).
+        self.silent = {(norm(n), t.upper()) for n, _, t in (spec.rpartition(":") for spec in args.silent)}
         self.log_lock = threading.Lock()
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
@@ -171,6 +173,9 @@ class Server:
         except (BlockingIOError, InterruptedError):
             return
         resp, fields = self.resolver.answer(data, limit=512)
+        if (fields.get("qname"), fields.get("qtype")) in self.silent:
+            fields["silent"] = True
+            resp = None
         self.log("udp", fmt_hostport(peer[0], peer[1]), fields)
         if resp is None:
             return
@@ -307,6 +312,8 @@ def main(argv=None):
     ap.add_argument("--record", action="append", default=[], metavar="NAME=IP")
     ap.add_argument("--forge", action="append", default=[], metavar="NAME=IP",
                     help="send forged UDP replies claiming IP before the real answer for NAME")
+    ap.add_argument("--silent", action="append", default=[], metavar="NAME:TYPE",
+                    help="never answer UDP queries for NAME of TYPE (A, AAAA...)")
     ap.add_argument("--pidfile")
     ap.add_argument("--ready-file", help="written (with the port) once listening")
     args = ap.parse_args(argv)
