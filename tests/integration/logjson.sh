@@ -159,6 +159,11 @@ out=$(TORWRAP_LOG_FORMAT=bogus tw true 2>&1)
 rc=$?
 check "TORWRAP_LOG_FORMAT=bogus: the wrapper refuses (exit 78) naming the variable" \
 	bash -c "[ $rc -eq 78 ] && grep -q 'TORWRAP_LOG_FORMAT=\"bogus\"' <<<\"\$1\"" _ "$out"
+out=$(TORWRAP_LOG_FORMAT=json TORWRAP_MODE=bogus tw true 2>&1)
+rc=$?
+check "json, a broken configuration: the wrapper's refusal is a JSON line too (event config, exit 78)" \
+	bash -c "[ $rc -eq 78 ] && [ \$(wc -l <<<\"\$1\") -eq 1 ] &&
+		$PY -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(r[\"event\"] != \"config\" or \"TORWRAP_MODE\" not in r[\"msg\"])' \"\$1\"" _ "$out"
 out=$(TORWRAP_LOG_FORMAT=bogus preload "$PROGRAMS/tcpget" 198.51.100.7 "$HPORT" 2>&1)
 check "TORWRAP_LOG_FORMAT=bogus: the library refuses the connection (EPERM)" grep -q "connect: EPERM" <<<"$out"
 check "TORWRAP_LOG_FORMAT=bogus: one text line names the variable" \
