@@ -104,6 +104,8 @@ struct log_line {
 };
 
 static void text_vformat(struct log_line *l, int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void text_vformat(struct log_line *l, int level, const char *fmt, va_list ap)
 {
 	int head = snprintf(l->text, LOG_TEXT_MAX, "torwrap[%ld]: %s: ", (long)getpid(), level_name(level));
 	size_t len = head < 0 ? 0 : (size_t)head;

@@ -51,7 +51,8 @@ static void test_json_every_key_in_order(void **state)
 	assert_string_equal(out, "{\"time\":\"2026-12-05T21:40:00.123Z\",\"level\":\"error\",\"pid\":123,"
 				 "\"program\":\"curl\",\"event\":\"proxy\",\"destination\":\"example.com:443\","
 				 "\"verdict\":\"tor\",\"rule\":\"default\",\"proxy\":\"127.0.0.1:9050\","
-				 "\"errno\":\"ECONNREFUSED\",\"tor_reply\":4,\"msg\":\"connect example.com:443: failed\"}\n");
+				 "\"errno\":\"ECONNREFUSED\",\"tor_reply\":4,"
+				 "\"msg\":\"connect example.com:443: failed\"}\n");
 }
 
 static void test_json_keys_without_value_left_out(void **state)
@@ -82,7 +83,8 @@ static void test_json_escapes(void **state)
 	char out[1024];
 	struct tw_event ev = TW_EVENT("dns", "a\"b\\c", NULL, NULL);
 	int n = tw_log_format_json(out, sizeof(out), &stamp, TW_LOG_INFO, &ev,
-				   "nl\n tab\t cr\r esc\x1b del\x7f caf\xc3\xa9 \xf0\x9f\x98\x80 bad\xff \xc0\xaf \xed\xa0\x80 "
+				   "nl\n tab\t cr\r esc\x1b del\x7f caf\xc3\xa9 \xf0\x9f\x98\x80 bad\xff \xc0\xaf "
+				   "\xed\xa0\x80 "
 				   "cut\xe2\x82");
 	assert_json_line(out, n);
 	assert_contains(out, "\"destination\":\"a\\\"b\\\\c\"");
