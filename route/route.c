@@ -123,6 +123,13 @@ const char *route_dest_text(const struct resolver_addr *a, const char *name, uin
 	return buf;
 }
 
+const char *route_direct_dest_text(const struct resolver_addr *a, uint16_t port, char *buf, size_t len)
+{
+	char learned[TW_NAME_MAX];
+	bool known = vaddr_direct_name(a->family, a->addr, learned) == 0;
+	return route_dest_text(a, known ? learned : NULL, port, buf, len);
+}
+
 const char *route_rule_text(const struct route_ctx *ctx, const struct policy_reason *why, char *buf, size_t len)
 {
 	return policy_reason_text(ctx->cfg, why, buf, len);

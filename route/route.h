@@ -69,6 +69,8 @@ enum policy_verdict route_decide_addr_why(const struct route_ctx *ctx, const str
 /* The log's "destination" HOST:PORT: NAME when there is one, else the address, IPv6 in brackets. */
 #define ROUTE_DEST_MAX (TW_NAME_MAX + 16)
 const char *route_dest_text(const struct resolver_addr *a, const char *name, uint16_t port, char *buf, size_t len);
+/* The same for a direct connect to A: the allowed name A was resolved from, when this process tree knows it. */
+const char *route_direct_dest_text(const struct resolver_addr *a, uint16_t port, char *buf, size_t len);
 /* The log's "rule" for WHY (policy_reason_text). */
 #define ROUTE_RULE_MAX (4096 + 32)
 const char *route_rule_text(const struct route_ctx *ctx, const struct policy_reason *why, char *buf, size_t len);

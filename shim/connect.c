@@ -64,7 +64,7 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (v == POLICY_DIRECT) {
 		if (tw_log_event_level() >= TW_LOG_INFO)
 			tw_log_event(TW_LOG_INFO,
-				     TW_EVENT("connect", route_dest_text(&a, NULL, port, dest, sizeof(dest)), "direct",
+				     TW_EVENT("connect", route_direct_dest_text(&a, port, dest, sizeof(dest)), "direct",
 					      route_rule_text(shim_route(), &why, rule, sizeof(rule))),
 				     "connect %s:%u: direct", shim_addr_text(&a, text, sizeof(text)), port);
 		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);

@@ -86,7 +86,10 @@ static struct tw_event call_event(const struct sv_call *c, const char *kind, con
 				  const struct resolver_addr *a, const char *name, uint16_t port, char *dest,
 				  const struct policy_reason *why, char *rule)
 {
-	struct tw_event ev = TW_EVENT(kind, route_dest_text(a, name, port, dest, ROUTE_DEST_MAX), verdict,
+	struct tw_event ev = TW_EVENT(kind,
+				      name && name[0] ? route_dest_text(a, name, port, dest, ROUTE_DEST_MAX)
+						      : route_direct_dest_text(a, port, dest, ROUTE_DEST_MAX),
+				      verdict,
 				      why ? route_rule_text(&sv.route, why, rule, ROUTE_RULE_MAX) : NULL);
 	ev.err = err;
 	ev.pid = (long)c->tid;

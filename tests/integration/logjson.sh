@@ -38,6 +38,7 @@ jrun() {
 jrun preload "$PROGRAMS/tcpget" 127.0.0.1 "$HPORT"                       # connect: direct (built-in localhost)
 jrun preload "$PROGRAMS/resolve" gai ext.logjson.example.test            # lookup: tor (default)
 jrun preload "$PROGRAMS/resolve" gai tron-wallet-manager                 # lookup: direct (a policy rule)
+jrun preload "$PROGRAMS/tcpget" tron-wallet-manager "$IPORT"             # connect: direct, by the name's rule
 jrun preload "$PROGRAMS/resolve" gai intranet                            # lookup: refused (internal name)
 jrun preload "$PROGRAMS/tcpget" via.logjson.example.test "$HPORT"        # proxy: accepted (reply 0)
 TOR_PROXY_SOCKS_PORT=$FPORT jrun preload "$PROGRAMS/tcpget" "$REFUSED_NAME" "$HPORT" # proxy: Tor's reply 05
@@ -51,7 +52,7 @@ jrun tw "$SC" get 127.0.0.1 "$HPORT"
 
 # judge LOG: every line JSON with the keys; prints "kinds K1 K2..." and the facts the checks below read.
 judge() {
-	$PY - "$1" "$2" <<-'PY'
+	$PY - "$1" "$2" "${3:-0}" <<-'PY'
 	import json, re, sys
 	kinds, facts, bad = set(), set(), 0
 	levels = {"error", "warn", "info", "debug"}
@@ -86,6 +87,8 @@ judge() {
 	    if ev == "lookup" and v == "direct" and re.fullmatch(r".*/policy:\d+", r.get("rule", "")): facts.add("lookup-rule")
 	    if ev == "connect" and v == "direct" and r.get("destination") == "127.0.0.1:%s" % sys.argv[2] \
 	       and r.get("rule") == "built-in localhost": facts.add("connect-direct")
+	    if ev == "connect" and v == "direct" and r.get("destination") == "tron-wallet-manager:%s" % sys.argv[3] \
+	       and re.fullmatch(r".*/policy:\d+", r.get("rule", "")): facts.add("connect-direct-name")
 	    if ev == "connect" and v == "refuse" and r.get("rule") == "mode onion-only" and r.get("errno") == "EPERM":
 	        facts.add("connect-refused")
 	    if ev == "proxy" and r.get("tor_reply") == 0 and r.get("destination", "").startswith("via.logjson"):
@@ -107,7 +110,7 @@ judge() {
 	print("facts", " ".join(sorted(facts)))
 	PY
 }
-judge "$LOG" "$HPORT" >"$WORK/judge.out" 2>"$WORK/judge.err"
+judge "$LOG" "$HPORT" "$IPORT" >"$WORK/judge.out" 2>"$WORK/judge.err"
 sed 's/^/# /' "$WORK/judge.out" "$WORK/judge.err" | head -40
 has() { grep -qw -- "$2" <<<"$(sed -n "s/^$1 //p" "$WORK/judge.out")"; }
 check "json: torwrap wrote lines" [ -s "$LOG" ]
@@ -119,6 +122,7 @@ check "json: lookup through Tor (verdict tor)" has facts lookup-tor
 check "json: lookup of an allowed name (verdict direct, rule FILE:LINE)" has facts lookup-rule
 check "json: lookup refused (internal name, rule built-in internal-name)" has facts lookup-internal
 check "json: direct connect (destination, rule built-in localhost)" has facts connect-direct
+check "json: direct connect to an allowed name (the name as destination, rule FILE:LINE)" has facts connect-direct-name
 check "json: refused connect (rule mode onion-only, errno EPERM)" has facts connect-refused
 check "json: connection through the proxy (tor_reply 0)" has facts proxy-ok
 check "json: Tor refused (tor_reply 5, errno ECONNREFUSED, proxy)" has facts proxy-refused
