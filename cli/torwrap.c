@@ -325,6 +325,11 @@ int main(int argc, char **argv)
 		return fail(EXIT_CONFIG, "out of memory");
 	tw_log_configure(cfg.log_level, cfg.log_format, cfg.log_file, cfg.audit_file);
 	fail_json = cfg.log_format == TW_LOG_JSON;
+	/* The log files as absolute paths: a program of the tree that starts in another directory appends to the
+	 * same files. */
+	if ((cfg.log_file[0] && setenv("TORWRAP_LOG_FILE", cfg.log_file, 1) != 0) ||
+	    (cfg.audit_file[0] && setenv("TORWRAP_AUDIT_FILE", cfg.audit_file, 1) != 0))
+		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	if (cfg.broken)
 		return fail(EXIT_CONFIG, "configuration error: %s (refusing to run anything: fail closed)",
 			    cfg.broken_reason);
