@@ -63,12 +63,13 @@ struct tw_event {
 	const char *proxy; /* the proxy instance, HOST:PORT */
 	int err; /* positive errno, 0 none */
 	int tor_reply; /* Tor's SOCKS reply code, -1 none */
-	long pid; /* the process the line is about (the supervisor's: the traced one); 0: this process */
+	long pid; /* the process the line is about (the supervisor's: the traced thread, its "pid N:"); 0: this one */
 };
 
 /* An event with the fields most lines have; set the others (proxy, err, tor_reply, pid) on the result. */
 #define TW_EVENT(kind, dest_, verdict_, rule_)                                                                 \
-	((struct tw_event){ .event = (kind), .dest = (dest_), .verdict = (verdict_), .rule = (rule_), .tor_reply = -1 })
+	((struct tw_event){                                                                                    \
+		.event = (kind), .dest = (dest_), .verdict = (verdict_), .rule = (rule_), .tor_reply = -1 })
 
 /* Set once while the configuration is built (before any thread of ours could log). tw_log_configure also says
  * the format and the sinks: LOG_FILE (NULL or "": stderr) gets the user's lines, AUDIT_FILE (NULL or "": none)
