@@ -19,6 +19,25 @@ static void check_rules(const struct policy_rules *r)
 	}
 }
 
+/* The reason agrees with the verdict, names a rule of this configuration when it is one, and has words. */
+static void check_reason(const struct tw_config *cfg, const struct policy_reason *r, enum policy_verdict v)
+{
+	if (r->kind == POLICY_BY_RULE) {
+		FUZZ_ASSERT(r->rule >= cfg->rules.rule && r->rule < cfg->rules.rule + cfg->rules.count);
+		FUZZ_ASSERT(r->port_unlisted ? v == POLICY_REFUSE && r->rule->verdict == POLICY_DIRECT
+					     : v == r->rule->verdict);
+		FUZZ_ASSERT(memchr(r->rule->source, 0, sizeof(r->rule->source)) != NULL && r->rule->source[0]);
+	}
+	if (r->kind == POLICY_BY_INTERNAL || r->kind == POLICY_BY_MALFORMED || r->kind == POLICY_BY_BROKEN)
+		FUZZ_ASSERT(v == POLICY_REFUSE);
+	if (r->kind == POLICY_BY_DEFAULT || r->kind == POLICY_BY_ONION || r->kind == POLICY_BY_VIRTUAL)
+		FUZZ_ASSERT(v == POLICY_TOR);
+	if (r->kind == POLICY_BY_LOCALHOST || r->kind == POLICY_BY_PROXY)
+		FUZZ_ASSERT(v == POLICY_DIRECT);
+	char text[4200];
+	FUZZ_ASSERT(policy_reason_text(cfg, r, text, sizeof(text))[0] != '\0');
+}
+
 FUZZ_TARGET(policy)
 {
 	const uint8_t *rest;
@@ -35,8 +54,11 @@ FUZZ_TARGET(policy)
 		size_t port_len;
 		char *name = fuzz_split(rest, rest_len, &port_at, &port_len);
 		uint16_t port = port_len >= 2 ? (uint16_t)(port_at[0] << 8 | port_at[1]) : 443;
-		enum policy_verdict v = policy_decide_name(&cfg, name, port);
+		struct policy_reason r;
+		enum policy_verdict v = policy_decide_name_why(&cfg, name, port, &r);
 		FUZZ_ASSERT(v == POLICY_DIRECT || v == POLICY_TOR || v == POLICY_REFUSE);
+		FUZZ_ASSERT(v == policy_decide_name(&cfg, name, port));
+		check_reason(&cfg, &r, v);
 		char why[600];
 		policy_refusal_why(&cfg, name, why, sizeof(why));
 		free(name);
