@@ -69,16 +69,27 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* Set once the configuration asked for JSON (TORWRAP_LOG_FORMAT=json): the wrapper's own messages are then log
+ * lines too, so a log shipper never meets a line it cannot parse. */
+static bool fail_json;
+
 static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fail(int status, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "torwrap: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (!fail_json) {
+		fprintf(stderr, "torwrap: %s\n", msg);
+		return status;
+	}
+	/* A program refused is an exec event; anything else stops the wrapper before it runs one. */
+	struct tw_event ev = TW_EVENT(status == EXIT_REFUSED ? "exec" : "config", NULL,
+				      status == EXIT_REFUSED ? "refuse" : NULL, NULL);
+	tw_log_write_event(TW_LOG_ERROR, &ev, "%s", msg);
 	return status;
 }
 
@@ -355,6 +366,13 @@ int cli_wrap_run(char **cmd)
 	struct tw_config cfg;
 	if (config_build(&cfg, env_getenv, NULL) != 0)
 		return fail(EXIT_CONFIG, "out of memory");
+	tw_log_configure(cfg.log_level, cfg.log_format, cfg.log_file, cfg.audit_file);
+	fail_json = cfg.log_format == TW_LOG_JSON;
+	/* The log files as absolute paths: a program of the tree that starts in another directory appends to the
+	 * same files. */
+	if ((cfg.log_file[0] && setenv("TORWRAP_LOG_FILE", cfg.log_file, 1) != 0) ||
+	    (cfg.audit_file[0] && setenv("TORWRAP_AUDIT_FILE", cfg.audit_file, 1) != 0))
+		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	if (cfg.broken)
 		return fail(EXIT_CONFIG, "configuration error: %s (refusing to run anything: fail closed)",
 			    cfg.broken_reason);

@@ -1,7 +1,8 @@
 /* tw.h: the few utilities every torwrap module shares.
  *
- * - tw_log(): the one log macro (TORWRAP_LOG_LEVEL), one line per decision, to stderr through the real
- *   write(2), so logging can never recurse into a hook or take a stdio lock a program holds.
+ * - tw_log() / tw_log_event(): the log macros (TORWRAP_LOG_LEVEL, _FORMAT, _FILE, TORWRAP_AUDIT_FILE), one
+ *   line per decision, written with raw system calls (log.c), so logging can never recurse into a hook or take a
+ *   stdio lock a program holds.
  * - tw_libc(): the real libc functions (dlsym RTLD_NEXT), resolved once. Code inside the library calls these,
  *   never the public names that the shim overrides.
  * - small pure helpers for names and addresses that policy/, resolver/ and shim/ all need.
@@ -46,13 +47,48 @@ enum tw_log_level {
 	TW_LOG_DEBUG = 4, /* also protocol detail */
 };
 
-/* Set once while the configuration is built (before any thread of ours could log). */
+/* TORWRAP_LOG_FORMAT: "torwrap[PID]: LEVEL: message" lines, or one JSON object per line (docs/policy.md). */
+enum tw_log_format {
+	TW_LOG_TEXT = 0,
+	TW_LOG_JSON = 1,
+};
+
+/* What a line reports, for the JSON keys (a NULL or empty string, err 0 and tor_reply -1 leave the key out).
+ * event: lookup, connect, dns, proxy, send, config, exec or log (docs/policy.md says which is which). */
+struct tw_event {
+	const char *event;
+	const char *dest; /* HOST:PORT, NAME, [V6]:PORT */
+	const char *verdict; /* direct, tor or refuse */
+	const char *rule; /* what made the decision (policy_reason_text) */
+	const char *proxy; /* the proxy instance, HOST:PORT */
+	int err; /* positive errno, 0 none */
+	int tor_reply; /* Tor's SOCKS reply code, -1 none */
+	long pid; /* the process the line is about (the supervisor's: the traced thread, its "pid N:"); 0: this one */
+};
+
+/* An event with the fields most lines have; set the others (proxy, err, tor_reply, pid) on the result. */
+#define TW_EVENT(kind, dest_, verdict_, rule_)                                                                 \
+	((struct tw_event){                                                                                    \
+		.event = (kind), .dest = (dest_), .verdict = (verdict_), .rule = (rule_), .tor_reply = -1 })
+
+/* Set once while the configuration is built (before any thread of ours could log). tw_log_configure also says
+ * the format and the sinks: LOG_FILE (NULL or "": stderr) gets the user's lines, AUDIT_FILE (NULL or "": none)
+ * every event but "log" and "config" in JSON, whatever the level. The strings are not copied: they must live as
+ * long as the process logs (the configuration's own do). */
 void tw_log_set_level(int level);
+void tw_log_configure(int level, int format, const char *log_file, const char *audit_file);
 int tw_log_get_level(void);
+/* The most detailed level anything wants events at: the user's, or debug while an audit file is set. */
+int tw_log_event_level(void);
 /* Parses "none|error|warn|info|debug" or "0".."4"; returns -1 when the text is not a level. */
 int tw_log_parse_level(const char *text);
+/* Parses "text" or "json"; returns -1 otherwise. */
+int tw_log_parse_format(const char *text);
 
+/* Write one line (event "log", or EV's); errno is left as it was. Call them through the macros. */
 void tw_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tw_log_write_event(int level, const struct tw_event *ev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define tw_log(level, ...)                                                                                     \
 	do {                                                                                                   \
@@ -60,10 +96,35 @@ void tw_log_write(int level, const char *fmt, ...) __attribute__((format(printf,
 			tw_log_write((level), __VA_ARGS__);                                                    \
 	} while (0)
 
+/* A line about a decision or a failure: EV is a struct tw_event (TW_EVENT(...)), evaluated only when the line
+ * is written. */
+#define tw_log_event(level, ev, ...)                                                                           \
+	do {                                                                                                   \
+		if ((level) <= tw_log_event_level()) {                                                         \
+			const struct tw_event tw_ev_ = (ev);                                                   \
+			tw_log_write_event((level), &tw_ev_, __VA_ARGS__);                                     \
+		}                                                                                              \
+	} while (0)
+
 #define tw_error(...) tw_log(TW_LOG_ERROR, __VA_ARGS__)
 #define tw_warn(...) tw_log(TW_LOG_WARN, __VA_ARGS__)
 #define tw_info(...) tw_log(TW_LOG_INFO, __VA_ARGS__)
 #define tw_debug(...) tw_log(TW_LOG_DEBUG, __VA_ARGS__)
+
+/* The pure half of the JSON format: one line for EV at LEVEL with the text line's message MSG, stamped with
+ * TIME_MS (Unix epoch milliseconds), PID (used when ev->pid is 0) and PROGRAM. Writes a NUL-terminated line
+ * ending in "\n" that is one valid JSON object whatever bytes the strings hold (a string that does not fit is
+ * cut, ending in "..."). Returns its length, or -ENOSPC when LEN is below TW_LOG_JSON_MIN. */
+#define TW_LOG_JSON_MIN 160
+struct tw_log_stamp {
+	int64_t time_ms;
+	long pid;
+	const char *program;
+};
+int tw_log_format_json(char *buf, size_t len, const struct tw_log_stamp *st, int level, const struct tw_event *ev,
+		       const char *msg);
+/* The symbolic name of errno value ERR ("ECONNREFUSED"), or NULL when this table lacks it. */
+const char *tw_errno_name(int err);
 
 /* ----------------------------------------------------------------------------------------------- real libc */
 

@@ -504,6 +504,36 @@ static void config_path(struct tw_config *cfg, const char *var, const char *v, c
 	memcpy(out, v, strlen(v) + 1);
 }
 
+/* A log file's path, absolute: relative to the directory the program started in, not to the one it is in when it
+ * logs. */
+static void config_log_path(struct tw_config *cfg, const char *var, const char *v, char *out, size_t outlen)
+{
+	char cwd[4096], joined[8192];
+	if (v && v[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		snprintf(joined, sizeof(joined), "%s/%s", cwd, v);
+		v = joined;
+	}
+	config_path(cfg, var, v, out, outlen);
+}
+
+/* TORWRAP_LOG_FORMAT, TORWRAP_LOG_FILE, TORWRAP_AUDIT_FILE. */
+static void config_log(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
+{
+	const char *v = env(getenv_fn, ctx, "TORWRAP_LOG_FORMAT");
+	if (v) {
+		char val[16];
+		int format = trimmed(v, val, sizeof(val)) ? tw_log_parse_format(val) : -1;
+		if (format < 0)
+			broken(cfg, "TORWRAP_LOG_FORMAT=\"%.*s\": not a log format (text or json)", VAL(v));
+		else
+			cfg->log_format = format;
+	}
+	config_log_path(cfg, "TORWRAP_LOG_FILE", env(getenv_fn, ctx, "TORWRAP_LOG_FILE"), cfg->log_file,
+			sizeof(cfg->log_file));
+	config_log_path(cfg, "TORWRAP_AUDIT_FILE", env(getenv_fn, ctx, "TORWRAP_AUDIT_FILE"), cfg->audit_file,
+			sizeof(cfg->audit_file));
+}
+
 /* Reads all of PATH (at most MAX bytes) into a NUL-terminated buffer. Returns 0, -errno, -EFBIG (too big) or
  * -EILSEQ (a NUL byte: not a text file). */
 static int read_text_file(const char *path, size_t max, char **text)
@@ -688,6 +718,7 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 			cfg->log_level = level;
 	}
 
+	config_log(cfg, getenv_fn, ctx);
 	config_proxy(cfg, getenv_fn, ctx);
 
 	if ((v = env(getenv_fn, ctx, "TOR_CONNECTIVITY_TIMEOUT")))
@@ -752,6 +783,10 @@ void config_free(struct tw_config *cfg)
 }
 
 static struct tw_config config_global;
+
+/* The process's lines about its configuration: the log's event "config". */
+#define config_say(level, ...) tw_log_event((level), TW_EVENT("config", NULL, NULL, NULL), __VA_ARGS__)
+
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
 /* The one line saying that a secure process ignores its environment: a warning when the environment tried to
@@ -762,24 +797,27 @@ static void config_log_secure(void)
 	for (char **e = environ; e && *e; e++)
 		ignored += tw_env_is_ours(*e);
 	if (ignored > 0)
-		tw_warn("secure-execution mode (setuid, setgid or file capabilities): %zu torwrap variable%s of the "
-			"environment ignored; built-in defaults and %s only", ignored, ignored == 1 ? "" : "s",
-			POLICY_DEFAULT_FILE);
+		config_say(TW_LOG_WARN,
+			   "secure-execution mode (setuid, setgid or file capabilities): %zu torwrap variable%s of the "
+			   "environment ignored; built-in defaults and %s only",
+			   ignored, ignored == 1 ? "" : "s", POLICY_DEFAULT_FILE);
 	else
-		tw_info("secure-execution mode (setuid, setgid or file capabilities): built-in defaults and %s only",
-			POLICY_DEFAULT_FILE);
+		config_say(TW_LOG_INFO,
+			   "secure-execution mode (setuid, setgid or file capabilities): built-in defaults and %s only",
+			   POLICY_DEFAULT_FILE);
 }
 
 static void config_init(void)
 {
 	bool secure = tw_secure_mode();
 	config_build_ex(&config_global, NULL, NULL, secure ? CONFIG_SECURE : 0);
-	tw_log_set_level(config_global.log_level);
+	tw_log_configure(config_global.log_level, config_global.log_format, config_global.log_file,
+			 config_global.audit_file);
 	if (secure)
 		config_log_secure();
 	if (config_global.broken) {
-		tw_error("configuration broken: %s; refusing every connection that is not to this host",
-			 config_global.broken_reason);
+		config_say(TW_LOG_ERROR, "configuration broken: %s; refusing every connection that is not to this host",
+			   config_global.broken_reason);
 		return;
 	}
 	size_t ignored = 0;
@@ -791,20 +829,24 @@ static void config_init(void)
 		if (r->kind != POLICY_T_ANY || r->verdict != POLICY_DIRECT || r->nports != 0)
 			continue;
 		if (r->line == 0)
-			tw_warn("NO_PROXY contains \"*\": every connection goes direct, except .onion names and tor rules");
+			config_say(TW_LOG_WARN,
+				   "NO_PROXY contains \"*\": every connection goes direct, except .onion names and tor "
+				   "rules");
 		else
-			tw_warn("%s:%u: \"direct *\": every connection goes direct unless a tor or refuse rule matches",
-				config_global.policy_file, r->line);
+			config_say(TW_LOG_WARN,
+				   "%s:%u: \"direct *\": every connection goes direct unless a tor or refuse rule matches",
+				   config_global.policy_file, r->line);
 	}
 	/* Not an error: a strict mode layered over the stack's usual allowlist is the expected way to use it. */
 	if (config_global.mode != POLICY_MODE_POLICY && ignored > 0)
-		tw_info("mode %s: %zu direct rule%s (policy file and NO_PROXY) ignored",
-			policy_mode_name(config_global.mode), ignored, ignored == 1 ? "" : "s");
-	tw_info("proxy %s, timeout %d ms, policy %s (%zu rules), mode %s, isolation %s, rotation %s%.0u%s",
-		config_global.proxy_list, config_global.timeout_ms,
-		config_global.policy_file, config_global.rules.count, policy_mode_name(config_global.mode),
-		policy_isolation_name(config_global.isolation), config_global.rotation_s ? "every " : "off",
-		config_global.rotation_s, config_global.rotation_s ? " s" : "");
+		config_say(TW_LOG_INFO, "mode %s: %zu direct rule%s (policy file and NO_PROXY) ignored",
+			   policy_mode_name(config_global.mode), ignored, ignored == 1 ? "" : "s");
+	config_say(TW_LOG_INFO,
+		   "proxy %s, timeout %d ms, policy %s (%zu rules), mode %s, isolation %s, rotation %s%.0u%s",
+		   config_global.proxy_list, config_global.timeout_ms, config_global.policy_file,
+		   config_global.rules.count, policy_mode_name(config_global.mode),
+		   policy_isolation_name(config_global.isolation), config_global.rotation_s ? "every " : "off",
+		   config_global.rotation_s, config_global.rotation_s ? " s" : "");
 }
 
 const struct tw_config *config_get(void)

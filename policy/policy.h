@@ -97,6 +97,11 @@ struct tw_config {
 	/* Bounds every proxy handshake (connect to the proxy + SOCKS5 exchange), milliseconds. */
 	int timeout_ms;
 	int log_level;
+	/* TORWRAP_LOG_FORMAT (enum tw_log_format), TORWRAP_LOG_FILE ("": stderr) and TORWRAP_AUDIT_FILE ("": none),
+	 * made absolute while the configuration is built (a program that changes its directory keeps one file). */
+	int log_format;
+	char log_file[4096];
+	char audit_file[4096];
 
 	char policy_file[4096];
 	bool policy_file_explicit; /* from TORWRAP_POLICY: a missing file is then an error */

@@ -112,60 +112,124 @@ static bool is_loopback(const struct resolver_addr *a)
 
 /* ------------------------------------------------------------------------------------------- decisions */
 
+const char *route_dest_text(const struct resolver_addr *a, const char *name, uint16_t port, char *buf, size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (name && name[0])
+		snprintf(buf, len, "%s:%u", name, port);
+	else
+		snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", route_addr_text(a, text, sizeof(text)),
+			 port);
+	return buf;
+}
+
+const char *route_direct_dest_text(const struct resolver_addr *a, uint16_t port, char *buf, size_t len)
+{
+	char learned[TW_NAME_MAX];
+	bool known = vaddr_direct_name(a->family, a->addr, learned) == 0;
+	return route_dest_text(a, known ? learned : NULL, port, buf, len);
+}
+
+const char *route_rule_text(const struct route_ctx *ctx, const struct policy_reason *why, char *buf, size_t len)
+{
+	return policy_reason_text(ctx->cfg, why, buf, len);
+}
+
+/* The one line for a refused connect: DEST_NAME (or the address A) and the words after it, WHY as the rule. */
+static void log_connect_refused(const struct route_ctx *ctx, const struct route_caller *who,
+				const struct resolver_addr *a, const char *dest_name, uint16_t port,
+				const struct policy_reason *why, const char *words)
+{
+	char text[INET6_ADDRSTRLEN], dest[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
+	struct tw_event ev = TW_EVENT("connect", route_dest_text(a, dest_name, port, dest, sizeof(dest)), "refuse",
+				      route_rule_text(ctx, why, rule, sizeof(rule)));
+	ev.err = EPERM;
+	ev.pid = who->pid;
+	tw_log_event(TW_LOG_ERROR, ev, "%sconnect %s:%u%s", who->prefix,
+		     dest_name && dest_name[0] ? dest_name : route_addr_text(a, text, sizeof(text)), port, words);
+}
+
 /* A virtual address: the name behind it decides; only Tor may carry it. */
 static enum policy_verdict decide_virtual(const struct route_ctx *ctx, const struct route_caller *who,
-					  const struct resolver_addr *a, uint16_t port, char name[TW_NAME_MAX])
+					  const struct resolver_addr *a, uint16_t port, char name[TW_NAME_MAX],
+					  struct policy_reason *why)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	char text[INET6_ADDRSTRLEN], why[sizeof(cfg->broken_reason) + 32];
+	char words[sizeof(cfg->broken_reason) + 64];
 	if (route_virtual_name(ctx, a, name) != 0) {
-		tw_error("%sconnect %s:%u refused: a virtual address this process never handed out", who->prefix,
-			 route_addr_text(a, text, sizeof(text)), port);
+		*why = (struct policy_reason){ .kind = POLICY_BY_VIRTUAL };
+		log_connect_refused(ctx, who, a, NULL, port, why,
+				    " refused: a virtual address this process never handed out");
 		name[0] = '\0';
 		return POLICY_REFUSE;
 	}
-	enum policy_verdict v = policy_decide_name(cfg, name, port);
-	if (v == POLICY_REFUSE)
-		tw_error("%sconnect %s:%u refused by policy%s", who->prefix, name, port,
-			 policy_refusal_why(cfg, name, why, sizeof(why)));
-	else if (v == POLICY_DIRECT) /* an allowed name that reached us virtual: never to Tor */
-		tw_error("%sconnect %s:%u refused: an allowed name behind a virtual address", who->prefix, name, port);
+	enum policy_verdict v = policy_decide_name_why(cfg, name, port, why);
+	if (v == POLICY_REFUSE) {
+		char extra[sizeof(cfg->broken_reason) + 32];
+		snprintf(words, sizeof(words), " refused by policy%s",
+			 policy_refusal_why(cfg, name, extra, sizeof(extra)));
+		log_connect_refused(ctx, who, a, name, port, why, words);
+	} else if (v == POLICY_DIRECT) { /* an allowed name that reached us virtual: never to Tor */
+		*why = (struct policy_reason){ .kind = POLICY_BY_VIRTUAL };
+		log_connect_refused(ctx, who, a, name, port, why, " refused: an allowed name behind a virtual address");
+	}
 	return v == POLICY_TOR ? POLICY_TOR : POLICY_REFUSE;
 }
 
-enum policy_verdict route_decide_addr(const struct route_ctx *ctx, const struct route_caller *who,
-				      const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX])
+/* An address that came from an allowed name LEARNED: that name's rules (its ports) decide, and an internal
+ * address is never handed to Tor. V is the address's own verdict. */
+static enum policy_verdict decide_learned(const struct route_ctx *ctx, const struct route_caller *who,
+					  const struct resolver_addr *a, uint16_t port, const char *learned,
+					  enum policy_verdict v, struct policy_reason *why)
+{
+	char text[INET6_ADDRSTRLEN], words[INET6_ADDRSTRLEN + 32];
+	enum policy_verdict by_name = policy_decide_name_why(ctx->cfg, learned, port, why);
+	v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && v == POLICY_DIRECT)) ? POLICY_DIRECT
+											: POLICY_REFUSE;
+	if (v == POLICY_REFUSE) {
+		snprintf(words, sizeof(words), " (%s) refused by policy", route_addr_text(a, text, sizeof(text)));
+		log_connect_refused(ctx, who, a, learned, port, why, words);
+	}
+	return v;
+}
+
+enum policy_verdict route_decide_addr_why(const struct route_ctx *ctx, const struct route_caller *who,
+					  const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX],
+					  struct policy_reason *why)
 {
 	const struct tw_config *cfg = ctx->cfg;
+	struct policy_reason unused;
 	struct resolver_addr a;
 	uint16_t port = 0;
-	char text[INET6_ADDRSTRLEN], why[sizeof(cfg->broken_reason) + 32];
+	if (!why)
+		why = &unused;
+	*why = (struct policy_reason){ .kind = POLICY_BY_MALFORMED };
 	name[0] = '\0';
 	if (route_sockaddr_split(sa, len, &a, &port) != 0)
 		return POLICY_REFUSE;
 	uint32_t v4;
 	if (route_addr_v4(&a, &v4) && policy_is_virtual_v4(cfg, v4))
-		return decide_virtual(ctx, who, &a, port, name);
+		return decide_virtual(ctx, who, &a, port, name, why);
 
 	struct sockaddr_storage whole; /* a 24-byte sockaddr_in6 made whole: policy reads every field */
 	socklen_t wlen = route_sockaddr_make(&a, port, a.family, &whole);
-	enum policy_verdict v = policy_decide_addr(cfg, (const struct sockaddr *)&whole, wlen);
+	enum policy_verdict v = policy_decide_addr_why(cfg, (const struct sockaddr *)&whole, wlen, why);
 	char learned[TW_NAME_MAX];
-	if (v != POLICY_REFUSE && vaddr_direct_name(a.family, a.addr, learned) == 0) {
-		/* The address came from an allowed name: that name's rules (its ports) decide, and an internal
-		 * address is never handed to Tor. */
-		enum policy_verdict by_name = policy_decide_name(cfg, learned, port);
-		v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && v == POLICY_DIRECT)) ? POLICY_DIRECT
-											: POLICY_REFUSE;
-		if (v == POLICY_REFUSE)
-			tw_error("%sconnect %s:%u (%s) refused by policy", who->prefix, learned, port,
-				 route_addr_text(&a, text, sizeof(text)));
-		return v;
+	if (v != POLICY_REFUSE && vaddr_direct_name(a.family, a.addr, learned) == 0)
+		return decide_learned(ctx, who, &a, port, learned, v, why);
+	if (v == POLICY_REFUSE) {
+		char words[sizeof(cfg->broken_reason) + 64], extra[sizeof(cfg->broken_reason) + 32];
+		snprintf(words, sizeof(words), " refused by policy%s",
+			 policy_refusal_why(cfg, NULL, extra, sizeof(extra)));
+		log_connect_refused(ctx, who, &a, NULL, port, why, words);
 	}
-	if (v == POLICY_REFUSE)
-		tw_error("%sconnect %s:%u refused by policy%s", who->prefix, route_addr_text(&a, text, sizeof(text)),
-			 port, policy_refusal_why(cfg, NULL, why, sizeof(why)));
 	return v;
+}
+
+enum policy_verdict route_decide_addr(const struct route_ctx *ctx, const struct route_caller *who,
+				      const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX])
+{
+	return route_decide_addr_why(ctx, who, sa, len, name, NULL);
 }
 
 /* ----------------------------------------------------------------------------------------------- names */
@@ -184,32 +248,39 @@ static void make_virtual(uint32_t v4, int family, struct resolver_addr *out)
 	}
 }
 
-/* An allowed name: resolved here, every address remembered as the name's for connect() to apply its rules. */
+/* An allowed name (RULE allowed it): resolved here, every address remembered as the name's for connect() to
+ * apply its rules. */
 static int lookup_direct(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out,
-			 int max)
+			 int max, const char *rule)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	int n = resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, name, family, out, max);
-	tw_info("lookup %s: direct, %s", name, n > 0 ? "resolved locally" : strerror(-n));
+	struct tw_event ev = TW_EVENT("lookup", name, "direct", rule);
+	ev.err = n > 0 ? 0 : -n;
+	tw_log_event(TW_LOG_INFO, ev, "lookup %s: direct, %s", name, n > 0 ? "resolved locally" : strerror(-n));
 	for (int i = 0; i < n; i++) {
 		if (vaddr_remember_direct(out[i].family, out[i].addr, name) < 0) {
-			tw_error("lookup of %s failed: the table of internal addresses is full", name);
+			ev.err = EAGAIN;
+			tw_log_event(TW_LOG_ERROR, ev, "lookup of %s failed: the table of internal addresses is full",
+				     name);
 			return -EAGAIN;
 		}
 	}
 	return n;
 }
 
-/* A name that goes through Tor: from the hosts text (it sends no packet, and an operator's entries there are
- * honoured; never for .onion), else its virtual address (when VIRTUAL: an IPv4 one, v4-mapped for AF_INET6). */
+/* A name that goes through Tor (RULE sent it there): from the hosts text (it sends no packet, and an operator's
+ * entries there are honoured; never for .onion), else its virtual address (when VIRTUAL: an IPv4 one, v4-mapped
+ * for AF_INET6). */
 static int lookup_tor(const struct route_ctx *ctx, const char *name, int family, bool virtual,
-		      struct resolver_addr *out, int max)
+		      struct resolver_addr *out, int max, const char *rule)
 {
 	const struct tw_config *cfg = ctx->cfg;
+	struct tw_event ev = TW_EVENT("lookup", name, "tor", rule);
 	if (!tw_name_is_onion(name)) {
 		int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, out, max);
 		if (n > 0) {
-			tw_info("lookup %s: from hosts file", name);
+			tw_log_event(TW_LOG_INFO, ev, "lookup %s: from hosts file", name);
 			return n;
 		}
 	}
@@ -218,13 +289,15 @@ static int lookup_tor(const struct route_ctx *ctx, const char *name, int family,
 	uint32_t v4;
 	int rc = vaddr_lookup_name(name, &v4);
 	if (rc < 0) {
-		tw_error("lookup of %s failed: no virtual address (%s)", name, strerror(-rc));
+		ev.err = -rc;
+		tw_log_event(TW_LOG_ERROR, ev, "lookup of %s failed: no virtual address (%s)", name, strerror(-rc));
 		return rc == -ENOSPC ? -ENOSPC : -EAGAIN;
 	}
 	make_virtual(v4, family, out);
-	if (tw_log_get_level() >= TW_LOG_INFO) {
+	if (tw_log_event_level() >= TW_LOG_INFO) {
 		char buf[INET6_ADDRSTRLEN];
-		tw_info("lookup %s: tor, virtual address %s", name, route_addr_text(out, buf, sizeof(buf)));
+		tw_log_event(TW_LOG_INFO, ev, "lookup %s: tor, virtual address %s", name,
+			     route_addr_text(out, buf, sizeof(buf)));
 	}
 	return 1;
 }
@@ -257,8 +330,9 @@ static int lookup_internal(const struct route_ctx *ctx, const char *name, int fa
 {
 	const char *hosts = ctx->cfg->hosts_text ? ctx->cfg->hosts_text : "";
 	int n = resolver_parse_hosts(hosts, name, family, out, max);
-	if (n > 0)
-		tw_info("lookup %s: from hosts file (an internal name)", name);
+	if (n > 0) /* no verdict: nothing is sent anywhere */
+		tw_log_event(TW_LOG_INFO, TW_EVENT("lookup", name, NULL, "built-in internal-name"),
+			     "lookup %s: from hosts file (an internal name)", name);
 	return n > 0 ? n : -EPERM;
 }
 
@@ -273,16 +347,21 @@ int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, s
 
 	struct policy_reason why;
 	enum policy_verdict v = policy_decide_name_why(cfg, name, 0, &why);
+	char rule[ROUTE_RULE_MAX];
+	route_rule_text(ctx, &why, rule, sizeof(rule));
 	if (v == POLICY_REFUSE) {
 		int n = why.kind == POLICY_BY_INTERNAL ? lookup_internal(ctx, name, family, out, max) : -EPERM;
 		char words[sizeof(cfg->broken_reason) + sizeof(cfg->policy_file) + 160];
+		struct tw_event ev = TW_EVENT("lookup", name, "refuse", rule);
+		ev.err = EPERM;
 		if (n < 0)
-			tw_error("lookup of %s refused%s", name, refused_because(cfg, name, &why, words, sizeof(words)));
+			tw_log_event(TW_LOG_ERROR, ev, "lookup of %s refused%s", name,
+				     refused_because(cfg, name, &why, words, sizeof(words)));
 		return n;
 	}
 	if (v == POLICY_DIRECT)
-		return lookup_direct(ctx, name, family, out, max);
-	return lookup_tor(ctx, name, family, true, out, max);
+		return lookup_direct(ctx, name, family, out, max, rule);
+	return lookup_tor(ctx, name, family, true, out, max, rule);
 }
 
 int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX])
@@ -356,9 +435,12 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 	int n = -ENOENT;
 	if (v == POLICY_REFUSE && why.kind == POLICY_BY_INTERNAL && addr_query)
 		n = lookup_internal(ctx, name, family, &addr, 1);
+	char rule[ROUTE_RULE_MAX];
+	route_rule_text(ctx, &why, rule, sizeof(rule));
 	if (v == POLICY_REFUSE && n < 0) {
 		char words[sizeof(cfg->broken_reason) + sizeof(cfg->policy_file) + 160];
-		tw_error("DNS query for %s refused%s", name, refused_because(cfg, name, &why, words, sizeof(words)));
+		tw_log_event(TW_LOG_ERROR, TW_EVENT("dns", name, "refuse", rule), "DNS query for %s refused%s", name,
+			     refused_because(cfg, name, &why, words, sizeof(words)));
 		*rcode = RCODE_REFUSED;
 		return 0;
 	}
@@ -366,7 +448,7 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 		return 0; /* MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA */
 	/* AAAA only from the hosts text: virtual addresses are IPv4 (NODATA otherwise). */
 	if (v != POLICY_REFUSE)
-		n = lookup_tor(ctx, name, family, a_query, &addr, 1);
+		n = lookup_tor(ctx, name, family, a_query, &addr, 1, rule);
 	if (n == -ENOENT)
 		return 0;
 	if (n <= 0) {
@@ -398,7 +480,11 @@ ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size
 			    : answer_name(ctx, name, q, rdata, &rcode);
 	if (rdlen == ROUTE_DNS_FORWARD)
 		return ROUTE_DNS_FORWARD;
-	return resolver_dns_build_reply(q, rcode, rdlen > 0 ? rdata : NULL, (uint16_t)rdlen, out, outlen);
+	ssize_t n = resolver_dns_build_reply(q, rcode, rdlen > 0 ? rdata : NULL, (uint16_t)rdlen, out, outlen);
+	if (n >= 12) /* nothing sent: the lookup (or the refusal) was logged with its verdict */
+		tw_log_event(TW_LOG_INFO, TW_EVENT("dns", q->name, rcode == RCODE_REFUSED ? "refuse" : NULL, NULL),
+			     "DNS query %s answered by torwrap (nothing sent)", q->name);
+	return n;
 }
 
 
@@ -661,18 +747,28 @@ static const char *errno_name(int err)
 #endif
 }
 
-/* " at 127.0.0.1:9050": the instance a log line is about, when PROXY is known ("" otherwise). */
-static const char *instance_words(const struct sockaddr_storage *proxy, char *buf, size_t len)
+/* " at 127.0.0.1:9050": the instance a log line is about, when PROXY is known ("" otherwise); the instance
+ * alone in INST (INET6_ADDRSTRLEN + 16 bytes, "" when unknown). */
+static const char *instance_words(const struct sockaddr_storage *proxy, char *buf, size_t len, char *inst)
 {
 	struct route_instance in = { 0 };
-	char inst[INET6_ADDRSTRLEN + 16];
-	buf[0] = '\0';
+	buf[0] = inst[0] = '\0';
 	if (proxy != NULL &&
 	    route_sockaddr_split((const struct sockaddr *)proxy, sizeof(*proxy), &in.addr, &in.port) == 0) {
 		canonical(&in.addr);
-		snprintf(buf, len, " at %s", route_instance_text(&in, inst, sizeof(inst)));
+		snprintf(buf, len, " at %s", route_instance_text(&in, inst, INET6_ADDRSTRLEN + 16));
 	}
 	return buf;
+}
+
+/* The log's "proxy" event for WHAT through PROXY (an instance, or the configured list), failed with RC < 0. */
+static struct tw_event proxy_event(const struct route_caller *who, const char *what, const char *proxy, int rc)
+{
+	struct tw_event ev = TW_EVENT("proxy", what, "tor", NULL);
+	ev.proxy = proxy;
+	ev.err = rc < 0 ? -rc : 0;
+	ev.pid = who->pid;
+	return ev;
 }
 
 /* The one log line for a proxied connect's outcome. */
@@ -681,31 +777,37 @@ void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *w
 {
 	const struct tw_config *cfg = ctx->cfg;
 	const char *p = who->prefix, *px = cfg->proxy_list;
-	char at[INET6_ADDRSTRLEN + 24];
-	instance_words(proxy, at, sizeof(at));
+	char at[INET6_ADDRSTRLEN + 24], inst[INET6_ADDRSTRLEN + 16];
+	instance_words(proxy, at, sizeof(at), inst);
+	struct tw_event ev = proxy_event(who, what, inst[0] ? inst : px, rc);
+	ev.tor_reply = connected && code >= 0 ? code : -1;
 	if (!connected && rc == -ETIMEDOUT) {
-		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not accept the connection within "
-			 "TOR_CONNECTIVITY_TIMEOUT (%d ms); not connecting directly",
-			 p, what, px, at, cfg->timeout_ms);
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not accept the connection within "
+			     "TOR_CONNECTIVITY_TIMEOUT (%d ms); not connecting directly",
+			     p, what, px, at, cfg->timeout_ms);
 	} else if (!connected) {
-		tw_error("%sconnect %s failed (%s): proxy %s unreachable%s (%s): is tor running there? Not connecting "
-			 "directly",
-			 p, what, errno_name(-rc), px, at, strerror(-rc));
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%sconnect %s failed (%s): proxy %s unreachable%s (%s): is tor running there? Not connecting "
+			     "directly",
+			     p, what, errno_name(-rc), px, at, strerror(-rc));
 	} else if (rc == 0) {
-		tw_info("%sconnect %s: via tor (proxy %s%s, %s%s)", p, what, px, at, token ? "isolation " : "no isolation",
-			token ? token : "");
+		tw_log_event(TW_LOG_INFO, ev, "%sconnect %s: via tor (proxy %s%s, %s%s)", p, what, px, at,
+			     token ? "isolation " : "no isolation", token ? token : "");
 	} else if (code >= 0) {
 		const char *hint = socks5_reply_hint(code);
-		tw_error("%sconnect %s failed (%s): Tor answered \"%s\" (SOCKS reply 0x%02x)%s%s", p, what,
-			 errno_name(-rc), socks5_reply_text(code), code, hint ? ": " : "", hint ? hint : "");
+		tw_log_event(TW_LOG_ERROR, ev, "%sconnect %s failed (%s): Tor answered \"%s\" (SOCKS reply 0x%02x)%s%s", p,
+			     what, errno_name(-rc), socks5_reply_text(code), code, hint ? ": " : "", hint ? hint : "");
 	} else if (rc == -ETIMEDOUT) {
-		tw_error("%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not answer the SOCKS handshake within "
-			 "TOR_CONNECTIVITY_TIMEOUT (%d ms): Tor may still be bootstrapping",
-			 p, what, px, at, cfg->timeout_ms);
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not answer the SOCKS handshake within "
+			     "TOR_CONNECTIVITY_TIMEOUT (%d ms): Tor may still be bootstrapping",
+			     p, what, px, at, cfg->timeout_ms);
 	} else {
 		const char *why = socks5_strerror(rc, code);
-		tw_error("%sconnect %s failed (%s): SOCKS handshake with %s%s: %s (is it a SOCKS5 proxy?)", p, what,
-			 errno_name(-rc), px, at, why ? why : strerror(-rc));
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%sconnect %s failed (%s): SOCKS handshake with %s%s: %s (is it a SOCKS5 proxy?)", p, what,
+			     errno_name(-rc), px, at, why ? why : strerror(-rc));
 	}
 }
 
@@ -728,7 +830,8 @@ static void log_all_down(const struct route_ctx *ctx, const struct route_caller 
 		route_log_outcome(ctx, who, what, rc, -1, false, NULL, NULL);
 		return;
 	}
-	tw_error("%sconnect %s failed (%s): proxy %s unreachable: every instance refused or did not answer within "
+	tw_log_event(TW_LOG_ERROR, proxy_event(who, what, cfg->proxy_list, rc),
+		     "%sconnect %s failed (%s): proxy %s unreachable: every instance refused or did not answer within "
 		 "TOR_CONNECTIVITY_TIMEOUT (%d ms) (%s): is tor running there? Not connecting directly",
 		 who->prefix, what, errno_name(-rc), cfg->proxy_list, cfg->timeout_ms, text);
 }
@@ -805,8 +908,9 @@ static int prepare(const struct route_ctx *ctx, const struct route_caller *who, 
 	int n = route_proxy_instances(ctx, domain, at->in, ROUTE_MAX_INSTANCES);
 	if (n <= 0) {
 		int rc = n == -EAFNOSUPPORT ? -EAFNOSUPPORT : -EHOSTUNREACH;
-		tw_error("%sconnect %s failed (%s): the proxy %s cannot be found (%s); not connecting directly",
-			 who->prefix, what, errno_name(-rc), cfg->proxy_list,
+		tw_log_event(TW_LOG_ERROR, proxy_event(who, what, cfg->proxy_list, rc),
+			     "%sconnect %s failed (%s): the proxy %s cannot be found (%s); not connecting directly",
+			     who->prefix, what, errno_name(-rc), cfg->proxy_list,
 			 n == -ENOENT ? "no such name"
 			 : n == -EAFNOSUPPORT ? "no address of this socket's family"
 					      : "no answer from the nameserver");
@@ -815,7 +919,8 @@ static int prepare(const struct route_ctx *ctx, const struct route_caller *who, 
 	at->n = n;
 	int with_auth = route_isolation_token(ctx, who, target, token, POLICY_TOKEN_MAX);
 	if (with_auth < 0) {
-		tw_error("%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
+		tw_log_event(TW_LOG_ERROR, proxy_event(who, what, cfg->proxy_list, with_auth),
+			     "%sconnect %s failed: cannot compute the isolation credentials (%s)", who->prefix, what,
 			 strerror(-with_auth));
 		return with_auth;
 	}
@@ -867,7 +972,8 @@ int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *wh
 	struct socks5_auth auth = { .user = POLICY_SOCKS_USER, .pass = token };
 	ssize_t len = socks5_encode_request(target, with_auth ? &auth : NULL, req, SOCKS5_REQUEST_MAX);
 	if (len < 0) {
-		tw_error("%sconnect %s failed: the SOCKS request cannot be encoded (%s)", who->prefix, what,
+		tw_log_event(TW_LOG_ERROR, proxy_event(who, what, ctx->cfg->proxy_list, (int)len),
+			     "%sconnect %s failed: the SOCKS request cannot be encoded (%s)", who->prefix, what,
 			 strerror((int)-len));
 		return (int)len;
 	}

@@ -61,6 +61,19 @@ bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr
  * internal address is never handed to Tor). Refusals are logged. SA must pass route_sockaddr_split. */
 enum policy_verdict route_decide_addr(const struct route_ctx *ctx, const struct route_caller *who,
 				      const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX]);
+/* The same, saying what decided in *WHY (for the log's "rule"). */
+enum policy_verdict route_decide_addr_why(const struct route_ctx *ctx, const struct route_caller *who,
+					  const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX],
+					  struct policy_reason *why);
+
+/* The log's "destination" HOST:PORT: NAME when there is one, else the address, IPv6 in brackets. */
+#define ROUTE_DEST_MAX (TW_NAME_MAX + 16)
+const char *route_dest_text(const struct resolver_addr *a, const char *name, uint16_t port, char *buf, size_t len);
+/* The same for a direct connect to A: the allowed name A was resolved from, when this process tree knows it. */
+const char *route_direct_dest_text(const struct resolver_addr *a, uint16_t port, char *buf, size_t len);
+/* The log's "rule" for WHY (policy_reason_text). */
+#define ROUTE_RULE_MAX (4096 + 32)
+const char *route_rule_text(const struct route_ctx *ctx, const struct policy_reason *why, char *buf, size_t len);
 
 /* Resolves NAME as torwrap routes it: allowed names locally (hosts, then the nameservers; their addresses are
  * remembered as the name's), other names from the hosts text or else to a virtual address (never a query),

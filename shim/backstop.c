@@ -37,19 +37,24 @@ static void refuse_bypass(const char *what)
 	int rc = tw_gate_cookie_new(&cookie);
 	if (rc == 0)
 		rc = tw_filter_install_eperm(cookie);
+	struct tw_event ev = TW_EVENT("exec", NULL, NULL, NULL);
 	if (rc != 0) {
-		tw_error("%s is a %s program: its network calls bypass libtorwrap.so, and they cannot be refused here "
-			 "(seccomp: %s): run it as `torwrap -- %s`",
-			 name, what, strerror(-rc), name);
+		ev.err = -rc;
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%s is a %s program: its network calls bypass libtorwrap.so, and they cannot be refused "
+			     "here (seccomp: %s): run it as `torwrap -- %s`",
+			     name, what, strerror(-rc), name);
 		return;
 	}
 	tw_gate_set_cookie(cookie);
 	char text[17];
 	tw_gate_cookie_text(cookie, text);
 	setenv(TW_COOKIE_ENV, text, 1); /* children inherit the filter: the library in them needs the cookie */
-	tw_error("%s is a %s program: its network calls bypass libtorwrap.so, so they are refused (EPERM); run it "
-		 "under the wrapper, `torwrap -- %s` (entrypoint mode), to route them through Tor",
-		 name, what, name);
+	ev.verdict = "refuse";
+	tw_log_event(TW_LOG_ERROR, ev,
+		     "%s is a %s program: its network calls bypass libtorwrap.so, so they are refused (EPERM); run it "
+		     "under the wrapper, `torwrap -- %s` (entrypoint mode), to route them through Tor",
+		     name, what, name);
 }
 
 __attribute__((constructor)) static void backstop_init(void)

@@ -31,10 +31,11 @@ static bool connected_through_proxy(int fd)
 	       tw_libc()->getpeername(fd, (struct sockaddr *)&now, &len) == 0 && shim_same_endpoint(&now, &proxy);
 }
 
-enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX])
+enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX],
+				     struct policy_reason *why)
 {
 	struct route_caller who;
-	return route_decide_addr(shim_route(), shim_caller(&who, false), sa, len, name);
+	return route_decide_addr_why(shim_route(), shim_caller(&who, false), sa, len, name, why);
 }
 
 int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -55,20 +56,28 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -EISCONN; /* as the kernel says on a connected socket, without a new trip to the proxy */
 	}
 	shim_fd_clear(fd, SHIM_FD_ANSWERED); /* connected anew: whatever it was, it is decided now */
-	enum policy_verdict v = shim_decide_addr(sa, len, name);
+	struct policy_reason why;
+	enum policy_verdict v = shim_decide_addr(sa, len, name, &why);
 	if (v == POLICY_REFUSE)
 		return -EPERM;
+	char dest[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
 	if (v == POLICY_DIRECT) {
-		if (tw_log_get_level() >= TW_LOG_INFO)
-			tw_info("connect %s:%u: direct", shim_addr_text(&a, text, sizeof(text)), port);
+		if (tw_log_event_level() >= TW_LOG_INFO)
+			tw_log_event(TW_LOG_INFO,
+				     TW_EVENT("connect", route_direct_dest_text(&a, port, dest, sizeof(dest)), "direct",
+					      route_rule_text(shim_route(), &why, rule, sizeof(rule))),
+				     "connect %s:%u: direct", shim_addr_text(&a, text, sizeof(text)), port);
 		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);
 		if (shim_is_nameserver(sa, len))
 			return shim_dns_connect(fd, sa, len);
 		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno;
 	}
 	if (sock_type(fd) != SOCK_STREAM) {
-		tw_error("connect %s:%u refused: only TCP can go through Tor",
-			 name[0] ? name : shim_addr_text(&a, text, sizeof(text)), port);
+		struct tw_event ev = TW_EVENT("connect", route_dest_text(&a, name, port, dest, sizeof(dest)), "refuse",
+					      route_rule_text(shim_route(), &why, rule, sizeof(rule)));
+		ev.err = EPERM;
+		tw_log_event(TW_LOG_ERROR, ev, "connect %s:%u refused: only TCP can go through Tor",
+			     name[0] ? name : shim_addr_text(&a, text, sizeof(text)), port);
 		return -EPERM;
 	}
 	struct socks5_target t;

@@ -23,8 +23,12 @@ static void shim_init(void)
 	if (resolver_parse_resolv_conf(cfg->resolv_text ? cfg->resolv_text : "", &shim_ns) != 0)
 		memset(&shim_ns, 0, sizeof(shim_ns)); /* c-ares reports the bad line when it is used */
 	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
-	if (rc < 0)
-		tw_error("virtual address map unavailable (%s): names routed through Tor will fail", strerror(-rc));
+	if (rc < 0) {
+		struct tw_event ev = TW_EVENT("config", NULL, NULL, NULL);
+		ev.err = -rc;
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "virtual address map unavailable (%s): names routed through Tor will fail", strerror(-rc));
+	}
 	shim_ctx = (struct route_ctx){
 		.cfg = cfg,
 		.ns = &shim_ns,

@@ -71,6 +71,14 @@ static size_t gather(const struct iovec *iov, size_t iovcnt, uint8_t *out, size_
 	return total;
 }
 
+/* The one line for a query refused on its way to a nameserver: Q's name (when it parsed), WHY in words. */
+static void log_dns_refused(const struct resolver_dns_question *q, const char *why)
+{
+	struct tw_event ev = TW_EVENT("dns", q && q->qdcount == 1 ? q->name : NULL, "refuse", NULL);
+	ev.err = EPERM;
+	tw_log_event(TW_LOG_ERROR, ev, "DNS to a nameserver refused: %s", why);
+}
+
 /* May this question go to a nameserver? */
 static bool question_allowed(const struct resolver_dns_question *q, char *why, size_t whylen)
 {
@@ -143,29 +151,33 @@ int shim_dns_guard(int fd, const struct iovec *iov, size_t iovcnt, bool stream)
 	size_t n = total - skip < sizeof(msg) ? total - skip : sizeof(msg);
 	struct resolver_dns_question q;
 	char why[TW_NAME_MAX + 128];
-	if (resolver_dns_parse_query(msg, n, &q) != 0)
+	bool parsed = resolver_dns_parse_query(msg, n, &q) == 0;
+	if (!parsed)
 		snprintf(why, sizeof(why), "something that is not a DNS query");
 	else if (question_allowed(&q, why, sizeof(why)))
 		return 0;
-	tw_error("DNS to a nameserver refused: %s", why);
+	log_dns_refused(parsed ? &q : NULL, why);
 	return -EPERM;
 }
 
 int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const struct iovec *iov, size_t iovcnt)
 {
 	char name[TW_NAME_MAX];
-	enum policy_verdict v = shim_decide_addr(sa, len, name);
+	struct policy_reason why_addr;
+	enum policy_verdict v = shim_decide_addr(sa, len, name, &why_addr);
 	if (v == POLICY_REFUSE)
 		return -EPERM;
 	if (v == POLICY_TOR) {
-		struct resolver_addr a = { .family = sa->sa_family };
-		char text[INET6_ADDRSTRLEN];
-		if (sa->sa_family == AF_INET)
-			memcpy(a.addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-		else
-			memcpy(a.addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-		tw_error("datagram to %s refused: only TCP can go through Tor, and the destination is not allowed",
-			 name[0] ? name : shim_addr_text(&a, text, sizeof(text)));
+		struct resolver_addr a;
+		uint16_t port = 0;
+		char text[INET6_ADDRSTRLEN], dest[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
+		route_sockaddr_split(sa, len, &a, &port); /* shim_decide_addr checked it */
+		struct tw_event ev = TW_EVENT("send", route_dest_text(&a, name, port, dest, sizeof(dest)), "refuse",
+					      route_rule_text(shim_route(), &why_addr, rule, sizeof(rule)));
+		ev.err = EPERM;
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "datagram to %s refused: only TCP can go through Tor, and the destination is not allowed",
+			     name[0] ? name : shim_addr_text(&a, text, sizeof(text)));
 		return -EPERM;
 	}
 	if (shim_is_nameserver(sa, len)) {
@@ -173,12 +185,13 @@ int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const 
 		uint8_t msg[1024];
 		size_t total = gather(iov, iovcnt, msg, sizeof(msg), 0);
 		char why[TW_NAME_MAX + 128];
-		if (resolver_dns_parse_query(msg, total < sizeof(msg) ? total : sizeof(msg), &q) != 0)
+		bool parsed = resolver_dns_parse_query(msg, total < sizeof(msg) ? total : sizeof(msg), &q) == 0;
+		if (!parsed)
 			snprintf(why, sizeof(why), "something that is not a DNS query");
 		else if (question_allowed(&q, why, sizeof(why)))
 			return 0;
 		(void)fd;
-		tw_error("DNS to a nameserver refused: %s", why);
+		log_dns_refused(parsed ? &q : NULL, why);
 		return -EPERM;
 	}
 	return 0;

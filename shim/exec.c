@@ -190,7 +190,10 @@ static int refuse(const char *path)
 		return 0;
 	if ((kind == TW_EXE_SETID || kind == TW_EXE_SETCAP) && preload_file_names_us())
 		return 0; /* wrapped all the same, by /etc/ld.so.preload, with its environment ignored */
-	tw_error("exec refused: %s, so it would run outside Tor", why);
+	shim_config(); /* the log's level, format and file: a shell may exec before it ever connects */
+	struct tw_event ev = TW_EVENT("exec", NULL, "refuse", NULL);
+	ev.err = EPERM;
+	tw_log_event(TW_LOG_ERROR, ev, "exec refused: %s, so it would run outside Tor", why);
 	return -EPERM;
 }
 

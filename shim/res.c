@@ -71,7 +71,7 @@ static int answer_query(const uint8_t *query, size_t qlen, bool as_query, uint8_
 		errno = n == ROUTE_DNS_DROP ? EINVAL : EMSGSIZE;
 		return -1;
 	}
-	tw_info("DNS query %s answered by torwrap (nothing sent)", q.name);
+	/* route_dns_answer logged the answer. */
 	int rcode = answer[3] & 0x0f, ancount = answer[6] << 8 | answer[7];
 	if (as_query && (rcode != 0 || ancount == 0)) {
 		h_errno = reply_h_errno(rcode);
@@ -177,7 +177,9 @@ static int send_answer(const unsigned char *msg, int msglen, unsigned char *answ
 {
 	struct resolver_dns_question q;
 	if (msglen <= 0 || resolver_dns_parse_query(msg, (size_t)msglen, &q) != 0 || q.qdcount != 1) {
-		tw_error("res_send refused: not a query with one question");
+		struct tw_event ev = TW_EVENT("dns", NULL, "refuse", NULL);
+		ev.err = EINVAL;
+		tw_log_event(TW_LOG_ERROR, ev, "res_send refused: not a query with one question");
 		errno = EINVAL;
 		return -1;
 	}

@@ -138,6 +138,7 @@ bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len);
 
 /* The decision for an address, as connect() makes it: policy, refined by the allowed name it was resolved
  * from. Virtual addresses answer POLICY_TOR with their name in NAME (else NAME is ""). */
-enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX]);
+enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX],
+				     struct policy_reason *why);
 
 #endif

@@ -10,6 +10,7 @@
 TW_EXPORT int socket(int domain, int type, int protocol)
 {
 	if (tw_socket_refused(domain, type, protocol)) {
+		shim_config(); /* the log's level, format and file */
 		tw_error("socket(domain %d, type %d, protocol %d) refused: raw packets, SCTP and XDP cannot go through "
 			 "Tor", domain, type & 0xf, protocol);
 		errno = EPERM;

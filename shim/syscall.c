@@ -40,6 +40,7 @@ TW_EXPORT long syscall(long number, ...)
 		return (long)(shim_hook_execveat((int)a[0], (const char *)a[1], (char *const *)a[2], (char *const *)a[3],
 					   (int)a[4]));
 	case SYS_io_uring_setup:
+		shim_config(); /* the log's level, format and file */
 		tw_error("io_uring_setup refused: its connections would bypass torwrap");
 		errno = ENOSYS;
 		return -1;

@@ -81,6 +81,21 @@ static int64_t proxy_connect(const struct sv_call *c, const struct socks5_target
 	return route_proxy_connect(&sv.route, &who, c->sfd, c->domain, target, &proxy, &plen);
 }
 
+/* The log's event for a decision about the traced thread C's call to A:PORT (NAME when known). */
+static struct tw_event call_event(const struct sv_call *c, const char *kind, const char *verdict, int err,
+				  const struct resolver_addr *a, const char *name, uint16_t port, char *dest,
+				  const struct policy_reason *why, char *rule)
+{
+	struct tw_event ev = TW_EVENT(kind,
+				      name && name[0] ? route_dest_text(a, name, port, dest, ROUTE_DEST_MAX)
+						      : route_direct_dest_text(a, port, dest, ROUTE_DEST_MAX),
+				      verdict,
+				      why ? route_rule_text(&sv.route, why, rule, ROUTE_RULE_MAX) : NULL);
+	ev.err = err;
+	ev.pid = (long)c->tid;
+	return ev;
+}
+
 /* ---------------------------------------------------------------------------------------------- the calls */
 
 /* Reads a sockaddr of ULEN bytes at UADDR as the kernel would take it. 0 or a negative errno. */
@@ -116,27 +131,32 @@ int64_t sv_on_connect(struct sv_call *c)
 	if (c->type == SOCK_STREAM && ss.ss_family != c->domain)
 		return sv_connect_in_place(c->sfd, &ss, len); /* EAFNOSUPPORT from the kernel */
 
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], dest_text[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
 	if ((c->type == SOCK_DGRAM || tcp) && route_is_nameserver(&sv.route, &a, port)) {
 		int64_t r = sv_redirect_dns(c);
-		tw_info("pid %d: connect %s:%u (%s): DNS, answered by torwrap's resolver", (int)c->tid,
-			route_addr_text(&a, text, sizeof(text)), port, tcp ? "TCP" : "UDP");
+		tw_log_event(TW_LOG_INFO, call_event(c, "connect", NULL, 0, &a, NULL, port, dest_text, NULL, rule),
+			     "pid %d: connect %s:%u (%s): DNS, answered by torwrap's resolver", (int)c->tid,
+			     route_addr_text(&a, text, sizeof(text)), port, tcp ? "TCP" : "UDP");
 		return r;
 	}
 
 	char name[TW_NAME_MAX], prefix[32];
 	struct route_caller who;
-	enum policy_verdict v =
-		route_decide_addr(&sv.route, caller(c, &who, prefix, sizeof(prefix)), (struct sockaddr *)&ss, len, name);
+	struct policy_reason why;
+	enum policy_verdict v = route_decide_addr_why(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
+						      (struct sockaddr *)&ss, len, name, &why);
 	const char *dest = name[0] ? name : route_addr_text(&a, text, sizeof(text));
 	if (v == POLICY_REFUSE)
 		return -EPERM; /* logged by the engine */
 	if (v == POLICY_DIRECT) {
-		tw_info("pid %d: connect %s:%u: direct", (int)c->tid, dest, port);
+		tw_log_event(TW_LOG_INFO, call_event(c, "connect", "direct", 0, &a, name, port, dest_text, &why, rule),
+			     "pid %d: connect %s:%u: direct", (int)c->tid, dest, port);
 		return sv_connect_in_place(c->sfd, &ss, len);
 	}
 	if (!tcp) {
-		tw_error("pid %d: connect %s:%u refused: only TCP can go through Tor", (int)c->tid, dest, port);
+		tw_log_event(TW_LOG_ERROR,
+			     call_event(c, "connect", "refuse", EPERM, &a, name, port, dest_text, &why, rule),
+			     "pid %d: connect %s:%u refused: only TCP can go through Tor", (int)c->tid, dest, port);
 		return -EPERM;
 	}
 	struct socks5_target t;
@@ -154,29 +174,35 @@ static int datagram_check(const struct sv_call *c, const struct sockaddr_storage
 	uint16_t port;
 	if (route_sockaddr_split((const struct sockaddr *)ss, len, &a, &port) != 0)
 		return -EINVAL;
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], dest[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
 	if (route_is_nameserver(&sv.route, &a, port)) {
-		tw_error("pid %d: %s to the nameserver %s:%u refused: only queries on a connected socket are "
-			 "answered (by torwrap)",
-			 (int)c->tid, verb, route_addr_text(&a, text, sizeof(text)), port);
+		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, &a, NULL, port, dest, NULL, rule),
+			     "pid %d: %s to the nameserver %s:%u refused: only queries on a connected socket are "
+			     "answered (by torwrap)",
+			     (int)c->tid, verb, route_addr_text(&a, text, sizeof(text)), port);
 		return -EPERM;
 	}
 	char name[TW_NAME_MAX], prefix[32];
 	struct route_caller who;
-	enum policy_verdict v = route_decide_addr(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
-						  (const struct sockaddr *)ss, len, name);
+	struct policy_reason why;
+	enum policy_verdict v = route_decide_addr_why(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
+						      (const struct sockaddr *)ss, len, name, &why);
 	if (v == POLICY_DIRECT)
 		return 0;
 	if (v == POLICY_TOR) /* refusals are logged by the engine */
-		tw_error("pid %d: %s to %s:%u refused: only TCP can go through Tor", (int)c->tid, verb,
-			 name[0] ? name : route_addr_text(&a, text, sizeof(text)), port);
+		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, &a, name, port, dest, &why, rule),
+			     "pid %d: %s to %s:%u refused: only TCP can go through Tor", (int)c->tid, verb,
+			     name[0] ? name : route_addr_text(&a, text, sizeof(text)), port);
 	return -EPERM;
 }
 
 static int64_t refuse_fastopen(const struct sv_call *c)
 {
-	tw_error("pid %d: TCP Fast Open with an address refused: connect() decides where a connection goes",
-		 (int)c->tid);
+	struct tw_event ev = TW_EVENT("connect", NULL, "refuse", NULL);
+	ev.err = EOPNOTSUPP;
+	ev.pid = (long)c->tid;
+	tw_log_event(TW_LOG_ERROR, ev, "pid %d: TCP Fast Open with an address refused: connect() decides where a "
+		     "connection goes", (int)c->tid);
 	return -EOPNOTSUPP;
 }
 

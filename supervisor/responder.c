@@ -167,9 +167,11 @@ static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct res
 				    uint8_t *out, size_t outlen, bool tcp)
 {
 	ssize_t r = dns_forward(query, len, q, out, outlen, tcp);
+	struct tw_event ev = TW_EVENT("dns", q->name, "direct", NULL);
 	if (r <= 0) {
-		tw_error("DNS query for %s: no answer from the nameservers (%s)", q->name,
-			 r < 0 ? strerror((int)-r) : "empty");
+		ev.err = r < 0 ? (int)-r : EIO;
+		tw_log_event(TW_LOG_ERROR, ev, "DNS query for %s: no answer from the nameservers (%s)", q->name,
+			     r < 0 ? strerror((int)-r) : "empty");
 		return resolver_dns_build_reply(q, RCODE_SERVFAIL, NULL, 0, out, outlen);
 	}
 	char name[TW_NAME_MAX];
@@ -178,7 +180,7 @@ static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct res
 	if (tw_name_normalize(q->name, name) == 0)
 		for (int i = 0; i < n; i++)
 			vaddr_remember_direct(addrs[i].family, addrs[i].addr, name);
-	tw_info("DNS query for %s: allowed, forwarded to the nameserver", q->name);
+	tw_log_event(TW_LOG_INFO, ev, "DNS query for %s: allowed, forwarded to the nameserver", q->name);
 	return r;
 }
 
@@ -371,8 +373,12 @@ static int responder_status = -EAGAIN;
 static void responder_start_once(void)
 {
 	responder_status = responder_start();
-	if (responder_status < 0)
-		tw_error("the DNS responder cannot start (%s): DNS queries fail", strerror(-responder_status));
+	if (responder_status >= 0)
+		return;
+	struct tw_event ev = TW_EVENT("config", NULL, NULL, NULL);
+	ev.err = -responder_status;
+	tw_log_event(TW_LOG_ERROR, ev, "the DNS responder cannot start (%s): DNS queries fail",
+		     strerror(-responder_status));
 }
 
 /* Connects the program's socket to the responder instead of the nameserver it asked for. */

@@ -320,7 +320,7 @@ static int prepare(const struct tw_config *cfg, const char *path, uint64_t cooki
 		return -1;
 	}
 	sv.cfg = cfg;
-	tw_log_set_level(cfg->log_level);
+	tw_log_configure(cfg->log_level, cfg->log_format, cfg->log_file, cfg->audit_file);
 	int rc = vaddr_attach(cfg->vnet_addr, cfg->vnet_mask);
 	if (rc < 0) {
 		fprintf(stderr, "torwrap: cannot attach the virtual address map: %s\n", strerror(-rc));
@@ -398,8 +398,9 @@ static int take_listener(int up, pid_t child, const char *path, const sigset_t *
 		return kill_refused(child);
 	}
 	if (!m.killable)
-		tw_warn("the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a program receiving "
-			"frequent signals may restart a slow connect");
+		tw_log_event(TW_LOG_WARN, TW_EVENT("config", NULL, NULL, NULL),
+			     "the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19): a program receiving "
+			     "frequent signals may restart a slow connect");
 	/* Wake the waiting thread on our CPU (6.6): a notification round trip several times cheaper. */
 	ioctl(sv.listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	/* One thread waits for notifications; the pool grows as they come (notify.c). Should none start, the
@@ -440,5 +441,8 @@ int supervisor_run(const struct tw_config *cfg, const char *path, char *const ar
 		return m.value == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED;
 	}
 	close(up);
+	struct tw_event ev = TW_EVENT("exec", NULL, NULL, NULL);
+	ev.pid = (long)child;
+	tw_log_event(TW_LOG_INFO, ev, "pid %d: %s runs under the seccomp supervisor", (int)child, path);
 	return wait_tree(sigfd, child);
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define FUZZ_LIST(X) X(policy) X(no_proxy) X(config) X(socks5_reply) X(dns_query) X(dns_reply) X(dns_answer) \
-	X(resolv_conf) X(hosts) X(decide) X(audit)
+	X(resolv_conf) X(hosts) X(decide) X(log_json) X(audit)
 
 #define DECLARE(name) int fuzz_##name(const uint8_t *data, size_t size);
 FUZZ_LIST(DECLARE)
