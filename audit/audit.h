@@ -31,7 +31,7 @@ enum audit_kind {
 	AUDIT_DNS, /* a program's own DNS query, answered by torwrap */
 	AUDIT_CONNECT, /* a connect() decision */
 	AUDIT_SEND, /* a UDP datagram decision */
-	AUDIT_PROXY, /* the outcome of a connection through the proxy (not a decision: not counted) */
+	AUDIT_PROXY, /* a connection through the proxy, with its outcome (counted as a connection) */
 };
 
 /* One line of the stream. Strings are NUL-terminated and empty when the line does not have the key. */
@@ -56,7 +56,7 @@ struct audit_entry {
 	char verdict[8];
 	char rule[AUDIT_RULE_MAX];
 	unsigned long lookups; /* lookup and dns events */
-	unsigned long connections; /* connect and send events */
+	unsigned long connections; /* connect, send and proxy events */
 };
 
 struct audit_table {
@@ -64,6 +64,9 @@ struct audit_table {
 	size_t n, cap;
 	size_t *index; /* open addressing over entries (entry + 1; 0 = free), index_cap slots, a power of two */
 	size_t index_cap;
+	/* By (host, verdict): the last row with a rule. A connection through the proxy is reported without its
+	 * rule (the name's lookup carried it), and is counted under the rule that routed its name. */
+	size_t *ruled;
 	unsigned long lines; /* lines fed */
 	unsigned long rejected; /* lines audit_parse_line refused */
 };
@@ -72,7 +75,8 @@ void audit_table_init(struct audit_table *t);
 void audit_table_free(struct audit_table *t);
 
 /* Counts EV in its row (made when new). Events that are not decisions about a destination (no verdict, no
- * host, AUDIT_OTHER, AUDIT_PROXY) are ignored. Returns 0, or -ENOMEM. */
+ * host, AUDIT_OTHER) are ignored. A connection through the proxy (AUDIT_PROXY) is one; when it has no rule, it
+ * takes the rule of the last decision about its host with its verdict. Returns 0, or -ENOMEM. */
 int audit_table_add(struct audit_table *t, const struct audit_event *ev);
 
 /* Feeds the stream's bytes: every complete line, and with FINAL the last one without its "\n" too (while the

@@ -39,6 +39,7 @@ static size_t put_safe(FILE *out, const char *s)
 	return width;
 }
 
+/* By destination, then decision (verdict and rule), then port: a name's rows of one decision are together. */
 static int compare_rows(const void *a, const void *b)
 {
 	const struct audit_entry *x = *(const struct audit_entry *const *)a, *y = *(const struct audit_entry *const *)b;
@@ -46,10 +47,23 @@ static int compare_rows(const void *a, const void *b)
 	if (c == 0)
 		c = strcmp(x->host, y->host);
 	if (c == 0)
-		c = (x->port > y->port) - (x->port < y->port);
-	if (c == 0)
 		c = strcmp(x->verdict, y->verdict);
-	return c ? c : strcmp(x->rule, y->rule);
+	if (c == 0)
+		c = strcmp(x->rule, y->rule);
+	return c ? c : (x->port > y->port) - (x->port < y->port);
+}
+
+static bool same_decision(const struct audit_entry *a, const struct audit_entry *b)
+{
+	return strcmp(a->host, b->host) == 0 && strcmp(a->verdict, b->verdict) == 0 && strcmp(a->rule, b->rule) == 0;
+}
+
+/* Whether row I (a lookup of the name without a port) is shown within the next row: the one row of the same
+ * decision with a port (the connection that followed the lookup), so a name used on one port is one line. */
+static bool folded(const struct audit_entry **rows, size_t n, size_t i)
+{
+	return rows[i]->port == 0 && i + 1 < n && same_decision(rows[i], rows[i + 1]) &&
+	       (i + 2 >= n || !same_decision(rows[i], rows[i + 2]));
 }
 
 /* The rows in report order; NULL when T is empty or memory ran out. */
@@ -71,7 +85,7 @@ static bool refused_as_internal(const struct audit_entry *e)
 	return strcmp(e->verdict, "refuse") == 0 && strcmp(e->rule, AUDIT_RULE_INTERNAL_NAME) == 0;
 }
 
-static void report_row(FILE *out, const struct audit_entry *e, size_t host_width)
+static void report_row(FILE *out, const struct audit_entry *e, unsigned long count, size_t host_width)
 {
 	char port[12] = "-";
 	if (e->port)
@@ -79,9 +93,25 @@ static void report_row(FILE *out, const struct audit_entry *e, size_t host_width
 	fputs("  ", out);
 	for (size_t w = put_safe(out, e->host); w < host_width; w++)
 		fputc(' ', out);
-	fprintf(out, "  %-5s  %-7s  %6lu  ", port, e->verdict, e->lookups + e->connections);
+	fprintf(out, "  %-5s  %-7s  %6lu  ", port, e->verdict, count);
 	put_safe(out, e->rule[0] ? e->rule : "-");
 	fputc('\n', out);
+}
+
+/* The rows, a folded one's count added to the row it is shown within. */
+static void report_rows(FILE *out, const struct audit_entry **rows, size_t n, size_t host_width)
+{
+	fprintf(out, "  %-*s  %-5s  %-7s  %6s  %s\n", (int)host_width, "DESTINATION", "PORT", "VERDICT", "COUNT", "RULE");
+	unsigned long carried = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned long count = rows[i]->lookups + rows[i]->connections;
+		if (folded(rows, n, i)) {
+			carried = count;
+			continue;
+		}
+		report_row(out, rows[i], count + carried, host_width);
+		carried = 0;
+	}
 }
 
 /* "internal names refused: a, b" (each name once, in report order). */
@@ -103,23 +133,19 @@ static void report_internal_names(FILE *out, const struct audit_entry **rows, si
 void audit_report(const struct audit_table *t, FILE *out)
 {
 	const struct audit_entry **rows = sorted_rows(t);
+	size_t n = rows ? t->n : 0, shown = 0, host_width = HOST_COLUMN_MIN;
 	unsigned long decisions = 0;
-	size_t host_width = HOST_COLUMN_MIN;
-	for (size_t i = 0; rows && i < t->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		size_t w = put_safe(NULL, rows[i]->host);
 		decisions += rows[i]->lookups + rows[i]->connections;
+		shown += !folded(rows, n, i);
 		if (w > host_width)
 			host_width = w < HOST_COLUMN_MAX ? w : HOST_COLUMN_MAX;
 	}
-	size_t n = rows ? t->n : 0;
-	fprintf(out, "torwrap audit: %zu destination%s, %lu decision%s\n", n, n == 1 ? "" : "s", decisions,
+	fprintf(out, "torwrap audit: %zu destination%s, %lu decision%s\n", shown, shown == 1 ? "" : "s", decisions,
 		decisions == 1 ? "" : "s");
-	if (n) {
-		fprintf(out, "  %-*s  %-5s  %-7s  %6s  %s\n", (int)host_width, "DESTINATION", "PORT", "VERDICT", "COUNT",
-			"RULE");
-		for (size_t i = 0; i < n; i++)
-			report_row(out, rows[i], host_width);
-	}
+	if (n)
+		report_rows(out, rows, n, host_width);
 	report_internal_names(out, rows, n);
 	if (t->rejected)
 		fprintf(out, "torwrap audit: %lu line%s of the audit stream not understood (skipped)\n", t->rejected,

@@ -19,6 +19,7 @@ void audit_table_free(struct audit_table *t)
 {
 	free(t->entries);
 	free(t->index);
+	free(t->ruled);
 	audit_table_init(t);
 }
 
@@ -39,6 +40,12 @@ static uint64_t key_hash(const char *host, unsigned port, const char *verdict, c
 	return fnv1a(h, rule, strlen(rule) + 1);
 }
 
+/* The hash of the ruled index: host and verdict only. */
+static uint64_t host_hash(const char *host, const char *verdict)
+{
+	return key_hash(host, 0, verdict, "");
+}
+
 static bool same_key(const struct audit_entry *e, const struct audit_event *ev)
 {
 	return e->port == ev->port && strcmp(e->host, ev->host) == 0 && strcmp(e->verdict, ev->verdict) == 0 &&
@@ -50,15 +57,30 @@ static size_t slot_of(const struct audit_table *t, uint64_t h)
 	return (size_t)h & (t->index_cap - 1);
 }
 
-/* Doubles the index and puts every row back (the index is kept at most half full). */
+/* The slot of the ruled index for HOST and VERDICT: its row's, or the free one where it goes. */
+static size_t ruled_slot(const struct audit_table *t, const char *host, const char *verdict)
+{
+	size_t s = slot_of(t, host_hash(host, verdict));
+	while (t->ruled[s] && (strcmp(t->entries[t->ruled[s] - 1].host, host) != 0 ||
+			       strcmp(t->entries[t->ruled[s] - 1].verdict, verdict) != 0))
+		s = (s + 1) & (t->index_cap - 1);
+	return s;
+}
+
+/* Doubles both indexes and puts every row back (they are kept at most half full). */
 static int grow_index(struct audit_table *t)
 {
 	size_t cap = t->index_cap ? t->index_cap * 2 : 64;
-	size_t *index = calloc(cap, sizeof(*index));
-	if (index == NULL)
+	size_t *index = calloc(cap, sizeof(*index)), *ruled = calloc(cap, sizeof(*ruled));
+	if (index == NULL || ruled == NULL) {
+		free(index);
+		free(ruled);
 		return -ENOMEM;
+	}
 	free(t->index);
+	free(t->ruled);
 	t->index = index;
+	t->ruled = ruled;
 	t->index_cap = cap;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct audit_entry *e = &t->entries[i];
@@ -66,6 +88,8 @@ static int grow_index(struct audit_table *t)
 		while (t->index[s])
 			s = (s + 1) & (cap - 1);
 		t->index[s] = i + 1;
+		if (e->rule[0])
+			t->ruled[ruled_slot(t, e->host, e->verdict)] = i + 1; /* rows are in order: the last one wins */
 	}
 	return 0;
 }
@@ -90,18 +114,28 @@ static struct audit_entry *new_entry(struct audit_table *t, const struct audit_e
 	return e;
 }
 
-int audit_table_add(struct audit_table *t, const struct audit_event *ev)
+int audit_table_add(struct audit_table *t, const struct audit_event *given)
 {
-	if (ev->kind == AUDIT_OTHER || ev->kind == AUDIT_PROXY || ev->host[0] == '\0' || ev->verdict[0] == '\0')
+	if (given->kind == AUDIT_OTHER || given->host[0] == '\0' || given->verdict[0] == '\0')
 		return 0;
 	if ((t->n + 1) * 2 > t->index_cap && grow_index(t) != 0)
 		return -ENOMEM;
+	struct audit_event inherited;
+	const struct audit_event *ev = given;
+	size_t r = ruled_slot(t, given->host, given->verdict);
+	if (given->rule[0] == '\0' && t->ruled[r]) {
+		inherited = *given;
+		memcpy(inherited.rule, t->entries[t->ruled[r] - 1].rule, sizeof(inherited.rule));
+		ev = &inherited;
+	}
 	size_t s = slot_of(t, key_hash(ev->host, ev->port, ev->verdict, ev->rule));
 	while (t->index[s] && !same_key(&t->entries[t->index[s] - 1], ev))
 		s = (s + 1) & (t->index_cap - 1);
 	struct audit_entry *e = t->index[s] ? &t->entries[t->index[s] - 1] : new_entry(t, ev, s);
 	if (e == NULL)
 		return -ENOMEM;
+	if (e->rule[0])
+		t->ruled[r] = (size_t)(e - t->entries) + 1;
 	if (ev->kind == AUDIT_LOOKUP || ev->kind == AUDIT_DNS)
 		e->lookups++;
 	else

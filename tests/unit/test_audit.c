@@ -241,6 +241,27 @@ static void table_counts_lookups_and_connections_per_row(void **state)
 	audit_table_free(&t);
 }
 
+/* A connection through the proxy is logged as a "proxy" event without a rule: the name's lookup had it. */
+static void table_counts_a_proxy_connection_under_its_name_s_rule(void **state)
+{
+	(void)state;
+	struct audit_table t;
+	table_of(&t, LOOKUP("api.example.test", "tor", "/p:4")
+			"{\"event\":\"proxy\",\"destination\":\"api.example.test:443\",\"verdict\":\"tor\","
+			"\"proxy\":\"tor-proxy:9050\",\"tor_reply\":0}\n"
+			"{\"event\":\"proxy\",\"destination\":\"api.example.test:443\",\"verdict\":\"tor\","
+			"\"errno\":\"ECONNREFUSED\"}\n"
+			"{\"event\":\"proxy\",\"destination\":\"10.1.1.1:80\",\"verdict\":\"tor\"}\n");
+	assert_int_equal(t.n, 3);
+	assert_string_equal(t.entries[1].host, "api.example.test");
+	assert_int_equal(t.entries[1].port, 443);
+	assert_string_equal(t.entries[1].rule, "/p:4");
+	assert_int_equal(t.entries[1].connections, 2);
+	assert_string_equal(t.entries[2].rule, ""); /* nothing to inherit: shown as "-" */
+	assert_int_equal(t.entries[2].connections, 1);
+	audit_table_free(&t);
+}
+
 static void table_feed_leaves_a_half_written_line(void **state)
 {
 	(void)state;
@@ -293,6 +314,23 @@ static void report_lists_rows_sorted_and_aligned(void **state)
 			       "  svc           8080   direct        1  /etc/torwrap/policy:2\n"
 			       "  zeta.example  443    tor           1  default\n"
 			       "internal names refused: cache, db.internal\n");
+	free(r);
+}
+
+/* A name looked up without a port, then connected to on one port, is one line; on two ports, three. */
+static void report_shows_a_lookup_within_its_one_connection(void **state)
+{
+	(void)state;
+	char *r = report_of(LOOKUP("api.example", "tor", "default") CONNECT("api.example:443", "tor", "default")
+				    LOOKUP("two.example", "tor", "default") CONNECT("two.example:80", "tor", "default")
+					    CONNECT("two.example:443", "tor", "default"));
+	assert_string_equal(r, "torwrap audit: 4 destinations, 5 decisions\n"
+			       "  DESTINATION  PORT   VERDICT   COUNT  RULE\n"
+			       "  api.example  443    tor           2  default\n"
+			       "  two.example  -      tor           1  default\n"
+			       "  two.example  80     tor           1  default\n"
+			       "  two.example  443    tor           1  default\n"
+			       "internal names refused: none\n");
 	free(r);
 }
 
@@ -468,9 +506,11 @@ int main(void)
 		cmocka_unit_test(parse_decodes_escapes_and_cuts_a_long_rule),
 		cmocka_unit_test(parse_refuses_what_is_not_an_event),
 		cmocka_unit_test(table_counts_lookups_and_connections_per_row),
+		cmocka_unit_test(table_counts_a_proxy_connection_under_its_name_s_rule),
 		cmocka_unit_test(table_feed_leaves_a_half_written_line),
 		cmocka_unit_test(table_keeps_thousands_of_destinations_apart),
 		cmocka_unit_test(report_lists_rows_sorted_and_aligned),
+		cmocka_unit_test(report_shows_a_lookup_within_its_one_connection),
 		cmocka_unit_test(report_of_nothing_says_so),
 		cmocka_unit_test(report_never_prints_a_control_byte),
 		cmocka_unit_test(draft_allows_internal_names_with_their_ports),
