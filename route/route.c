@@ -725,7 +725,6 @@ int route_isolation_token(const struct route_ctx *ctx, const struct route_caller
 }
 
 /* "ECONNREFUSED" for log lines: the name a program's own message often shows. */
-/* The errno's symbolic name for log lines ("?" when the table lacks it). */
 static const char *errno_name(int err)
 {
 	const char *n = tw_errno_name(err);
