@@ -682,16 +682,9 @@ int config_build(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
 	return config_build_ex(cfg, getenv_fn, ctx, 0);
 }
 
-int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx, unsigned flags)
+/* Every setting's built-in default. */
+static void config_defaults(struct tw_config *cfg)
 {
-	if (!cfg)
-		return -EINVAL;
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->secure = (flags & CONFIG_SECURE) != 0;
-	if (cfg->secure)
-		getenv_fn = no_getenv;
-	else if (!getenv_fn)
-		getenv_fn = real_getenv;
 	snprintf(cfg->proxy[0].host, sizeof(cfg->proxy[0].host), "%s", POLICY_DEFAULT_PROXY_HOST);
 	cfg->proxy[0].port = POLICY_DEFAULT_PROXY_PORT;
 	cfg->nproxy = 1;
@@ -706,53 +699,51 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 	cfg->isolation = POLICY_ISO_PROCESS;
 	cfg->rotation_s = 0;
 	cfg->isolation_seed = config_seed();
+}
 
-	const char *v;
-	if ((v = env(getenv_fn, ctx, "TORWRAP_LOG_LEVEL"))) {
-		char val[32];
-		int level = trimmed(v, val, sizeof(val)) ? tw_log_parse_level(val) : -1;
-		if (level < 0)
-			broken(cfg, "TORWRAP_LOG_LEVEL=\"%.*s\": not a log level (none, error, warn, info, debug or 0-4)",
-			       VAL(v));
-		else
-			cfg->log_level = level;
+static void config_log_level(struct tw_config *cfg, const char *v)
+{
+	char val[32];
+	int level = trimmed(v, val, sizeof(val)) ? tw_log_parse_level(val) : -1;
+	if (level < 0)
+		broken(cfg, "TORWRAP_LOG_LEVEL=\"%.*s\": not a log level (none, error, warn, info, debug or 0-4)", VAL(v));
+	else
+		cfg->log_level = level;
+}
+
+/* The variables that hold one value each, through their parsers. */
+static void config_values(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
+{
+	static const struct {
+		const char *var;
+		void (*parse)(struct tw_config *cfg, const char *v);
+	} values[] = {
+		{ "TOR_CONNECTIVITY_TIMEOUT", config_timeout },
+		{ "TORWRAP_VIRTUAL_NET", config_vnet },
+		{ "TORWRAP_MODE", config_mode },
+		{ "TORWRAP_ISOLATION", config_isolation },
+		{ "TOR_CIRCUIT_ROTATION_INTERVAL", config_rotation },
+		{ "TORWRAP_OPTIMISTIC", config_optimistic },
+		{ "TORWRAP_INTERNAL_NAMES", config_internal_names },
+	};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		const char *v = env(getenv_fn, ctx, values[i].var);
+		if (v)
+			values[i].parse(cfg, v);
 	}
+}
 
-	config_log(cfg, getenv_fn, ctx);
-	config_proxy(cfg, getenv_fn, ctx);
-
-	if ((v = env(getenv_fn, ctx, "TOR_CONNECTIVITY_TIMEOUT")))
-		config_timeout(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TORWRAP_VIRTUAL_NET")))
-		config_vnet(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TORWRAP_MODE")))
-		config_mode(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TORWRAP_ISOLATION")))
-		config_isolation(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TOR_CIRCUIT_ROTATION_INTERVAL")))
-		config_rotation(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TORWRAP_OPTIMISTIC")))
-		config_optimistic(cfg, v);
-	if ((v = env(getenv_fn, ctx, "TORWRAP_INTERNAL_NAMES")))
-		config_internal_names(cfg, v);
-	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
-		    sizeof(cfg->resolv_conf));
-	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,
-		    sizeof(cfg->hosts_file));
-
-	int rc = config_sysfile(cfg, "TORWRAP_RESOLV_CONF", cfg->resolv_conf, &cfg->resolv_text);
-	if (rc == 0)
-		rc = config_sysfile(cfg, "TORWRAP_HOSTS", cfg->hosts_file, &cfg->hosts_text);
-
+/* The policy file (TORWRAP_POLICY) and NO_PROXY (or no_proxy) into the rules. Returns 0 or -ENOMEM. */
+static int config_rules(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx)
+{
 	bool readable_name = true;
-	if ((v = env(getenv_fn, ctx, "TORWRAP_POLICY"))) {
+	const char *v = env(getenv_fn, ctx, "TORWRAP_POLICY");
+	if (v) {
 		cfg->policy_file_explicit = true;
 		readable_name = strlen(v) < sizeof(cfg->policy_file);
 		config_path(cfg, "TORWRAP_POLICY", v, cfg->policy_file, sizeof(cfg->policy_file));
 	}
-	if (readable_name && rc == 0)
-		rc = config_policy_file(cfg);
-
+	int rc = readable_name ? config_policy_file(cfg) : 0;
 	const char *var = "NO_PROXY";
 	if (!(v = env(getenv_fn, ctx, var))) {
 		var = "no_proxy";
@@ -766,6 +757,37 @@ int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx
 		else if (e < 0)
 			broken(cfg, "%s: %s", var, err);
 	}
+	return rc;
+}
+
+int config_build_ex(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *ctx, unsigned flags)
+{
+	if (!cfg)
+		return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->secure = (flags & CONFIG_SECURE) != 0;
+	if (cfg->secure)
+		getenv_fn = no_getenv;
+	else if (!getenv_fn)
+		getenv_fn = real_getenv;
+	config_defaults(cfg);
+
+	const char *v = env(getenv_fn, ctx, "TORWRAP_LOG_LEVEL");
+	if (v)
+		config_log_level(cfg, v);
+	config_log(cfg, getenv_fn, ctx);
+	config_proxy(cfg, getenv_fn, ctx);
+	config_values(cfg, getenv_fn, ctx);
+	config_path(cfg, "TORWRAP_RESOLV_CONF", env(getenv_fn, ctx, "TORWRAP_RESOLV_CONF"), cfg->resolv_conf,
+		    sizeof(cfg->resolv_conf));
+	config_path(cfg, "TORWRAP_HOSTS", env(getenv_fn, ctx, "TORWRAP_HOSTS"), cfg->hosts_file,
+		    sizeof(cfg->hosts_file));
+
+	int rc = config_sysfile(cfg, "TORWRAP_RESOLV_CONF", cfg->resolv_conf, &cfg->resolv_text);
+	if (rc == 0)
+		rc = config_sysfile(cfg, "TORWRAP_HOSTS", cfg->hosts_file, &cfg->hosts_text);
+	if (rc == 0)
+		rc = config_rules(cfg, getenv_fn, ctx);
 	if (rc < 0)
 		broken(cfg, "out of memory while reading the configuration");
 	return rc;

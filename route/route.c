@@ -727,24 +727,8 @@ int route_isolation_token(const struct route_ctx *ctx, const struct route_caller
 /* "ECONNREFUSED" for log lines: the name a program's own message often shows. */
 static const char *errno_name(int err)
 {
-#ifdef __GLIBC__
-	const char *n = strerrorname_np(err);
+	const char *n = tw_errno_name(err);
 	return n ? n : "?";
-#else
-	switch (err) { /* musl has no strerrorname_np: the ones a proxied connect reports */
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ENETUNREACH: return "ENETUNREACH";
-	case ECONNRESET: return "ECONNRESET";
-	case ECONNABORTED: return "ECONNABORTED";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case EINVAL: return "EINVAL";
-	case EPROTO: return "EPROTO";
-	default: return "?";
-	}
-#endif
 }
 
 /* " at 127.0.0.1:9050": the instance a log line is about, when PROXY is known ("" otherwise); the instance
