@@ -248,14 +248,15 @@ static void make_virtual(uint32_t v4, int family, struct resolver_addr *out)
 	}
 }
 
-/* An allowed name (RULE allowed it): resolved here, every address remembered as the name's for connect() to
- * apply its rules. */
+/* An allowed name: resolved here, every address remembered as the name's for connect() to apply its rules.
+ * BASE: the lookup's log event (destination, rule). */
 static int lookup_direct(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out,
-			 int max, const char *rule)
+			 int max, const struct tw_event *base)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	int n = resolver_local_lookup(cfg->resolv_text, cfg->hosts_text, name, family, out, max);
-	struct tw_event ev = TW_EVENT("lookup", name, "direct", rule);
+	struct tw_event ev = *base;
+	ev.verdict = "direct";
 	ev.err = n > 0 ? 0 : -n;
 	tw_log_event(TW_LOG_INFO, ev, "lookup %s: direct, %s", name, n > 0 ? "resolved locally" : strerror(-n));
 	for (int i = 0; i < n; i++) {
@@ -269,14 +270,15 @@ static int lookup_direct(const struct route_ctx *ctx, const char *name, int fami
 	return n;
 }
 
-/* A name that goes through Tor (RULE sent it there): from the hosts text (it sends no packet, and an operator's
- * entries there are honoured; never for .onion), else its virtual address (when VIRTUAL: an IPv4 one, v4-mapped
- * for AF_INET6). */
+/* A name that goes through Tor: from the hosts text (it sends no packet, and an operator's entries there are
+ * honoured; never for .onion), else its virtual address (when VIRTUAL: an IPv4 one, v4-mapped for AF_INET6).
+ * BASE: the lookup's log event (destination, rule). */
 static int lookup_tor(const struct route_ctx *ctx, const char *name, int family, bool virtual,
-		      struct resolver_addr *out, int max, const char *rule)
+		      struct resolver_addr *out, int max, const struct tw_event *base)
 {
 	const struct tw_config *cfg = ctx->cfg;
-	struct tw_event ev = TW_EVENT("lookup", name, "tor", rule);
+	struct tw_event ev = *base;
+	ev.verdict = "tor";
 	if (!tw_name_is_onion(name)) {
 		int n = resolver_parse_hosts(cfg->hosts_text ? cfg->hosts_text : "", name, family, out, max);
 		if (n > 0) {
@@ -326,17 +328,18 @@ static const char *refused_because(const struct tw_config *cfg, const char *name
 /* A name refused as internal may still be in the hosts file (a container's own name is): answered from there,
  * it sends nothing anywhere. */
 static int lookup_internal(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out,
-			   int max)
+			   int max, const char *dest)
 {
 	const char *hosts = ctx->cfg->hosts_text ? ctx->cfg->hosts_text : "";
 	int n = resolver_parse_hosts(hosts, name, family, out, max);
 	if (n > 0) /* no verdict: nothing is sent anywhere */
-		tw_log_event(TW_LOG_INFO, TW_EVENT("lookup", name, NULL, "built-in internal-name"),
+		tw_log_event(TW_LOG_INFO, TW_EVENT("lookup", dest, NULL, "built-in internal-name"),
 			     "lookup %s: from hosts file (an internal name)", name);
 	return n > 0 ? n : -EPERM;
 }
 
-int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, struct resolver_addr *out, int max)
+int route_lookup(const struct route_ctx *ctx, const char *name_in, uint16_t port, int family,
+		 struct resolver_addr *out, int max)
 {
 	const struct tw_config *cfg = ctx->cfg;
 	char name[TW_NAME_MAX];
@@ -347,12 +350,16 @@ int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, s
 
 	struct policy_reason why;
 	enum policy_verdict v = policy_decide_name_why(cfg, name, 0, &why);
-	char rule[ROUTE_RULE_MAX];
+	char rule[ROUTE_RULE_MAX], dest[TW_NAME_MAX + 8];
 	route_rule_text(ctx, &why, rule, sizeof(rule));
+	if (port)
+		snprintf(dest, sizeof(dest), "%s:%u", name, port);
+	else
+		snprintf(dest, sizeof(dest), "%s", name);
+	struct tw_event ev = TW_EVENT("lookup", dest, "refuse", rule);
 	if (v == POLICY_REFUSE) {
-		int n = why.kind == POLICY_BY_INTERNAL ? lookup_internal(ctx, name, family, out, max) : -EPERM;
+		int n = why.kind == POLICY_BY_INTERNAL ? lookup_internal(ctx, name, family, out, max, dest) : -EPERM;
 		char words[sizeof(cfg->broken_reason) + sizeof(cfg->policy_file) + 160];
-		struct tw_event ev = TW_EVENT("lookup", name, "refuse", rule);
 		ev.err = EPERM;
 		if (n < 0)
 			tw_log_event(TW_LOG_ERROR, ev, "lookup of %s refused%s", name,
@@ -360,8 +367,8 @@ int route_lookup(const struct route_ctx *ctx, const char *name_in, int family, s
 		return n;
 	}
 	if (v == POLICY_DIRECT)
-		return lookup_direct(ctx, name, family, out, max, rule);
-	return lookup_tor(ctx, name, family, true, out, max, rule);
+		return lookup_direct(ctx, name, family, out, max, &ev);
+	return lookup_tor(ctx, name, family, true, out, max, &ev);
 }
 
 int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX])
@@ -434,7 +441,7 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 	struct resolver_addr addr;
 	int n = -ENOENT;
 	if (v == POLICY_REFUSE && why.kind == POLICY_BY_INTERNAL && addr_query)
-		n = lookup_internal(ctx, name, family, &addr, 1);
+		n = lookup_internal(ctx, name, family, &addr, 1, name);
 	char rule[ROUTE_RULE_MAX];
 	route_rule_text(ctx, &why, rule, sizeof(rule));
 	if (v == POLICY_REFUSE && n < 0) {
@@ -448,7 +455,7 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 		return 0; /* MX, TXT, SRV...: Tor resolves only addresses, at the exit: NODATA */
 	/* AAAA only from the hosts text: virtual addresses are IPv4 (NODATA otherwise). */
 	if (v != POLICY_REFUSE)
-		n = lookup_tor(ctx, name, family, a_query, &addr, 1, rule);
+		n = lookup_tor(ctx, name, family, a_query, &addr, 1, &TW_EVENT("lookup", name, NULL, rule));
 	if (n == -ENOENT)
 		return 0;
 	if (n <= 0) {

@@ -77,9 +77,11 @@ const char *route_rule_text(const struct route_ctx *ctx, const struct policy_rea
 
 /* Resolves NAME as torwrap routes it: allowed names locally (hosts, then the nameservers; their addresses are
  * remembered as the name's), other names from the hosts text or else to a virtual address (never a query),
- * .onion always virtual. FAMILY AF_INET, AF_INET6 (virtual addresses come back v4-mapped) or AF_UNSPEC. Returns
+ * .onion always virtual. PORT (0: unknown) is the service the program named, for the log line only: the decision
+ * is the name's, for any port (connect() holds its addresses to the name's ports). FAMILY AF_INET, AF_INET6 (virtual addresses come back v4-mapped) or AF_UNSPEC. Returns
  * the address count, or -EPERM (refused by policy), -ENOENT, -EAGAIN, -ENOSPC (virtual map full). Logged. */
-int route_lookup(const struct route_ctx *ctx, const char *name, int family, struct resolver_addr *out, int max);
+int route_lookup(const struct route_ctx *ctx, const char *name, uint16_t port, int family,
+		 struct resolver_addr *out, int max);
 
 /* The name behind A when it is a virtual address handed out in this tree; -ENOENT otherwise. */
 int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);

@@ -79,9 +79,9 @@ bool shim_is_numeric_host(const char *text)
 	return inet_pton(AF_INET6, buf, &a6) == 1;
 }
 
-int shim_lookup(const char *name, int family, struct resolver_addr *out, int max)
+int shim_lookup(const char *name, uint16_t port, int family, struct resolver_addr *out, int max)
 {
-	return route_lookup(shim_route(), name, family, out, max);
+	return route_lookup(shim_route(), name, port, family, out, max);
 }
 
 int shim_virtual_name(const struct resolver_addr *addr, char name[TW_NAME_MAX])

@@ -76,12 +76,22 @@ static int select_family(struct resolver_addr *a, int n, int family, int flags)
 	return m;
 }
 
+/* SERVICE's port when it is a number (for the log line; a service name would need /etc/services), else 0. */
+static uint16_t numeric_port(const char *service)
+{
+	if (!service || !*service || strspn(service, "0123456789") != strlen(service) || strlen(service) > 5)
+		return 0;
+	unsigned long p = strtoul(service, NULL, 10);
+	return p <= 65535 ? (uint16_t)p : 0;
+}
+
 static int resolve_name(const char *node, const char *service, const struct addrinfo *hints,
 			struct addrinfo **res)
 {
 	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
 	/* An IPv6 request still asks for IPv4 too: those answers may come back v4-mapped. */
-	int n = shim_lookup(node, hints->ai_family == AF_INET ? AF_INET : AF_UNSPEC, addrs, RESOLVER_MAX_ADDRS);
+	int n = shim_lookup(node, numeric_port(service), hints->ai_family == AF_INET ? AF_INET : AF_UNSPEC, addrs,
+			    RESOLVER_MAX_ADDRS);
 	if (n < 0)
 		return lookup_errno_to_eai(n);
 	n = select_family(addrs, n, hints->ai_family, hints->ai_flags);

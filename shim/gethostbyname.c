@@ -21,7 +21,7 @@ static int lookup_r(const char *name, int af, struct hostent *ret, char *buf, si
 		return EAFNOSUPPORT;
 	}
 	struct resolver_addr addrs[RESOLVER_MAX_ADDRS];
-	int n = shim_lookup(name, af, addrs, RESOLVER_MAX_ADDRS);
+	int n = shim_lookup(name, 0, af, addrs, RESOLVER_MAX_ADDRS);
 	if (n > 0 && af == AF_INET6) {
 		/* Only real IPv6, as glibc: callers such as getent ask AF_INET6 first and fall back to AF_INET, and
 		 * a v4-mapped virtual address would show there as "::ffff:127.192.0.1". */

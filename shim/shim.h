@@ -47,7 +47,7 @@ const struct route_caller *shim_caller(struct route_caller *who, bool with_pid);
  * text or else to a virtual address (never a DNS query), .onion always virtual. FAMILY AF_INET, AF_INET6 or
  * AF_UNSPEC; for AF_INET6 virtual addresses come back v4-mapped. Returns the address count, or -EPERM (policy
  * refuses the name), -ENOENT (no such name), -EAGAIN (temporary), -ENOSPC (virtual map full). */
-int shim_lookup(const char *name, int family, struct resolver_addr *out, int max);
+int shim_lookup(const char *name, uint16_t port, int family, struct resolver_addr *out, int max);
 
 /* The name behind ADDR when it is a virtual address (plain or v4-mapped); -ENOENT otherwise. */
 int shim_virtual_name(const struct resolver_addr *addr, char name[TW_NAME_MAX]);

@@ -73,7 +73,7 @@ static void check_name(const struct route_ctx *ctx, const char *name_in, uint16_
 		return;
 	}
 	struct resolver_addr a[4];
-	int lib = route_lookup(ctx, name_in, AF_INET, a, 4);
+	int lib = route_lookup(ctx, name_in, 0, AF_INET, a, 4);
 	FUZZ_ASSERT(sv > 12);
 	int rcode = out[3] & 0x0f;
 	if (v == POLICY_REFUSE) {

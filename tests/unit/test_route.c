@@ -94,7 +94,7 @@ static socklen_t sa6(const char *addr, uint16_t port, struct sockaddr_storage *s
 static void virtual_of(const char *name, char out[INET_ADDRSTRLEN])
 {
 	struct resolver_addr a[4];
-	assert_int_equal(route_lookup(&ctx, name, AF_INET, a, 4), 1);
+	assert_int_equal(route_lookup(&ctx, name, 0, AF_INET, a, 4), 1);
 	inet_ntop(AF_INET, a[0].addr, out, INET_ADDRSTRLEN);
 }
 
@@ -162,7 +162,7 @@ static void test_lookup(void **state)
 	struct resolver_addr a[RESOLVER_MAX_ADDRS];
 	char text[INET6_ADDRSTRLEN];
 	/* An allowed name from the hosts text: its own address, remembered as the name's. */
-	assert_int_equal(route_lookup(&ctx, "tron-wallet-manager", AF_INET, a, RESOLVER_MAX_ADDRS), 1);
+	assert_int_equal(route_lookup(&ctx, "tron-wallet-manager", 0, AF_INET, a, RESOLVER_MAX_ADDRS), 1);
 	assert_string_equal(inet_ntop(AF_INET, a[0].addr, text, sizeof(text)), "172.20.1.93");
 	char learned[TW_NAME_MAX];
 	assert_int_equal(vaddr_direct_name(AF_INET, a[0].addr, learned), 0);
@@ -173,18 +173,18 @@ static void test_lookup(void **state)
 	virtual_of("www.example.com", v2);
 	assert_string_equal(v1, v2);
 	assert_true(strncmp(v1, "127.", 4) == 0);
-	assert_int_equal(route_lookup(&ctx, "www.example.com", AF_INET6, a, RESOLVER_MAX_ADDRS), 1);
+	assert_int_equal(route_lookup(&ctx, "www.example.com", 0, AF_INET6, a, RESOLVER_MAX_ADDRS), 1);
 	assert_int_equal(a[0].family, AF_INET6);
 	assert_true(IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a[0].addr));
 	/* The hosts file is honoured for other names, but never for .onion. */
-	assert_int_equal(route_lookup(&ctx, "pinned.example.com", AF_INET, a, RESOLVER_MAX_ADDRS), 1);
+	assert_int_equal(route_lookup(&ctx, "pinned.example.com", 0, AF_INET, a, RESOLVER_MAX_ADDRS), 1);
 	assert_string_equal(inet_ntop(AF_INET, a[0].addr, text, sizeof(text)), "10.9.9.9");
 	virtual_of("pinned.onion", v1);
 	assert_true(strncmp(v1, "127.", 4) == 0);
 	/* Refused, malformed. */
-	assert_int_equal(route_lookup(&ctx, "blocked.example.com", AF_INET, a, RESOLVER_MAX_ADDRS), -EPERM);
-	assert_int_equal(route_lookup(&ctx, "bad name", AF_INET, a, RESOLVER_MAX_ADDRS), -ENOENT);
-	assert_int_equal(route_lookup(&ctx, "x.example.com", AF_INET, a, 0), -ENOSPC);
+	assert_int_equal(route_lookup(&ctx, "blocked.example.com", 0, AF_INET, a, RESOLVER_MAX_ADDRS), -EPERM);
+	assert_int_equal(route_lookup(&ctx, "bad name", 0, AF_INET, a, RESOLVER_MAX_ADDRS), -ENOENT);
+	assert_int_equal(route_lookup(&ctx, "x.example.com", 0, AF_INET, a, 0), -ENOSPC);
 }
 
 static void test_reverse(void **state)
