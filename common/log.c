@@ -242,31 +242,33 @@ static void emit(int level, const struct tw_event *ev, struct log_line *l, bool 
 	}
 }
 
-void tw_log_write(int level, const char *fmt, ...)
+/* One line for EV (its kind "log" when it has none), to the user's log when TO_USER. errno is kept: a hook logs
+ * just before returning -1 with errno set. */
+static void write_line(int level, const struct tw_event *ev, bool to_user, const char *fmt, va_list ap)
 {
-	/* A hook logs just before returning -1 with errno set: the log line must not change it. */
 	int saved_errno = errno;
 	struct log_line l;
+	text_vformat(&l, level, fmt, ap);
+	struct tw_event e = *ev;
+	if (!e.event || !*e.event)
+		e.event = "log";
+	emit(level, &e, &l, to_user);
+	errno = saved_errno;
+}
+
+void tw_log_write(int level, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	text_vformat(&l, level, fmt, ap);
+	write_line(level, &TW_EVENT("log", NULL, NULL, NULL), true, fmt, ap); /* tw_log() checked the level */
 	va_end(ap);
-	struct tw_event ev = TW_EVENT("log", NULL, NULL, NULL);
-	emit(level, &ev, &l, true); /* tw_log() checked the level */
-	errno = saved_errno;
 }
 
 void tw_log_write_event(int level, const struct tw_event *ev, const char *fmt, ...)
 {
-	int saved_errno = errno;
-	struct log_line l;
 	va_list ap;
 	va_start(ap, fmt);
-	text_vformat(&l, level, fmt, ap);
+	/* tw_log_event() let it through for either sink */
+	write_line(level, ev, level <= tw_log_get_level(), fmt, ap);
 	va_end(ap);
-	struct tw_event e = *ev;
-	if (!e.event || !*e.event)
-		e.event = "log";
-	emit(level, &e, &l, level <= tw_log_get_level()); /* tw_log_event() let it through for either sink */
-	errno = saved_errno;
 }
