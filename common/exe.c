@@ -59,7 +59,7 @@ static enum exe_kind inspect(const char *path, char *interp, size_t interplen)
 			}
 		}
 	}
-	close(fd);
+	tw_libc()->close(fd);
 	return kind;
 }
 
@@ -198,7 +198,7 @@ bool tw_exe_bypasses_libc(const char *path, char *what, size_t whatlen)
 	size_t len, next = 0;
 	while (!found && (len = read_segment(fd, ph, n, PT_NOTE, buf, sizeof(buf), &next)) > 0)
 		found = notes_name_go(buf, len);
-	close(fd);
+	tw_libc()->close(fd);
 	if (found)
 		snprintf(what, whatlen, "Go");
 	return found;
@@ -227,7 +227,7 @@ bool tw_lib_is_glibc(const char *path)
 		keep = len < sizeof(tag) ? len : sizeof(tag);
 		memmove(buf, buf + len - keep, keep);
 	}
-	close(fd);
+	tw_libc()->close(fd);
 	return found;
 }
 
@@ -240,7 +240,7 @@ bool tw_exe_is_musl(const char *path)
 	unsigned n = read_phdrs(fd, ph, 64);
 	char interp[256];
 	size_t next = 0, len = read_segment(fd, ph, n, PT_INTERP, interp, sizeof(interp) - 1, &next);
-	close(fd);
+	tw_libc()->close(fd);
 	interp[len] = '\0';
 	return strstr(interp, "ld-musl") != NULL;
 }

@@ -534,8 +534,44 @@ static void config_log(struct tw_config *cfg, policy_getenv_fn getenv_fn, void *
 			sizeof(cfg->audit_file));
 }
 
+/* Reads FD to its end into *BUF (malloc'd, room for a NUL after *LEN bytes). Returns 0, -errno, -ENOMEM or
+ * -EFBIG (more than MAX bytes). */
+static int read_all(int fd, size_t max, char **out, size_t *outlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int rc = buf ? 0 : -ENOMEM;
+	while (rc == 0) {
+		if (len + 1 >= cap) {
+			char *p = cap > max ? NULL : realloc(buf, cap * 2);
+			if (!p) {
+				rc = cap > max ? -EFBIG : -ENOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		ssize_t r = tw_libc()->read(fd, buf + len, cap - len - 1);
+		if (r == 0)
+			break;
+		if (r > 0)
+			len += (size_t)r;
+		else if (errno != EINTR)
+			rc = -errno;
+	}
+	if (rc == 0 && len > max)
+		rc = -EFBIG;
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
 /* Reads all of PATH (at most MAX bytes) into a NUL-terminated buffer. Returns 0, -errno, -EFBIG (too big) or
- * -EILSEQ (a NUL byte: not a text file). */
+ * -EILSEQ (a NUL byte: not a text file). The real close: this runs inside programs, under the hooks. */
 static int read_text_file(const char *path, size_t max, char **text)
 {
 	*text = NULL;
@@ -543,59 +579,18 @@ static int read_text_file(const char *path, size_t max, char **text)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return -EISDIR;
-	}
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap > max) {
-				free(buf);
-				close(fd);
-				return -EFBIG;
-			}
-			char *p = realloc(buf, cap * 2);
-			if (!p) {
-				free(buf);
-				close(fd);
-				return -ENOMEM;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		ssize_t r = tw_libc()->read(fd, buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			free(buf);
-			close(fd);
-			return e;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (len > max) {
+	int rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	char *buf = NULL;
+	size_t len = 0;
+	if (rc == 0)
+		rc = read_all(fd, max, &buf, &len);
+	tw_libc()->close(fd);
+	if (rc == 0 && memchr(buf, '\0', len)) {
 		free(buf);
-		return -EFBIG;
+		rc = -EILSEQ;
 	}
-	if (memchr(buf, '\0', len)) {
-		free(buf);
-		return -EILSEQ;
-	}
+	if (rc < 0)
+		return rc;
 	buf[len] = '\0';
 	*text = buf;
 	return 0;

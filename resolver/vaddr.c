@@ -137,12 +137,12 @@ static struct vaddr_table *vaddr_map_new(int *keep_fd)
 	void *m;
 	if (fd >= 0) {
 		if (ftruncate(fd, sizeof(struct vaddr_table)) != 0) {
-			close(fd);
+			tw_libc()->close(fd);
 			return NULL;
 		}
 		m = mmap(NULL, sizeof(struct vaddr_table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m == MAP_FAILED) {
-			close(fd);
+			tw_libc()->close(fd);
 			return NULL;
 		}
 		if (keep_fd) {
@@ -150,7 +150,7 @@ static struct vaddr_table *vaddr_map_new(int *keep_fd)
 		} else {
 			int high = fcntl(fd, F_DUPFD, 100);
 			if (high >= 0) {
-				close(fd);
+				tw_libc()->close(fd);
 				fd = high;
 			}
 			remember_fd(fd);
@@ -355,7 +355,7 @@ static int vaddr_snapshot_fd(struct vaddr_table *t)
 	if (ftruncate(fd, sizeof(*c)) == 0)
 		c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (c == MAP_FAILED) {
-		close(fd);
+		tw_libc()->close(fd);
 		return -1;
 	}
 	c->version = t->version;
