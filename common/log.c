@@ -245,6 +245,8 @@ static void emit(int level, const struct tw_event *ev, struct log_line *l, bool 
 /* One line for EV (its kind "log" when it has none), to the user's log when TO_USER. errno is kept: a hook logs
  * just before returning -1 with errno set. */
 static void write_line(int level, const struct tw_event *ev, bool to_user, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static void write_line(int level, const struct tw_event *ev, bool to_user, const char *fmt, va_list ap)
 {
 	int saved_errno = errno;
 	struct log_line l;
