@@ -35,7 +35,9 @@ static int read_qname(const uint8_t *msg, size_t len, size_t *off, char name[TW_
 			break;
 		if (l & 0xc0)
 			return -EBADMSG; /* compression or extended labels have no place in a question we read */
-		if (o + l > len || n + l + 1 >= TW_NAME_MAX)
+		/* 255 bytes on the wire at most, the final zero included (RFC 1035): a longer name's reply could not
+		 * carry it, and no reader takes it (found by fuzz_dns_query). */
+		if (o + l > len || n + l + 1 >= TW_NAME_MAX || (o - *off) + l + 1 > 255)
 			return -EBADMSG;
 		if (n)
 			name[n++] = '.';
