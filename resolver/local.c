@@ -16,10 +16,12 @@
 #define RESOLVER_TIMEOUT_MS 2500
 #define RESOLVER_TRIES 2
 
+/* Non-blocking: c-ares configures no socket that user socket functions made, and its read loop drains a UDP
+ * socket until EAGAIN; on a blocking one it waits for an answer that was lost, past every timeout. */
 static ares_socket_t real_asocket(int domain, int type, int protocol, void *user)
 {
 	(void)user;
-	return tw_libc()->socket(domain, type | SOCK_CLOEXEC, protocol);
+	return tw_libc()->socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
 }
 
 static int real_aclose(ares_socket_t fd, void *user)
