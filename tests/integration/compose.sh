@@ -73,7 +73,6 @@ eval "$("$TESTNET" env "$TORNET" 2>/dev/null)"
 # The stack's variables: the health check's target and what the services fetch, on the network's HTTP target
 # (its exits resolve api.trongrid.io to it).
 export TOR_CHECK_TARGET=api.trongrid.io:$TORNET_HTTP_PORT TRON_API_URL=http://api.trongrid.io:$TORNET_HTTP_PORT/
-export SERVICE_PERIOD=5
 
 # --------------------------------------------------------------------------- podman and buildah, all in WORK
 C=$WORK/c
