@@ -816,9 +816,13 @@ static bool is_proxy_name(const struct tw_config *cfg, const char *norm)
 }
 
 /* Suffixes reserved for local use (RFC 6761, 6762, 8375, ICANN's .internal) or customary on private networks:
- * no exit relay can resolve them, and asking one tells it the stack's internal names. */
+ * no exit relay can resolve them, and asking one tells it the stack's internal names. dns.podman is podman's
+ * container DNS domain (aardvark-dns; `search dns.podman` in every container's resolv.conf): resolvers that walk
+ * the search list themselves (Go's) ask lucid-mongodb.dns.podman before lucid-mongodb; refused, they go on to
+ * the name the policy allows. */
 static const char *const internal_suffixes[] = {
 	"local", "localdomain", "internal", "intranet", "lan", "home.arpa", "home", "corp", "private", "invalid",
+	"dns.podman",
 };
 
 bool policy_name_internal(const char *name, const char **suffix)

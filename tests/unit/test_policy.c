@@ -1926,9 +1926,10 @@ static void test_internal_names(void **state)
 {
 	(void)state;
 	const char *internal[] = { "api", "lucid-mongodb2", "db.internal", "printer.local", "nas.home.arpa",
-				   "git.corp", "x.lan", "box.localdomain", "wiki.intranet", "a.b.private" };
+				   "git.corp", "x.lan", "box.localdomain", "wiki.intranet", "a.b.private",
+				   "lucid-mongodb.dns.podman" };
 	const char *external[] = { "example.com", "api.trongrid.io", "xyz.onion", "localhost", "home.arpa.example",
-				   "internal.example.com", "corp.example" };
+				   "internal.example.com", "corp.example", "dns.podman.example.com", "podman.io" };
 	for (size_t i = 0; i < sizeof(internal) / sizeof(internal[0]); i++)
 		if (!policy_name_internal(internal[i], NULL))
 			fail_msg("%s is not internal", internal[i]);

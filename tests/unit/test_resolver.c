@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,65 @@ static void dns_reply_checked_and_read(void **state)
 	assert_false(resolver_dns_reply_answers(nx, sizeof(nx), &q));
 }
 
+/* ------------------------------------------------------------------ a lookup whose AAAA answer never comes */
+
+/* A nameserver on 127.0.0.1 that answers A questions (127.0.0.9) and never AAAA ones, as a container's
+ * nameserver can, until *stop. */
+struct half_ns {
+	int fd;
+	volatile int stop;
+};
+
+static void *half_ns_run(void *arg)
+{
+	struct half_ns *ns = arg;
+	while (!ns->stop) {
+		struct pollfd p = { .fd = ns->fd, .events = POLLIN };
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		uint8_t q[512], r[600];
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(ns->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		if (n < 17 || n > 500 || q[n - 4] != 0 || q[n - 3] != RESOLVER_DNS_A)
+			continue; /* AAAA (and anything else): silence */
+		static const uint8_t answer[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9 };
+		memcpy(r, q, (size_t)n);
+		r[2] = 0x81, r[3] = 0x80, r[6] = 0, r[7] = 1; /* a response, one answer */
+		r[8] = r[9] = r[10] = r[11] = 0;
+		memcpy(r + n, answer, sizeof(answer));
+		sendto(ns->fd, r, (size_t)n + sizeof(answer), 0, (struct sockaddr *)&from, fl);
+	}
+	return NULL;
+}
+
+/* c-ares leaves the sockets of user socket functions as they were made: they must be non-blocking, or c-ares's
+ * read loop, after the A answer, waits in recvfrom for the AAAA one forever, past every timeout (seen in the
+ * compose test: a Python service hung in getaddrinfo("lucid-mongodb") after its nameserver dropped a reply). */
+static void lookup_survives_a_lost_answer(void **state)
+{
+	(void)state;
+	struct half_ns ns = { .fd = socket(AF_INET, SOCK_DGRAM, 0) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(bind(ns.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(ns.fd, (struct sockaddr *)&sin, &sl), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, half_ns_run, &ns), 0);
+	char resolv[64];
+	snprintf(resolv, sizeof(resolv), "nameserver 127.0.0.1:%u\n", ntohs(sin.sin_port));
+	alarm(120); /* a hang is the failure: SIGALRM ends the test */
+	struct resolver_addr out[4];
+	int n = resolver_local_lookup(resolv, "", "svc.half.test", 0, out, 4);
+	alarm(0);
+	ns.stop = 1;
+	pthread_join(t, NULL);
+	close(ns.fd);
+	assert_true(n >= 1);
+	assert_int_equal(out[0].family, AF_INET);
+	assert_memory_equal(out[0].addr, ((uint8_t[]){ 127, 0, 0, 9 }), 4);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "--child") == 0)
@@ -410,6 +470,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(vaddr_shared_across_exec),
 		cmocka_unit_test(vaddr_small_range_fills),
 		cmocka_unit_test(dns_reply_checked_and_read),
+		cmocka_unit_test(lookup_survives_a_lost_answer),
 	};
 	return cmocka_run_group_tests(tests, map_setup, NULL);
 }
