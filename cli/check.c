@@ -79,37 +79,12 @@ static const char *errname(int err)
 /* "host:port", "[v6]:port". Fills HOST (normalised when a name) and PORT; false when malformed. */
 static bool parse_target(const char *s, char host[TW_NAME_MAX], uint16_t *port)
 {
-	const char *colon;
-	const char *h = s;
-	size_t hn;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return false;
-		h = s + 1;
-		hn = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || memchr(s, ':', (size_t)(colon - s)))
-			return false; /* a bare IPv6 address needs brackets to carry a port */
-		hn = (size_t)(colon - s);
-	}
-	if (hn == 0 || hn >= TW_NAME_MAX)
-		return false;
 	char buf[TW_NAME_MAX];
-	memcpy(buf, h, hn);
-	buf[hn] = '\0';
-	const char *p = colon + 1;
-	if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p))
+	if (cli_split_hostport(s, false, buf, port) != 0)
 		return false;
-	long v = strtol(p, NULL, 10);
-	if (v < 1 || v > 65535)
-		return false;
-	*port = (uint16_t)v;
 	unsigned char a[16];
 	if (inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1) {
-		memcpy(host, buf, hn + 1);
+		memcpy(host, buf, strlen(buf) + 1);
 		return true;
 	}
 	return tw_name_normalize(buf, host) == 0;

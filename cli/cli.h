@@ -3,6 +3,9 @@
 #define TORWRAP_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/tw.h"
 
 #define CLI_EXIT_USAGE 2
 #define CLI_EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
@@ -23,6 +26,10 @@ int tw_explain_main(int argc, char **argv);
  * "--opt=value"), or NULL: options only set the variables the library reads, so every command sees one
  * configuration. */
 const char *cli_option_var(const char *arg);
+
+/* Splits "host:port" or "[v6]:port" into HOST (brackets taken off, otherwise as written) and PORT (1-65535).
+ * With PORT_OPTIONAL, "host" and a bare "v6" are taken too, with PORT 0. Returns 0 or -EINVAL. */
+int cli_split_hostport(const char *s, bool port_optional, char host[TW_NAME_MAX], uint16_t *port);
 
 /* `torwrap audit ...` (ARGV[0] is "audit"): the wrapper, and a report of every destination used. Returns the
  * exit status. */

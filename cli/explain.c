@@ -36,32 +36,7 @@ struct destination {
 /* "host", "host:port", "[v6]:port", "v6". Returns 0 or -EINVAL. */
 static int parse_destination(const char *arg, struct destination *d)
 {
-	const char *host = arg, *port = NULL;
-	size_t hlen = strlen(arg);
-	if (arg[0] == '[') {
-		const char *close = strchr(arg, ']');
-		if (!close || (close[1] && close[1] != ':'))
-			return -EINVAL;
-		host = arg + 1;
-		hlen = (size_t)(close - host);
-		port = close[1] ? close + 2 : NULL;
-	} else if (strchr(arg, ':') == strrchr(arg, ':') && strchr(arg, ':')) {
-		hlen = (size_t)(strchr(arg, ':') - arg);
-		port = strchr(arg, ':') + 1;
-	}
-	if (hlen == 0 || hlen >= sizeof(d->host))
-		return -EINVAL;
-	memcpy(d->host, host, hlen);
-	d->host[hlen] = '\0';
-	d->port = 0;
-	if (port) {
-		char *end;
-		unsigned long p = strtoul(port, &end, 10);
-		if (!*port || *end || p == 0 || p > 65535)
-			return -EINVAL;
-		d->port = (uint16_t)p;
-	}
-	return 0;
+	return cli_split_hostport(arg, true, d->host, &d->port);
 }
 
 /* The decision for D: an address as an address, anything else as a name. */
