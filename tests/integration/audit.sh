@@ -29,9 +29,10 @@ report_has() {
 # contains TEXT REGEX: a line of TEXT matches (one here-string each: all_true's commands share one stdin).
 contains() { grep -qE "$2" <<<"$1"; }
 # wait_line FILE REGEX: until a line of FILE matches (the command's own end is what bounds it).
+# (60 s at most: a generous limit that only tells a report that never comes from a slow one)
 wait_line() {
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		grep -qE "$2" "$1" && return 0
 		sleep 0.1
 	done
