@@ -82,6 +82,51 @@ const char *route_addr_text(const struct resolver_addr *a, char *buf, size_t len
 	return buf;
 }
 
+int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, struct resolver_addr *a,
+			uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	*port = 0;
+	if (sa == NULL || len < sizeof(sa_family_t))
+		return -EINVAL;
+	if (sa->sa_family == AF_UNSPEC) {
+		if (domain == AF_INET6)
+			return 0; /* udpv6_sendmsg: no address, the connected peer */
+		if (len < sizeof(struct sockaddr_in))
+			return -EINVAL;
+		struct sockaddr_in sin; /* udp_sendmsg reads AF_UNSPEC as AF_INET */
+		memcpy(&sin, sa, sizeof(sin));
+		sin.sin_family = AF_INET;
+		return route_sockaddr_split((struct sockaddr *)&sin, sizeof(sin), a, port) == 0 ? 1 : -EINVAL;
+	}
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (sa->sa_family == AF_INET6 && domain == AF_INET)
+		return -EAFNOSUPPORT;
+	return route_sockaddr_split(sa, len, a, port) == 0 ? 1 : -EINVAL;
+}
+
+/* A proxy given as a literal, at PORT: its address is no nameserver's, whatever resolv.conf says. */
+static bool is_literal_proxy(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port)
+{
+	for (unsigned i = 0; ctx->cfg && i < ctx->cfg->nproxy; i++) {
+		const struct policy_proxy *px = &ctx->cfg->proxy[i];
+		struct resolver_addr lit = { .family = AF_INET };
+		if (px->port != port)
+			continue;
+		if (inet_pton(AF_INET, px->host, lit.addr) != 1) {
+			lit.family = AF_INET6;
+			if (inet_pton(AF_INET6, px->host, lit.addr) != 1)
+				continue;
+		}
+		uint32_t x, y;
+		if (route_addr_v4(&lit, &x) ? route_addr_v4(a, &y) && x == y
+					    : a->family == AF_INET6 && memcmp(a->addr, lit.addr, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
 bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port)
 {
 	if (port == 53)
@@ -89,16 +134,18 @@ bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr
 	uint32_t v4 = 0, ns4;
 	bool have_v4 = route_addr_v4(a, &v4);
 	for (unsigned i = 0; ctx->ns && i < ctx->ns->nns; i++) {
+		/* Every port of a nameserver's address: Docker's 127.0.0.11 really listens on a high port, which a
+		 * program can read from /proc/net/udp and ask directly. */
 		const struct resolver_nameserver *ns = &ctx->ns->ns[i];
-		if (ns->port != port)
-			continue;
+		bool same = false;
 		if (ns->family == AF_INET) {
 			memcpy(&ns4, ns->addr, 4);
-			if (have_v4 && ns4 == v4)
-				return true;
-		} else if (a->family == AF_INET6 && memcmp(ns->addr, a->addr, 16) == 0) {
-			return true;
+			same = have_v4 && ns4 == v4;
+		} else {
+			same = a->family == AF_INET6 && memcmp(ns->addr, a->addr, 16) == 0;
 		}
+		if (same)
+			return !is_literal_proxy(ctx, a, port);
 	}
 	return false;
 }

@@ -53,7 +53,15 @@ bool route_addr_v4(const struct resolver_addr *a, uint32_t *v4);
 /* "a.b.c.d" / "x:y::z" for log lines. */
 const char *route_addr_text(const struct resolver_addr *a, char *buf, size_t len);
 
-/* True when A:PORT is a nameserver: port 53, or an address:port of the context's resolv.conf. */
+/* What the kernel makes of the destination SA (LEN bytes) of a datagram sent on an inet socket of DOMAIN: 1 with
+ * its address and port in A/PORT (AF_UNSPEC on an AF_INET socket reads as AF_INET, as udp_sendmsg reads it), 0
+ * when it names no destination (AF_UNSPEC on an AF_INET6 socket: the connected peer), or the negative errno the
+ * kernel would give (-EINVAL, -EAFNOSUPPORT). Decide on A/PORT; send what the program gave (a copy). */
+int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, struct resolver_addr *a,
+			uint16_t *port);
+
+/* True when A:PORT is a nameserver: port 53 anywhere, or any port of an address of the context's resolv.conf
+ * (but a proxy configured there as a literal, at its port). */
 bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port);
 
 /* The decision for a connect() to SA: virtual addresses are names (their name in NAME, else NAME is ""),

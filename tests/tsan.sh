@@ -54,7 +54,7 @@ check "process trees: no ThreadSanitizer report" no_reports
 # --------------------------------------------------------------------------- the supervisor's thread pool
 SC=$WORK/static_client
 gcc -std=c11 -D_GNU_SOURCE -O1 -g -pthread -static -o "$SC" "$TW_TOP/tests/programs/static_client.c"
-out=$(unshare -m -- sh -c 'printf "nameserver 127.0.0.1:%s\n" "$0" >"$1" && mount --bind "$1" /etc/resolv.conf &&
+out=$(unshare -m -- sh -c 'printf "nameserver 127.0.0.11:%s\n" "$0" >"$1" && mount --bind "$1" /etc/resolv.conf &&
 	shift && exec "$@"' "$DPORT" "$WORK/tsan-resolv.conf" env LD_PRELOAD="$SAN_PRELOAD" "$TORWRAP" \
 	"$SC" --threads 16 --count 10 get pool.example.test "$HPORT" 2>&1)
 check "supervisor: 16 threads of a static program, 160 requests through the proxy" grep -qx "fetched 160/160" <<<"$out"

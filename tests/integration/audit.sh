@@ -17,7 +17,7 @@ mkdir -p "$TMPDIR"
 ADNS=$(free_port)
 start_dns audit "$ADNS" --record tron-wallet-manager=127.0.0.2 --record tor-proxy=127.0.0.1 \
 	--record ledger-db=127.0.0.2 || { notok "dns server"; finish; }
-printf 'nameserver 127.0.0.1:%s\n' "$ADNS" >"$WORK/resolv.conf"
+printf 'nameserver %s:%s\n' "$DNS_ADDR" "$ADNS" >"$WORK/resolv.conf"
 
 # tw_bg ARGS...: the wrapper in the background, its own pid in $! (a function run with & would be a subshell,
 # and a signal meant for the audit would reach that subshell instead).

@@ -83,7 +83,7 @@ for name in db.internal unknownsvc printer.local; do
 		bash -c "grep -q 'getaddrinfo:' <<<'$out' && ! grep -qE 'htons\(53\)' '$WORK/st2.$name' && ! grep -q '\"$name\"' '$DNS_LOG' && [ \$(wc -l <'$SOCKS_LOG') -eq $before ]"
 done
 # A program's own resolver under the wrapper: the responder answers REFUSED, the nameserver hears nothing.
-out=$(tw "$PROGRAMS/leaky" dns-udp 127.0.0.1 "$DPORT" own.internal recvfrom 2>&1)
+out=$(tw "$PROGRAMS/leaky" dns-udp "$DNS_ADDR" "$DPORT" own.internal recvfrom 2>&1)
 check "internal name, own resolver: refused by the responder" grep -q "DNS query for own.internal refused: not in the policy" <<<"$out"
 check "internal name, own resolver: the nameserver never asked" dns_not_asked "$DNS_LOG" own.internal
 # A static program under the supervisor.

@@ -38,23 +38,23 @@ check "getaddrinfo_a: virtual address, nothing sent" grep -qE '^127\.(19[2-9]|2[
 # responder: a query for a name that is not allowed is refused before it is sent.
 VIRT='^127\.(19[2-9]|2[0-5][0-9])\.'
 for how in recvfrom recvmsg recvmmsg; do
-	out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" "$how.example.test" "$how" 2>&1)
+	out=$(tw "$L" dns-udp "$DNS_ADDR" "$DPORT" "$how.example.test" "$how" 2>&1)
 	check "own resolver ($how): external name answered with a virtual address" \
 		grep -qE "^A 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
 	check "own resolver ($how): the reply comes from the nameserver asked, getpeername names it" \
-		grep -qx "A .* from 127.0.0.1 $DPORT peer 127.0.0.1 $DPORT" <<<"$out"
+		grep -qx "A .* from $DNS_ADDR $DPORT peer $DNS_ADDR $DPORT" <<<"$out"
 	check "own resolver ($how): the nameserver never asked" dns_not_asked "$DNS_LOG" "$how.example.test"
 done
-out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" tron-wallet-manager recvfrom 2>&1)
-check "own resolver: allowed name answered by the nameserver" grep -qx "A 127.0.0.2 from 127.0.0.1 $DPORT peer .*" <<<"$out"
+out=$(tw "$L" dns-udp "$DNS_ADDR" "$DPORT" tron-wallet-manager recvfrom 2>&1)
+check "own resolver: allowed name answered by the nameserver" grep -qx "A 127.0.0.2 from $DNS_ADDR $DPORT peer .*" <<<"$out"
 # The supervisor forwards an allowed name's query under an ID of its own (getrandom) and believes only a reply
 # with that ID and the same question: for ledger.internal.test the test nameserver first sends two forgeries
 # claiming 192.0.2.66, one with another ID and one with the right ID for another question.
 ids_differ=0
 for i in 1 2; do
-	out=$(tw "$L" dns-udp 127.0.0.1 "$DPORT" ledger.internal.test recvfrom 2>&1)
+	out=$(tw "$L" dns-udp "$DNS_ADDR" "$DPORT" ledger.internal.test recvfrom 2>&1)
 	check "own resolver, forged replies first ($i): the real answer is taken" \
-		grep -qx "A 127.0.0.2 from 127.0.0.1 $DPORT peer .*" <<<"$out"
+		grep -qx "A 127.0.0.2 from $DNS_ADDR $DPORT peer .*" <<<"$out"
 	sent=$(sed -n 's/^query id //p' <<<"$out")
 	seen=$($PY -c 'import json, sys
 ids = [r["id"] for r in map(json.loads, open(sys.argv[1])) if r.get("qname") == "ledger.internal.test"]
@@ -63,42 +63,42 @@ print(ids[-1] if ids else "")' "$DNS_LOG")
 done
 # (the same ID twice by chance: 1 in 2^32)
 check "own resolver: the nameserver is asked under the supervisor's ID, not the program's" [ $ids_differ -eq 1 ]
-out=$(preload "$L" dns-udp 127.0.0.1 "$DPORT" preload-own.example.test recvfrom 2>&1)
+out=$(preload "$L" dns-udp "$DNS_ADDR" "$DPORT" preload-own.example.test recvfrom 2>&1)
 check "own resolver, LD_PRELOAD alone: external name refused (EPERM), never asked" \
 	bash -c "grep -qx EPERM <<<'$out' && ! grep -q preload-own.example.test '$DNS_LOG'"
-out=$(preload "$L" dns-udp 127.0.0.1 "$DPORT" tron-wallet-manager recvfrom 2>&1)
-check "own resolver, LD_PRELOAD alone: allowed name answered" grep -q "^A 127.0.0.2 from 127.0.0.1 $DPORT" <<<"$out"
+out=$(preload "$L" dns-udp "$DNS_ADDR" "$DPORT" tron-wallet-manager recvfrom 2>&1)
+check "own resolver, LD_PRELOAD alone: allowed name answered" grep -q "^A 127.0.0.2 from $DNS_ADDR $DPORT" <<<"$out"
 
 if command -v dig >/dev/null; then
-	out=$(strace_net "$WORK/st.dig" tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig.example.test 2>&1)
+	out=$(strace_net "$WORK/st.dig" tw dig +short +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" dig.example.test 2>&1)
 	check "dig external name: a virtual address" grep -qE "$VIRT" <<<"$out"
 	check "dig external name: the nameserver never asked" dns_not_asked "$DNS_LOG" dig.example.test
-	out=$(tw bash -c "a=\$(dig +short +tries=1 +time=2 @127.0.0.1 -p '$DPORT' digget.example.test) &&
+	out=$(tw bash -c "a=\$(dig +short +tries=1 +time=2 @"$DNS_ADDR" -p '$DPORT' digget.example.test) &&
 		exec '$PROGRAMS/tcpget' \"\$a\" '$HPORT'" 2>&1)
 	check "dig's virtual address, connected to: through the proxy" grep -q "hello from the internet" <<<"$out"
 	check "dig's virtual address, connected to: the proxy got the hostname" \
 		socks_saw 3 digget.example.test "$HPORT"
-	out=$(tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
+	out=$(tw dig +short +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" tron-wallet-manager 2>&1)
 	check "dig allowed name: answered by the nameserver" grep -qx "127.0.0.2" <<<"$out"
 	check "dig allowed name: the nameserver asked" dns_asked "$DNS_LOG" tron-wallet-manager
 	out=$(strace_net "$WORK/st.dig2" tw dig +tries=1 +time=2 @198.51.100.53 dig2.example.test 2>&1)
 	check "dig to an external nameserver: no datagram leaves" bash -c "! grep -q '198.51.100.53' '$WORK/st.dig2'"
-	out=$(preload dig +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig-preload.example.test 2>&1)
+	out=$(preload dig +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" dig-preload.example.test 2>&1)
 	check "dig, LD_PRELOAD alone: external name refused before it is sent" \
 		dns_not_asked "$DNS_LOG" dig-preload.example.test
 	check "dig, LD_PRELOAD alone: the log says why" grep -q "DNS to a nameserver refused" <<<"$out"
-	out=$(tw host -W 2 -p "$DPORT" host.example.test 127.0.0.1 2>&1)
+	out=$(tw host -W 2 -p "$DPORT" host.example.test "$DNS_ADDR" 2>&1)
 	check "host external name: a virtual address" grep -qE "has address 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
 	check "host external name: the nameserver never asked" dns_not_asked "$DNS_LOG" host.example.test
-	out=$(tw nslookup -port="$DPORT" -timeout=2 -retry=0 nslookup.example.test 127.0.0.1 2>&1)
+	out=$(tw nslookup -port="$DPORT" -timeout=2 -retry=0 nslookup.example.test "$DNS_ADDR" 2>&1)
 	check "nslookup external name: a virtual address" grep -qE "Address: 127\.(19[2-9]|2[0-5][0-9])\." <<<"$out"
 	check "nslookup external name: the nameserver never asked" dns_not_asked "$DNS_LOG" nslookup.example.test
 	out=$(strace_net "$WORK/st.nslookup" tw nslookup -timeout=2 -retry=0 nslookup2.example.test 2>&1)
 	check "nslookup with the machine's resolv.conf: no packet to port 53" no_port53 "$WORK/st.nslookup"
-	out=$(tw dig +tcp +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tcpdig.example.test 2>&1)
+	out=$(tw dig +tcp +short +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" tcpdig.example.test 2>&1)
 	check "dig +tcp external name: a virtual address" grep -qE "$VIRT" <<<"$out"
 	check "dig +tcp external name: the nameserver never asked" dns_not_asked "$DNS_LOG" tcpdig.example.test
-	out=$(tw dig +tcp +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" tron-wallet-manager 2>&1)
+	out=$(tw dig +tcp +short +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" tron-wallet-manager 2>&1)
 	check "dig +tcp allowed name: answered" grep -qx "127.0.0.2" <<<"$out"
 else
 	skip "dig/host/nslookup: not installed (dnsutils)"
@@ -106,7 +106,7 @@ fi
 if command -v node >/dev/null; then
 	out=$(strace_net "$WORK/st.node" tw node -e "
 const dns = require('dns');
-dns.setServers(['127.0.0.1:$DPORT']);
+dns.setServers(['$DNS_ADDR:$DPORT']);
 dns.resolve4('node.example.test', (err, a) => { console.log(err ? 'resolve4 error ' + err.code : 'resolve4 ' + a); });
 dns.lookup('lookup.example.test', (err, a) => { console.log(err ? 'lookup error' : 'lookup ' + a); });
 dns.resolve4('tron-wallet-manager', (err, a) => { console.log(err ? 'internal error ' + err.code : 'internal ' + a); });

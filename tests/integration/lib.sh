@@ -10,6 +10,9 @@ TORWRAP="$TW_BUILD/torwrap"
 LIBTORWRAP="$TW_BUILD/libtorwrap.so"
 TOOLS="$TW_TOP/tests/tools"
 PROGRAMS="$TW_BUILD/programs"
+# The test nameserver's address, of its own as Docker's 127.0.0.11 is: every port of a nameserver's address is DNS
+# to torwrap, so nothing else may listen there.
+DNS_ADDR=127.0.0.11
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 
@@ -166,7 +169,7 @@ start_dns() { # start_dns NAME PORT [--record NAME=IP ...] (its pid: DNS_PID)
 	local name=$1 port=$2
 	shift 2
 	rm -f "$WORK/dns-$name.ready"
-	bg "dns-$name" $PY "$TOOLS/dns_server.py" --listen "127.0.0.1:$port" --log "$WORK/dns-$name.log" \
+	bg "dns-$name" $PY "$TOOLS/dns_server.py" --listen "$DNS_ADDR:$port" --log "$WORK/dns-$name.log" \
 		--ready-file "$WORK/dns-$name.ready" "$@"
 	DNS_PID=${TW_PIDS[-1]}
 	wait_file "$WORK/dns-$name.ready"
@@ -219,7 +222,7 @@ start_world() {
 
 	SOCKS_LOG=$WORK/socks-main.log
 	DNS_LOG=$WORK/dns-main.log
-	printf 'nameserver 127.0.0.1:%s\n' "$DPORT" >"$WORK/resolv.conf"
+	printf 'nameserver %s:%s\n' "$DNS_ADDR" "$DPORT" >"$WORK/resolv.conf"
 	printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$WORK/hosts"
 	cat >"$WORK/policy" <<-POLICY
 	# the TRON stack's internal services

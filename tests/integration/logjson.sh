@@ -44,7 +44,7 @@ jrun preload "$PROGRAMS/tcpget" via.logjson.example.test "$HPORT"        # proxy
 TOR_PROXY_SOCKS_PORT=$FPORT jrun preload "$PROGRAMS/tcpget" "$REFUSED_NAME" "$HPORT" # proxy: Tor's reply 05
 TORWRAP_MODE=onion-only jrun preload "$PROGRAMS/tcpget" 198.51.100.7 "$HPORT" # connect: refused (mode)
 jrun preload "$PROGRAMS/static_client" udp 198.51.100.7 9                 # send: refused (UDP cannot go to Tor)
-jrun tw dig +short +tries=1 +time=2 @127.0.0.1 -p "$DPORT" dig.logjson.example.test # dns: answered by torwrap
+jrun tw dig +short +tries=1 +time=2 @"$DNS_ADDR" -p "$DPORT" dig.logjson.example.test # dns: answered by torwrap
 TORWRAP_MODE=bogus jrun preload "$PROGRAMS/tcpget" 127.0.0.1 "$HPORT"     # config: broken
 jrun preload sh -c "'$SC' exit 0"                                         # exec: refused (static)
 jrun tw "$SC" get 198.51.100.7 "$HPORT"                                   # supervised: proxy and connect

@@ -18,7 +18,7 @@ PID_B=$SOCKS_PID
 start_socks_at c 127.0.0.5 "$MP" --default-ip 127.0.0.1 || { notok "socks server c"; finish; }
 MDNS=$(free_port)
 start_dns multi "$MDNS" --record tor-proxy=127.0.0.3 --record tor-proxy=127.0.0.4 || { notok "dns server"; finish; }
-printf 'nameserver 127.0.0.1:%s\n' "$MDNS" >"$WORK/resolv.conf"
+printf 'nameserver %s:%s\n' "$DNS_ADDR" "$MDNS" >"$WORK/resolv.conf"
 export TOR_PROXY_SOCKS_PORT=$MP
 LOG_A=$WORK/socks-a.log LOG_B=$WORK/socks-b.log LOG_C=$WORK/socks-c.log
 SC_DYN=$PROGRAMS/static_client

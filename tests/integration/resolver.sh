@@ -8,7 +8,7 @@ start_world
 # A second nameserver for these names only: answers A, never AAAA.
 QPORT=$(free_port)
 start_dns quiet "$QPORT" --record mute-aaaa.internal.test=127.0.0.2 --silent mute-aaaa.internal.test:AAAA
-printf 'nameserver 127.0.0.1:%s\n' "$QPORT" >"$WORK/resolv-quiet.conf"
+printf 'nameserver %s:%s\n' "$DNS_ADDR" "$QPORT" >"$WORK/resolv-quiet.conf"
 T=$PROGRAMS/tcpget
 # The guard only tells a hang from an answer: the lookup's own bound is c-ares's (2 tries of 2.5 s here).
 out=$(TORWRAP_RESOLV_CONF=$WORK/resolv-quiet.conf timeout 120 env LD_PRELOAD="$LIBTORWRAP${SAN_PRELOAD:+:$SAN_PRELOAD}" \

@@ -41,7 +41,7 @@ PRELOAD_LINE="${SAN_PRELOAD:+${SAN_PRELOAD//:/ } }$WORK/bin/libtorwrap.so"
 SECRET="SECRET-$RANDOM-$RANDOM"
 printf '%s not a policy line\n' "$SECRET" >"$WORK/secret"
 printf '127.0.0.7 secret-host.example.test %s\n' "$SECRET" >"$WORK/secret-hosts"
-printf 'nameserver 127.0.0.1:%s\n# %s\n' "$DPORT" "$SECRET" >"$WORK/secret-resolv"
+printf 'nameserver %s:%s\n# %s\n' "$DNS_ADDR" "$DPORT" "$SECRET" >"$WORK/secret-resolv"
 chmod 600 "$WORK/secret" "$WORK/secret-hosts" "$WORK/secret-resolv"
 printf 'tron-wallet-manager\n' >"$WORK/etc-policy"
 chmod 644 "$WORK/etc-policy"
@@ -63,7 +63,7 @@ secns() {
 		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$w/ovl/up,workdir=$w/ovl/wk" /etc &&
 		echo "$line" >/etc/ld.so.preload && mkdir -p /etc/torwrap && cp -p "$policy" /etc/torwrap/policy &&
 		echo "127.0.0.3 tor-proxy" >>/etc/hosts &&
-		rm -f /etc/resolv.conf && echo "nameserver 127.0.0.1:$dport" >/etc/resolv.conf || exit 99
+		rm -f /etc/resolv.conf && echo "nameserver 127.0.0.11:$dport" >/etc/resolv.conf || exit 99
 		exec setpriv --reuid='"$NOBODY"' --regid='"$NOBODY"' --clear-groups env -i PATH=/usr/bin:/bin "$@"
 	' _ "$WORK" "$PRELOAD_LINE" "$policy" "$DPORT" "${keep[@]}" "$@"
 }

@@ -120,7 +120,7 @@ start_dns main "$DPORT" --record tor-proxy=127.0.0.1 --record api.example.test=1
 	{ notok "local dns server"; finish; }
 DNS_LOG=$WORK/dns-main.log
 start_http int 127.0.0.2 "$HP" "internal service" || { notok "internal http server"; finish; }
-printf 'nameserver 127.0.0.1:%s\n' "$DPORT" >"$WORK/resolv.conf"
+printf 'nameserver %s:%s\n' "$DNS_ADDR" "$DPORT" >"$WORK/resolv.conf"
 printf '127.0.0.1 localhost\n' >"$WORK/hosts"
 printf '# internal services\ndirect api.example.test\nrefuse blocked.example.test\n' >"$WORK/policy"
 export TORWRAP_RESOLV_CONF=$WORK/resolv.conf TORWRAP_HOSTS=$WORK/hosts TORWRAP_POLICY=$WORK/policy

@@ -213,7 +213,11 @@ static void test_nameservers_and_targets(void **state)
 	inet_pton(AF_INET, "10.0.0.2", a.addr);
 	assert_true(route_is_nameserver(&ctx, &a, 53));
 	assert_true(route_is_nameserver(&ctx, &a, 5353)); /* resolv.conf's address:port */
-	assert_false(route_is_nameserver(&ctx, &a, 5354));
+	assert_true(route_is_nameserver(&ctx, &a, 5354)); /* any port of a nameserver's address */
+	struct resolver_addr other = { .family = AF_INET };
+	inet_pton(AF_INET, "10.0.0.3", other.addr);
+	assert_false(route_is_nameserver(&ctx, &other, 5353));
+	assert_true(route_is_nameserver(&ctx, &other, 53));
 	struct resolver_addr m = { .family = AF_INET6 };
 	inet_pton(AF_INET6, "::ffff:10.0.0.2", m.addr);
 	assert_true(route_is_nameserver(&ctx, &m, 5353));
@@ -239,6 +243,34 @@ static void test_nameservers_and_targets(void **state)
 	assert_int_equal(route_sockaddr_split((struct sockaddr *)&ss, len, &back, &port), 0);
 	assert_int_equal(port, 8080);
 	assert_memory_equal(back.addr, m.addr, 16);
+}
+
+/* Datagram destinations as the kernel reads them: AF_UNSPEC is AF_INET on an IPv4 socket, no address on an IPv6
+ * one; other families are the kernel's errors. */
+static void test_datagram_dest(void **state)
+{
+	(void)state;
+	struct sockaddr_in sin = { .sin_family = AF_UNSPEC, .sin_port = htons(9999) };
+	inet_pton(AF_INET, "198.51.100.7", &sin.sin_addr);
+	struct resolver_addr a;
+	uint16_t port;
+	assert_int_equal(route_datagram_dest(AF_INET, (struct sockaddr *)&sin, sizeof(sin), &a, &port), 1);
+	assert_int_equal(a.family, AF_INET);
+	assert_int_equal(port, 9999);
+	assert_memory_equal(a.addr, &sin.sin_addr, 4);
+	assert_int_equal(route_datagram_dest(AF_INET6, (struct sockaddr *)&sin, sizeof(sin), &a, &port), 0);
+	assert_int_equal(route_datagram_dest(AF_INET, (struct sockaddr *)&sin, 8, &a, &port), -EINVAL);
+	sin.sin_family = AF_INET;
+	assert_int_equal(route_datagram_dest(AF_INET6, (struct sockaddr *)&sin, sizeof(sin), &a, &port), 1);
+	assert_int_equal(a.family, AF_INET);
+	sin.sin_family = AF_UNIX;
+	assert_int_equal(route_datagram_dest(AF_INET, (struct sockaddr *)&sin, sizeof(sin), &a, &port), -EAFNOSUPPORT);
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(53) };
+	inet_pton(AF_INET6, "2001:db8::7", &sin6.sin6_addr);
+	assert_int_equal(route_datagram_dest(AF_INET6, (struct sockaddr *)&sin6, sizeof(sin6), &a, &port), 1);
+	assert_int_equal(a.family, AF_INET6);
+	assert_int_equal(route_datagram_dest(AF_INET6, (struct sockaddr *)&sin6, 20, &a, &port), -EINVAL);
+	assert_int_equal(route_datagram_dest(AF_INET, (struct sockaddr *)&sin6, sizeof(sin6), &a, &port), -EAFNOSUPPORT);
 }
 
 /* A query for NAME of TYPE, answered by the engine: the reply's length, or ROUTE_DNS_FORWARD/_DROP. */
@@ -338,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_reverse),
 		cmocka_unit_test(test_nameservers_and_targets),
 		cmocka_unit_test(test_dns_answer),
+		cmocka_unit_test(test_datagram_dest),
 	};
 	return cmocka_run_group_tests_name("route", tests, setup, teardown);
 }
