@@ -160,6 +160,54 @@ int resolver_dns_reply_addrs(const uint8_t *msg, size_t len, struct resolver_add
 	return n;
 }
 
+/* The EDNS record (OPT, RFC 6891) of MSG's additional section, when there is one: its payload size and DO bit.
+ * The answer and authority sections are stepped over (a query has none, but a message may carry them). */
+static bool find_opt(const uint8_t *msg, size_t len, size_t off, uint16_t *payload, bool *dnssec_ok)
+{
+	unsigned skip = (unsigned)get16(msg + 6) + get16(msg + 8), ar = get16(msg + 10);
+	for (unsigned i = 0; i < skip + ar; i++) {
+		size_t name = off;
+		if (skip_name(msg, len, &off) != 0 || off + 10 > len)
+			return false;
+		uint16_t type = get16(msg + off), rdlen = get16(msg + off + 8);
+		if (i >= skip && type == 41 && msg[name] == 0) { /* OPT, owned by the root */
+			*payload = get16(msg + off + 2);
+			*dnssec_ok = (msg[off + 6] & 0x80) != 0;
+			return true;
+		}
+		off += 10 + (size_t)rdlen;
+	}
+	return false;
+}
+
+ssize_t resolver_dns_rebuild_query(const uint8_t *msg, size_t len, uint16_t id, uint8_t *out, size_t outlen)
+{
+	struct resolver_dns_question q;
+	if (resolver_dns_parse_query(msg, len, &q) != 0 || q.qdcount != 1 || (q.flags & 0x7800) != 0)
+		return -EBADMSG;
+	uint16_t payload = 0;
+	bool dnssec_ok = false, edns = find_opt(msg, len, q.qend, &payload, &dnssec_ok);
+	size_t qlen = q.qend - DNS_HEADER, need = DNS_HEADER + qlen + (edns ? 11 : 0);
+	if (outlen < need)
+		return -ENOBUFS;
+	memset(out, 0, DNS_HEADER);
+	put16(out, id);
+	put16(out + 2, q.flags & 0x0130); /* RD, AD, CD: what a stub may ask; the opcode is QUERY */
+	put16(out + 4, 1);
+	put16(out + 10, edns ? 1 : 0);
+	memcpy(out + DNS_HEADER, msg + DNS_HEADER, qlen); /* the question as sent: read_qname checked every byte */
+	if (edns) {
+		uint8_t *o = out + DNS_HEADER + qlen;
+		o[0] = 0; /* the root */
+		put16(o + 1, 41);
+		put16(o + 3, payload < 512 ? 512 : payload > 1232 ? 1232 : payload);
+		put16(o + 5, 0); /* extended rcode, version 0 */
+		put16(o + 7, dnssec_ok ? 0x8000 : 0);
+		put16(o + 9, 0); /* no options: none of the program's bytes */
+	}
+	return (ssize_t)need;
+}
+
 static int write_name(uint8_t *out, size_t outlen, size_t *off, const char *name)
 {
 	size_t o = *off;

@@ -122,6 +122,13 @@ struct resolver_dns_question {
 /* Reads the header and first question of a DNS query. Returns 0 or -EBADMSG (not a well-formed query). */
 int resolver_dns_parse_query(const uint8_t *msg, size_t len, struct resolver_dns_question *q);
 
+/* The query MSG (LEN bytes) rebuilt from its question alone, under ID, for a nameserver: only a standard QUERY
+ * with one question is rebuilt; the question's bytes as sent, RD/AD/CD, and an EDNS record of our own (payload
+ * size clamped to 512..1232, the DO bit, no options) when MSG had one. Nothing else of MSG goes out: not its
+ * other sections, nor its EDNS options. Returns the length in OUT, -EBADMSG for anything else (an opcode other
+ * than QUERY, no or several questions, a malformed question), -ENOBUFS. */
+ssize_t resolver_dns_rebuild_query(const uint8_t *msg, size_t len, uint16_t id, uint8_t *out, size_t outlen);
+
 /* Writes a reply to Q: RCODE, and one answer record with RDATA when RDATA is not NULL. Returns the length or
  * a negative errno (-ENOBUFS when OUT is too small). */
 ssize_t resolver_dns_build_reply(const struct resolver_dns_question *q, int rcode, const uint8_t *rdata,

@@ -108,6 +108,15 @@ enum { ROUTE_DNS_FORWARD = -1000, ROUTE_DNS_DROP = -1001 };
 ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size_t len,
 			 struct resolver_dns_question *q, uint8_t *out, size_t outlen);
 
+/* Asks the context's nameservers, in order, the question of the program's QUERY (LEN bytes) about an allowed
+ * name, over TCP when TCP: rebuilt from the question alone (resolver_dns_rebuild_query: nothing else of QUERY
+ * goes out), under an ID and a UDP source port of our own; only a reply with that ID and the same question is
+ * believed, and it comes back in OUT with the program's ID. Each nameserver is given at most
+ * min(TOR_CONNECTIVITY_TIMEOUT, 2.5 s). Returns the reply's length, or a negative errno (-EBADMSG: QUERY is not a
+ * standard query of one question). Connects through the context's connect. Not logged. */
+ssize_t route_dns_forward(const struct route_ctx *ctx, const uint8_t *query, size_t len, uint8_t *out,
+			  size_t outlen, bool tcp);
+
 /* The SOCKS5 target for a connection to A:PORT, by NAME when there is one (ATYP 3), else by address. NAME must
  * outlive the target. */
 void route_target(const struct resolver_addr *a, uint16_t port, const char *name, struct socks5_target *t);

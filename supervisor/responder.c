@@ -1,8 +1,8 @@
-/* responder.c: the supervisor's DNS responder. A connect to port 53 (or to a nameserver of
+/* responder.c: the supervisor's DNS responder. A connect to port 53 (or to any port of a nameserver of
  * TORWRAP_RESOLV_CONF), UDP or TCP, is redirected in place (sv_redirect_dns) to a responder inside the
  * supervisor that answers from the shared virtual address map and forwards only allowed names to the configured
- * nameservers. glibc, Go, c-ares (the library's own lookups) and dig all connect their query sockets and take
- * the responder's answers. A query sent with an explicit address to port 53 (musl's way) is refused
+ * nameservers, rebuilt from their question alone (route_dns_forward). glibc, Go, c-ares (the library's own
+ * lookups) and dig all connect their query sockets and take the responder's answers. A query sent with an explicit address to port 53 (musl's way) is refused
  * (handlers.c): such resolvers check the reply's source, so it could not be answered.
  *
  * The responder listens on 127.0.0.1 and, where the host has it, ::1; it starts with the first query.
@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,138 +23,12 @@
 
 #define SV_FORWARDS_MAX 128 /* DNS queries being forwarded at once */
 #define SV_DNS_MAX 65535
-#define SV_DNS_TRY_MS 2500 /* per nameserver */
 
 /* ------------------------------------------------------------------------------------------- DNS messages */
 
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* --------------------------------------------------------------------------------------------- forwarding */
-
-/* 16 bits from getrandom: 0, or a negative errno. */
-static int random16(uint16_t *v)
-{
-	ssize_t n = getrandom(v, sizeof(*v), 0);
-	return n == (ssize_t)sizeof(*v) ? 0 : n < 0 ? -errno : -EIO;
-}
-
-/* Binds the forwarder's UDP socket S to a source port from getrandom (1024-65535), so that a forger must guess
- * the port as well as the ID. After a few ports in use, the kernel's own (also random) choice stands. */
-static void bind_random_port(int s, int family)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		uint16_t r;
-		if (random16(&r) != 0)
-			return;
-		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof(ss));
-		struct resolver_addr any = { .family = family };
-		socklen_t len = route_sockaddr_make(&any, (uint16_t)(1024 + r % (65536 - 1024)), family, &ss);
-		if (bind(s, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE)
-			return;
-	}
-}
-
-static ssize_t forward_udp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
-			   const struct resolver_dns_question *expect, uint8_t *out, size_t outlen, int64_t deadline)
-{
-	int s = socket(ns->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0)
-		return -errno;
-	bind_random_port(s, ns->ss_family);
-	ssize_t rc = -EAGAIN;
-	if (connect(s, (const struct sockaddr *)ns, nslen) != 0 || send(s, q, qlen, MSG_NOSIGNAL) != (ssize_t)qlen) {
-		rc = -errno;
-		goto out;
-	}
-	for (;;) {
-		int w = sv_wait_fd(s, POLLIN, deadline);
-		if (w < 0) {
-			rc = w;
-			break;
-		}
-		ssize_t n = recv(s, out, outlen, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0) {
-			rc = -errno; /* ECONNREFUSED: nobody there */
-			break;
-		}
-		if (resolver_dns_reply_answers(out, (size_t)n, expect)) { /* anything else is dropped */
-			rc = n;
-			break;
-		}
-	}
-out:
-	close(s);
-	return rc;
-}
-
-static ssize_t forward_tcp(const struct sockaddr_storage *ns, socklen_t nslen, const uint8_t *q, size_t qlen,
-			   const struct resolver_dns_question *expect, uint8_t *out, size_t outlen, int64_t deadline)
-{
-	int s = socket(ns->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0)
-		return -errno;
-	uint8_t *msg = malloc(qlen + 2);
-	ssize_t rc = -ENOMEM;
-	if (msg == NULL)
-		goto out;
-	msg[0] = (uint8_t)(qlen >> 8);
-	msg[1] = (uint8_t)qlen;
-	memcpy(msg + 2, q, qlen);
-	uint8_t hdr[2];
-	if ((rc = route_connect_until(&sv.route, s, (const struct sockaddr *)ns, nslen, deadline)) < 0 ||
-	    (rc = sv_send_all(s, msg, qlen + 2, deadline, NULL)) < 0 || (rc = sv_recv_exact(s, hdr, 2, deadline)) < 0)
-		goto out;
-	size_t n = get16(hdr);
-	if (n < 12 || n > outlen) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	if ((rc = sv_recv_exact(s, out, n, deadline)) < 0)
-		goto out;
-	rc = resolver_dns_reply_answers(out, n, expect) ? (ssize_t)n : -EBADMSG;
-out:
-	free(msg);
-	close(s);
-	return rc;
-}
-
-/* Asks the configured nameservers, in order, the question Q of QUERY under an ID of our own (getrandom): only
- * a reply with that ID and the same question is believed. The reply, with the program's ID back, goes to OUT.
- * Its length, or a negative errno. */
-static ssize_t dns_forward(const uint8_t *query, size_t qlen, const struct resolver_dns_question *q, uint8_t *out,
-			   size_t outlen, bool tcp)
-{
-	struct resolver_dns_question expect = *q;
-	ssize_t rc = random16(&expect.id);
-	uint8_t *mine = rc == 0 ? malloc(qlen) : NULL;
-	if (mine == NULL)
-		return rc < 0 ? rc : -ENOMEM;
-	memcpy(mine, query, qlen);
-	mine[0] = (uint8_t)(expect.id >> 8);
-	mine[1] = (uint8_t)expect.id;
-	rc = -EAGAIN;
-	int per = sv.cfg->timeout_ms < SV_DNS_TRY_MS ? sv.cfg->timeout_ms : SV_DNS_TRY_MS;
-	for (unsigned i = 0; i < sv.ns.nns && rc <= 0; i++) {
-		struct resolver_addr a = { .family = sv.ns.ns[i].family };
-		memcpy(a.addr, sv.ns.ns[i].addr, 16);
-		struct sockaddr_storage ss;
-		socklen_t len = route_sockaddr_make(&a, sv.ns.ns[i].port, a.family, &ss);
-		int64_t deadline = tw_now_ms() + per;
-		rc = tcp ? forward_tcp(&ss, len, mine, qlen, &expect, out, outlen, deadline)
-			 : forward_udp(&ss, len, mine, qlen, &expect, out, outlen, deadline);
-	}
-	free(mine);
-	if (rc > 0) {
-		out[0] = query[0];
-		out[1] = query[1];
-	}
-	return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ the responder */
@@ -166,7 +39,7 @@ enum { RCODE_SERVFAIL = 2 };
 static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct resolver_dns_question *q,
 				    uint8_t *out, size_t outlen, bool tcp)
 {
-	ssize_t r = dns_forward(query, len, q, out, outlen, tcp);
+	ssize_t r = route_dns_forward(&sv.route, query, len, out, outlen, tcp);
 	struct tw_event ev = TW_EVENT("dns", q->name, "direct", NULL);
 	if (r <= 0) {
 		ev.err = r < 0 ? (int)-r : EIO;

@@ -23,6 +23,17 @@ FUZZ_TARGET(dns_query)
 		int k = resolver_dns_reply_addrs(out, (size_t)n, a, 2);
 		FUZZ_ASSERT(k == (q.qtype == RESOLVER_DNS_A && q.qclass == 1 ? 1 : 0));
 	}
+	/* Rebuilt for a nameserver: a query for the same question, and nothing of the input past it. */
+	static uint8_t rebuilt[300];
+	ssize_t r = resolver_dns_rebuild_query(data, size, 0x4242, rebuilt, sizeof(rebuilt));
+	if (r > 0) {
+		struct resolver_dns_question back;
+		FUZZ_ASSERT(q.qdcount == 1 && (q.flags & 0x7800) == 0);
+		FUZZ_ASSERT(resolver_dns_parse_query(rebuilt, (size_t)r, &back) == 0 && back.qdcount == 1);
+		FUZZ_ASSERT(strcmp(back.name, q.name) == 0 && back.qtype == q.qtype && back.qclass == q.qclass);
+		FUZZ_ASSERT((size_t)r == back.qend || (size_t)r == back.qend + 11);
+		FUZZ_ASSERT(rebuilt[6] == 0 && rebuilt[7] == 0 && rebuilt[8] == 0 && rebuilt[9] == 0);
+	}
 	uint8_t wire[300];
 	int w = resolver_dns_name_to_wire(q.name, wire, sizeof(wire));
 	FUZZ_ASSERT(w < 0 || (size_t)w <= sizeof(wire));

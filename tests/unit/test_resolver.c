@@ -393,6 +393,43 @@ static void dns_reply_checked_and_read(void **state)
 	assert_false(resolver_dns_reply_answers(nx, sizeof(nx), &q));
 }
 
+/* A query for an allowed name that carries more than its question: a secret name in the authority and the
+ * additional sections and an EDNS option; rebuilt, only the question (with its case) and a clean OPT remain. */
+static void dns_query_rebuilt_from_question(void **state)
+{
+	(void)state;
+	static const uint8_t q[] = {
+		0x12, 0x34, 0x01, 0x30, 0, 1, 0, 0, 0, 1, 0, 2,
+		3, 'D', 'b', '1', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1, /* Db1.test A IN */
+		6, 's', 'e', 'c', 'r', 'e', 't', 3, 'c', 'o', 'm', 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, /* NS, authority */
+		0xc0, 0x1a, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4, /* secret.com A, additional */
+		0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 10, 0, 10, 0, 6, 's', 'e', 'c', 'r', 'e', 't', /* OPT + option */
+	};
+	uint8_t out[512];
+	ssize_t n = resolver_dns_rebuild_query(q, sizeof(q), 0xabcd, out, sizeof(out));
+	static const uint8_t want[] = {
+		0xab, 0xcd, 0x01, 0x30, 0, 1, 0, 0, 0, 0, 0, 1,
+		3, 'D', 'b', '1', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
+		0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0,
+	};
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(out, want, sizeof(want));
+	assert_null(memmem(out, (size_t)n, "secret", 6));
+
+	uint8_t m[sizeof(q)];
+	memcpy(m, q, sizeof(q));
+	m[2] = 0x29; /* opcode UPDATE */
+	assert_int_equal(resolver_dns_rebuild_query(m, sizeof(m), 1, out, sizeof(out)), -EBADMSG);
+	memcpy(m, q, sizeof(q));
+	m[5] = 2; /* two questions */
+	assert_int_equal(resolver_dns_rebuild_query(m, sizeof(m), 1, out, sizeof(out)), -EBADMSG);
+	/* Without EDNS: the question alone, even when the rest of the message cannot be read. */
+	n = resolver_dns_rebuild_query(q, 30, 7, out, sizeof(out));
+	assert_int_equal(n, 26);
+	assert_int_equal(out[11], 0);
+	assert_int_equal(resolver_dns_rebuild_query(q, sizeof(q), 1, out, 30), -ENOBUFS);
+}
+
 /* ------------------------------------------------------------------ a lookup whose AAAA answer never comes */
 
 /* A nameserver on 127.0.0.1 that answers A questions (127.0.0.9) and never AAAA ones, as a container's
@@ -470,6 +507,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(vaddr_shared_across_exec),
 		cmocka_unit_test(vaddr_small_range_fills),
 		cmocka_unit_test(dns_reply_checked_and_read),
+		cmocka_unit_test(dns_query_rebuilt_from_question),
 		cmocka_unit_test(lookup_survives_a_lost_answer),
 	};
 	return cmocka_run_group_tests(tests, map_setup, NULL);
