@@ -88,7 +88,9 @@ enum {
 	L_COOKIE3,
 	L_COOKIE4,
 	L_SENDTO,
+	L_SENDTO_LEN,
 	L_SOCKET,
+	L_SECCOMP,
 	L_INET,
 	L_OTHER_ARCH,
 	L_TRAP,
@@ -209,6 +211,7 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 	JEQ(SYS_sendmmsg, L_COOKIE4, L_NEXT);
 	JEQ(SYS_sendto, L_SENDTO, L_NEXT);
 	JEQ(SYS_socket, L_SOCKET, L_NEXT);
+	JEQ(SYS_seccomp, trap == TW_TRAP_NOTIFY ? L_SECCOMP : L_ALLOW, L_NEXT);
 	JGE(425, L_NEXT, L_ALLOW); /* io_uring_setup, _enter, _register: the same numbers everywhere */
 	JGT(427, L_ALLOW, L_ENOSYS);
 
@@ -217,13 +220,26 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 	label(p, L_COOKIE4);
 	cookie_check(p, 4, cookie);
 
-	label(p, L_SENDTO); /* only with an address (or MSG_FASTOPEN): send() on a connected socket is free */
-	LD(ARG_LO(4));
-	JEQ(0, L_NEXT, L_TRAP);
-	LD(ARG_HI(4));
-	JEQ(0, L_NEXT, L_TRAP);
+	/* sendto only with an address (or MSG_FASTOPEN): send() on a connected socket is free. An address shorter
+	 * than a sockaddr_in names no inet destination (udp_sendmsg and ping refuse it, UDPv6 reads AF_UNSPEC as
+	 * none): netlink's 12-byte sockaddr_nl (glibc's getifaddrs, Go's interface list) passes in the kernel. */
+	label(p, L_SENDTO);
 	LD(ARG_LO(3));
-	JSET(MSG_FASTOPEN, L_TRAP, L_ALLOW);
+	JSET(MSG_FASTOPEN, L_TRAP, L_NEXT);
+	LD(ARG_LO(4));
+	JEQ(0, L_NEXT, L_SENDTO_LEN);
+	LD(ARG_HI(4));
+	JEQ(0, L_ALLOW, L_NEXT);
+	label(p, L_SENDTO_LEN);
+	LD(ARG_LO(5));
+	JGE(sizeof(struct sockaddr_in), L_TRAP, L_ALLOW);
+
+	/* Under the supervisor, seccomp() may add filters, but not one with a listener of its own: a newer filter's
+	 * USER_NOTIF wins over ours, and its listener could answer the program's own calls with CONTINUE. (Under
+	 * the EPERM filter nothing can: ERRNO outranks every USER_NOTIF.) */
+	label(p, L_SECCOMP);
+	LD(ARG_LO(1));
+	JSET(SECCOMP_FILTER_FLAG_NEW_LISTENER, L_EPERM, L_ALLOW);
 
 	label(p, L_SOCKET);
 	socket_rules(p);
@@ -232,8 +248,9 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 #ifdef TW_COMPAT_ARCH
 	JEQ(TW_COMPAT_ARCH, L_NEXT, L_ENOSYS);
 	LD(offsetof(struct seccomp_data, nr));
-	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, io_uring_* */
+	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, seccomp, io_uring_* */
 	JEQ(102, L_ENOSYS, L_NEXT);
+	JEQ(354, L_ENOSYS, L_NEXT);
 	JEQ(345, L_ENOSYS, L_NEXT);
 	JEQ(359, L_ENOSYS, L_NEXT);
 	JEQ(362, L_ENOSYS, L_NEXT);
@@ -268,6 +285,18 @@ int tw_filter_build(struct sock_filter *out, unsigned short *len, uint64_t cooki
 	return 0;
 }
 
+/* Installs PROG on every thread of the process (should the library be loaded after one was started), or on this
+ * one when another thread cannot follow. 0 or a negative errno. */
+static int install_tsync(struct sock_fprog *prog)
+{
+	long r = tw_libc()->syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog);
+	if (r == 0)
+		return 0;
+	if (r < 0 && errno != ESRCH && errno != EINVAL)
+		return -errno;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog) == 0 ? 0 : -errno;
+}
+
 int tw_filter_install_eperm(uint64_t cookie)
 {
 	struct sock_filter f[TW_FILTER_MAX];
@@ -275,10 +304,16 @@ int tw_filter_install_eperm(uint64_t cookie)
 	int rc = tw_filter_build(f, &prog.len, cookie, TW_TRAP_EPERM);
 	if (rc != 0)
 		return rc;
-	/* seccomp needs no_new_privs without CAP_SYS_ADMIN: nothing under torwrap may gain privileges anyway. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-		return -errno;
-	return 0;
+	/* Without CAP_SYS_ADMIN, seccomp needs no_new_privs, which keeps setuid and setcap programs of the tree from
+	 * gaining their privileges; a process that has the capability (root) installs the filter without it, so
+	 * its setuid children keep working (in secure-execution mode, docs/leaks.md). */
+	rc = install_tsync(&prog);
+	if (rc == -EACCES) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			return -errno;
+		rc = install_tsync(&prog);
+	}
+	return rc;
 }
 
 #else

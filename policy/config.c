@@ -811,8 +811,8 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static void config_log_secure(void)
 {
 	size_t ignored = 0;
-	for (char **e = environ; e && *e; e++)
-		ignored += tw_env_is_ours(*e);
+	for (char **e = environ; e && *e; e++) /* the cookie is taken (shim/backstop.c): it configures nothing */
+		ignored += tw_env_is_ours(*e) && strncmp(*e, TW_COOKIE_ENV "=", sizeof(TW_COOKIE_ENV)) != 0;
 	if (ignored > 0)
 		config_say(TW_LOG_WARN,
 			   "secure-execution mode (setuid, setgid or file capabilities): %zu torwrap variable%s of the "

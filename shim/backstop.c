@@ -4,10 +4,13 @@
  * cookie to the supervisor: the cookie arrives in TORWRAP_SECCOMP_COOKIE, and the library's own calls carry it
  * (common/gate.c), so what the library routed passes in the kernel.
  *
- * Under LD_PRELOAD alone there is no supervisor. A program whose own code makes its system calls (a Go binary,
- * recognised by its build-ID note) would then connect and resolve past the library without a trace: instead the
- * library installs the same filter with EPERM for the trapped calls, so nothing it sends leaves, and says so in
- * one line that points to entrypoint mode. Other programs get no filter: their calls all meet the hooks.
+ * Under LD_PRELOAD alone there is no supervisor, and calls that never meet the hooks would leave unseen: a Go
+ * binary's own system calls, glibc's internal ones (its resolver behind ruserok, rexec or _nss_dns_*), a second
+ * libc loaded with dlmopen, raw system calls, io_uring. So every program gets the same filter with EPERM for the
+ * trapped calls (connect, sendmsg, sendmmsg, sendto with an inet address) that do not carry the cookie: what the
+ * library routed passes, nothing else can leave. A Go program, none of whose connections could then work, is told
+ * so in one line pointing to entrypoint mode. The cost (docs/leaks.md): no_new_privs for the tree, and glibc's own
+ * calls that are not the network's (syslog to /dev/log, nscd) fail with EPERM too.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,29 +30,42 @@ static const char *program_name(char *buf, size_t len)
 	return buf;
 }
 
-/* LD_PRELOAD alone, a program that bypasses libc: its trapped calls fail (EPERM) from here on. */
-static void refuse_bypass(const char *what)
+/* LD_PRELOAD alone: every network call made past the library fails (EPERM) from here on. A program whose own
+ * code makes its system calls (WHAT: "Go") is told so at once: none of its connections can work here. */
+static void install_filter(const char *what)
 {
-	char exe[512];
-	const char *name = program_name(exe, sizeof(exe));
-	config_get(); /* the log level */
 	uint64_t cookie;
 	int rc = tw_gate_cookie_new(&cookie);
 	if (rc == 0)
 		rc = tw_filter_install_eperm(cookie);
+	if (rc == 0) {
+		tw_gate_set_cookie(cookie);
+		char text[17];
+		tw_gate_cookie_text(cookie, text);
+		setenv(TW_COOKIE_ENV, text, 1); /* children inherit the filter: the library in them needs the cookie */
+		if (what == NULL)
+			return; /* nothing to say, and no configuration read at load: a program that never connects pays
+				   nothing more */
+	}
+	char exe[512];
+	const char *name = program_name(exe, sizeof(exe));
+	config_get(); /* the log level */
 	struct tw_event ev = TW_EVENT("exec", NULL, NULL, NULL);
 	if (rc != 0) {
 		ev.err = -rc;
-		tw_log_event(TW_LOG_ERROR, ev,
-			     "%s is a %s program: its network calls bypass libtorwrap.so, and they cannot be refused "
-			     "here (seccomp: %s): run it as `torwrap -- %s`",
-			     name, what, strerror(-rc), name);
+		if (what)
+			tw_log_event(TW_LOG_ERROR, ev,
+				     "%s is a %s program: its network calls bypass libtorwrap.so, and they cannot be "
+				     "refused here (seccomp: %s): run it as `torwrap -- %s`",
+				     name, what, strerror(-rc), name);
+		else
+			tw_log_event(TW_LOG_WARN, ev,
+				     "the kernel filter cannot be installed (seccomp: %s): a network call made past "
+				     "libtorwrap.so (a raw system call, a second libc) would not be refused; run it as "
+				     "`torwrap -- %s`",
+				     strerror(-rc), name);
 		return;
 	}
-	tw_gate_set_cookie(cookie);
-	char text[17];
-	tw_gate_cookie_text(cookie, text);
-	setenv(TW_COOKIE_ENV, text, 1); /* children inherit the filter: the library in them needs the cookie */
 	ev.verdict = "refuse";
 	tw_log_event(TW_LOG_ERROR, ev,
 		     "%s is a %s program: its network calls bypass libtorwrap.so, so they are refused (EPERM); run it "
@@ -59,14 +75,14 @@ static void refuse_bypass(const char *what)
 
 __attribute__((constructor)) static void backstop_init(void)
 {
-	if (!tw_secure_mode()) {
-		uint64_t cookie;
-		if (tw_gate_cookie_parse(getenv(TW_COOKIE_ENV), &cookie) == 0) {
-			tw_gate_set_cookie(cookie); /* under torwrap's filter: the supervisor serves the rest */
-			return;
-		}
+	/* Under a filter already (torwrap's, or an ancestor's): its cookie. Taken in secure-execution mode too: a
+	 * cookie only lets the library's own, routed calls pass a filter of the user's own tree, so a user who sets
+	 * a wrong one only makes this program's connections fail, and the right one is what its children need. */
+	uint64_t cookie;
+	if (tw_gate_cookie_parse(getenv(TW_COOKIE_ENV), &cookie) == 0) {
+		tw_gate_set_cookie(cookie);
+		return;
 	}
 	char what[16];
-	if (tw_self_bypasses_libc(what, sizeof(what)))
-		refuse_bypass(what);
+	install_filter(tw_self_bypasses_libc(what, sizeof(what)) ? what : NULL);
 }

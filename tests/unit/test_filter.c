@@ -73,6 +73,7 @@ struct call {
 };
 
 #define TRAP 0xffffffffu /* stands for the trap action of the filter under test */
+#define LISTENER 0xfffffffeu /* EPERM under the supervisor's filter, allowed under the EPERM one */
 
 static const struct call calls[] = {
 	{ "connect without the cookie (Go, static)", AUDIT_ARCH_X86_64, SYS_connect, { 3, 0x1000, 16, 0 }, TRAP },
@@ -91,6 +92,20 @@ static const struct call calls[] = {
 	{ "sendto without an address", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, 0, 0, 0 }, SECCOMP_RET_ALLOW },
 	{ "sendto with an address", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, 0, 0x2000, 16 }, TRAP },
 	{ "sendto MSG_FASTOPEN", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, MSG_FASTOPEN, 0, 0 }, TRAP },
+	{ "sendto with an address above 4 GiB", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, 0, 1ull << 32, 16 },
+	  TRAP },
+	{ "sendto with AF_UNSPEC's 16 bytes", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, 0, 0x2000, 16 }, TRAP },
+	{ "sendto with a netlink address (12 bytes)", AUDIT_ARCH_X86_64, SYS_sendto, { 3, 0x1000, 10, 0, 0x2000, 12 },
+	  SECCOMP_RET_ALLOW },
+	{ "sendto with a length that is negative as an int", AUDIT_ARCH_X86_64, SYS_sendto,
+	  { 3, 0x1000, 10, 0, 0x2000, 0xfffffff0u }, TRAP },
+	{ "sendto MSG_FASTOPEN with a short address", AUDIT_ARCH_X86_64, SYS_sendto,
+	  { 3, 0x1000, 10, MSG_FASTOPEN, 0x2000, 2 }, TRAP },
+	{ "seccomp: a filter with a listener", AUDIT_ARCH_X86_64, SYS_seccomp,
+	  { SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC, 0x1000 }, LISTENER },
+	{ "seccomp: a filter of the program's own", AUDIT_ARCH_X86_64, SYS_seccomp,
+	  { SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, 0x1000 }, SECCOMP_RET_ALLOW },
+	{ "i386 seccomp", AUDIT_ARCH_I386, 354, { 1, 8, 0 }, SECCOMP_RET_ERRNO | ENOSYS },
 	{ "socket AF_INET stream", AUDIT_ARCH_X86_64, SYS_socket, { AF_INET, SOCK_STREAM, 0 }, SECCOMP_RET_ALLOW },
 	{ "socket AF_INET6 dgram, nonblocking", AUDIT_ARCH_X86_64, SYS_socket,
 	  { AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0 }, SECCOMP_RET_ALLOW },
@@ -120,6 +135,8 @@ static uint32_t expected(const struct call *c, uint32_t trap, bool cookie_given)
 {
 	if (c->with_cookie == TRAP)
 		return trap;
+	if (c->with_cookie == LISTENER)
+		return trap == SECCOMP_RET_USER_NOTIF ? (SECCOMP_RET_ERRNO | EPERM) : SECCOMP_RET_ALLOW;
 	/* Without a cookie, a call that passed only thanks to it is trapped too. */
 	if (!cookie_given && c->with_cookie == SECCOMP_RET_ALLOW &&
 	    (c->nr == SYS_connect || c->nr == SYS_sendmsg || c->nr == SYS_sendmmsg))
