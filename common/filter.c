@@ -1,12 +1,11 @@
 /* filter.c: the kernel's side of torwrap, one seccomp filter for two front ends.
  *
  * The same program serves the `torwrap` wrapper (trapped calls go to its supervisor: SECCOMP_RET_USER_NOTIF)
- * and the library on its own (a program whose calls bypass libc, under LD_PRELOAD alone: trapped calls fail with
- * EPERM). What is trapped: connect, sendmsg, sendmmsg, and sendto with an address or MSG_FASTOPEN. Refused
- * outright: the socket kinds of tw_socket_refused() (raw, packet, XDP, SCTP, SEQPACKET), io_uring, the x32 and
- * i386 ABIs. Everything else is allowed without looking at an argument, so the kernel's per-syscall action
- * cache makes unrelated calls free.
- *
+ * and the library on its own (under LD_PRELOAD alone: trapped calls fail with EPERM). What is trapped: connect,
+ * sendmsg, sendmmsg, and sendto with an inet-sized address or MSG_FASTOPEN. Refused outright: the socket kinds
+ * of tw_socket_refused() (raw, packet, XDP, SCTP, SEQPACKET), source routes as socket options, a seccomp filter
+ * with a listener of its own (under the supervisor), io_uring, the x32 and i386 ABIs. Everything else is allowed
+ * on its number alone, so the kernel's per-syscall action cache makes unrelated calls free. *
  * The library's own calls carry the tree's cookie in an argument slot the call does not use (tw_gate_*):
  * connect and sendmsg have three arguments, sendmmsg four; the filter compares the next slot with the cookie and
  * lets such calls pass in the kernel with no trip to the supervisor. The library routed them already.
@@ -18,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 
 #include "tw.h"
 
@@ -78,6 +78,26 @@ bool tw_socket_refused(int domain, int type, int protocol)
 	return false;
 }
 
+/* The socket options nothing may set: a source route (IPv4 options LSRR/SSRR, an IPv6 routing header) sends
+ * every packet of the socket to its first hop instead of the destination connect() decided. The library's
+ * setsockopt() hook and the filter both follow this one table. */
+static const struct {
+	int level, name;
+} refused_sockopts[] = {
+	{ IPPROTO_IP, IP_OPTIONS },
+	{ IPPROTO_IPV6, IPV6_RTHDR },
+	{ IPPROTO_IPV6, IPV6_2292RTHDR },
+	{ IPPROTO_IPV6, IPV6_2292PKTOPTIONS },
+};
+
+bool tw_sockopt_refused(int level, int name)
+{
+	for (size_t i = 0; i < sizeof(refused_sockopts) / sizeof(refused_sockopts[0]); i++)
+		if (refused_sockopts[i].level == level && refused_sockopts[i].name == name)
+			return true;
+	return false;
+}
+
 #if defined(TW_HAVE_SECCOMP_HEADERS) && defined(TW_ARCH)
 
 /* ---------------------------------------------------------------------------------------- a small assembler */
@@ -91,6 +111,7 @@ enum {
 	L_SENDTO_LEN,
 	L_SOCKET,
 	L_SECCOMP,
+	L_SETSOCKOPT,
 	L_INET,
 	L_OTHER_ARCH,
 	L_TRAP,
@@ -98,6 +119,10 @@ enum {
 	L_ENOSYS,
 	L_COUNT,
 };
+
+/* A jump target that is no label: skip N instructions. */
+#define L_SKIP 200
+#define SKIP(n) (L_SKIP + (n))
 
 struct bpf_asm {
 	struct sock_filter f[TW_FILTER_MAX];
@@ -130,7 +155,7 @@ static int resolve_jumps(struct bpf_asm *p)
 			continue;
 		int t[2] = { p->jt[i], p->jf[i] };
 		for (int j = 0; j < 2; j++) {
-			int off = t[j] == L_NEXT ? 0 : p->at[t[j]] - i - 1;
+			int off = t[j] == L_NEXT ? 0 : t[j] >= L_SKIP ? t[j] - L_SKIP : p->at[t[j]] - i - 1;
 			if (off < 0 || off > 255)
 				return -1;
 			t[j] = off;
@@ -188,6 +213,19 @@ static void socket_rules(struct bpf_asm *p)
 	RET(SECCOMP_RET_ALLOW);
 }
 
+/* The entries of refused_sockopts, as jumps (generated from the table, as socket_rules): level, then name. */
+static void sockopt_rules(struct bpf_asm *p)
+{
+	const size_t n = sizeof(refused_sockopts) / sizeof(refused_sockopts[0]);
+	for (size_t i = 0; i < n; i++) {
+		LD(ARG_LO(1));
+		JEQ(refused_sockopts[i].level, L_NEXT, SKIP(2)); /* another level: the next entry */
+		LD(ARG_LO(2));
+		JEQ(refused_sockopts[i].name, L_EPERM, L_NEXT);
+	}
+	RET(SECCOMP_RET_ALLOW);
+}
+
 /* Every entry of refused_sockets constrains exactly one argument: socket_rules can express no other. */
 static bool socket_rules_expressible(void)
 {
@@ -212,6 +250,7 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 	JEQ(SYS_sendto, L_SENDTO, L_NEXT);
 	JEQ(SYS_socket, L_SOCKET, L_NEXT);
 	JEQ(SYS_seccomp, trap == TW_TRAP_NOTIFY ? L_SECCOMP : L_ALLOW, L_NEXT);
+	JEQ(SYS_setsockopt, L_SETSOCKOPT, L_NEXT);
 	JGE(425, L_NEXT, L_ALLOW); /* io_uring_setup, _enter, _register: the same numbers everywhere */
 	JGT(427, L_ALLOW, L_ENOSYS);
 
@@ -241,6 +280,12 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 	LD(ARG_LO(1));
 	JSET(SECCOMP_FILTER_FLAG_NEW_LISTENER, L_EPERM, L_ALLOW);
 
+	/* A source route (IP options LSRR/SSRR, an IPv6 routing header) sends every packet of the socket to its
+	 * first hop instead of the destination connect() decided: a SYN to an allowed or loopback address went out
+	 * to any address. Refused as socket options; sendmsg's ancillary data is checked by its front ends. */
+	label(p, L_SETSOCKOPT);
+	sockopt_rules(p);
+
 	label(p, L_SOCKET);
 	socket_rules(p);
 
@@ -248,14 +293,13 @@ static void program(struct bpf_asm *p, uint64_t cookie, enum tw_filter_trap trap
 #ifdef TW_COMPAT_ARCH
 	JEQ(TW_COMPAT_ARCH, L_NEXT, L_ENOSYS);
 	LD(offsetof(struct seccomp_data, nr));
-	/* i386: socketcall, sendmmsg, socket, connect, sendto, sendmsg, seccomp, io_uring_* */
+	/* i386: socketcall, sendmmsg, seccomp, the socket calls (socket 359 to shutdown 373: a socket made in the
+	 * 64-bit ABI could take a source route through the i386 setsockopt), io_uring_* */
 	JEQ(102, L_ENOSYS, L_NEXT);
-	JEQ(354, L_ENOSYS, L_NEXT);
 	JEQ(345, L_ENOSYS, L_NEXT);
-	JEQ(359, L_ENOSYS, L_NEXT);
-	JEQ(362, L_ENOSYS, L_NEXT);
-	JEQ(369, L_ENOSYS, L_NEXT);
-	JEQ(370, L_ENOSYS, L_NEXT);
+	JEQ(354, L_ENOSYS, L_NEXT);
+	JGE(359, L_NEXT, L_ALLOW);
+	JGT(373, L_NEXT, L_ENOSYS);
 	JGE(425, L_NEXT, L_ALLOW);
 	JGT(427, L_ALLOW, L_ENOSYS);
 #else

@@ -63,6 +63,7 @@ static void real_resolve(void)
 	LOOKUP(__read_chk, stub_int);
 	LOOKUP(__recv_chk, stub_int);
 	LOOKUP(getsockopt, stub_int);
+	LOOKUP(setsockopt, stub_int);
 	LOOKUP(writev, stub_int);
 	LOOKUP(write, stub_int);
 	LOOKUP(send, stub_int);
@@ -81,6 +82,10 @@ static void real_resolve(void)
 	LOOKUP(gethostbyname2, stub_ptr);
 	LOOKUP(gethostbyname_r, stub_int);
 	LOOKUP(gethostbyname2_r, stub_int);
+	LOOKUP(pwritev2, stub_int);
+	LOOKUP(sendfile, stub_int);
+	LOOKUP(splice, stub_int);
+	LOOKUP(aio_write, stub_int);
 	LOOKUP(gethostbyaddr, stub_ptr);
 	LOOKUP(gethostbyaddr_r, stub_int);
 }

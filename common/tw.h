@@ -128,6 +128,7 @@ const char *tw_errno_name(int err);
 
 /* ----------------------------------------------------------------------------------------------- real libc */
 
+struct aiocb;
 struct tw_libc {
 	int (*socket)(int, int, int);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
@@ -144,6 +145,7 @@ struct tw_libc {
 	ssize_t (*__read_chk)(int, void *, size_t, size_t);
 	ssize_t (*__recv_chk)(int, void *, size_t, size_t, int);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*send)(int, const void *, size_t, int);
@@ -162,6 +164,10 @@ struct tw_libc {
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
+	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	ssize_t (*splice)(int, off_t *, int, off_t *, size_t, unsigned int);
+	int (*aio_write)(struct aiocb *);
 	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,
 			       int *);
@@ -218,6 +224,10 @@ int tw_gate_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
 /* The socket kinds nothing under torwrap may open (raw, packet, XDP, SCTP, inet SEQPACKET): the library's
  * socket() hook and the kernel filter both follow this one table. */
 bool tw_socket_refused(int domain, int type, int protocol);
+
+/* The socket options nothing under torwrap may set (a source route: IP options, an IPv6 routing header): the
+ * library's setsockopt() hook and the kernel filter both follow this one table. */
+bool tw_sockopt_refused(int level, int name);
 
 /* The seccomp filter (filter.c): network calls without the cookie are trapped, either handed to the supervisor
  * (TW_TRAP_NOTIFY) or refused (TW_TRAP_EPERM); refused socket kinds, io_uring and the other ABIs fail. COOKIE 0:

@@ -101,13 +101,46 @@ static bool parse_nameserver(const char *word, struct resolver_nameserver *ns)
 	return true;
 }
 
+/* "search a b c" or "domain a": the list res_search appends (the last such line wins, as in glibc). */
+static void parse_search(const char *p, struct resolver_conf *conf)
+{
+	char word[TW_NAME_MAX];
+	conf->nsearch = 0;
+	while (conf->nsearch < RESOLVER_MAX_SEARCH && next_word(&p, word, sizeof(word)))
+		if (tw_name_normalize(word, conf->search[conf->nsearch]) == 0)
+			conf->nsearch++;
+}
+
+/* "options ... ndots:N ...": at most 15, as glibc. */
+static void parse_options(const char *p, struct resolver_conf *conf)
+{
+	char word[128];
+	while (next_word(&p, word, sizeof(word))) {
+		if (strncmp(word, "ndots:", 6) != 0 || !isdigit((unsigned char)word[6]))
+			continue;
+		long v = strtol(word + 6, NULL, 10);
+		conf->ndots = v > 15 ? 15 : (unsigned)v;
+	}
+}
+
 int resolver_parse_resolv_conf(const char *text, struct resolver_conf *conf)
 {
 	memset(conf, 0, sizeof(*conf));
+	conf->ndots = 1;
 	for (const char *line = text; line; line = next_line(line)) {
 		const char *p = line;
 		char word[128];
-		if (!next_word(&p, word, sizeof(word)) || strcmp(word, "nameserver") != 0)
+		if (!next_word(&p, word, sizeof(word)))
+			continue;
+		if (strcmp(word, "search") == 0 || strcmp(word, "domain") == 0) {
+			parse_search(p, conf);
+			continue;
+		}
+		if (strcmp(word, "options") == 0) {
+			parse_options(p, conf);
+			continue;
+		}
+		if (strcmp(word, "nameserver") != 0)
 			continue;
 		if (!next_word(&p, word, sizeof(word)))
 			return -EINVAL;

@@ -78,13 +78,20 @@ struct resolver_nameserver {
 	uint16_t port; /* host order; 53 unless "nameserver IP:PORT" / "[IPv6]:PORT" */
 };
 
+#define RESOLVER_MAX_SEARCH 6
+
 struct resolver_conf {
 	struct resolver_nameserver ns[RESOLVER_MAX_NAMESERVERS];
 	unsigned nns;
+	/* "search" (or "domain": the last of them wins) and "options ndots:N" (default 1), as res_search uses them */
+	char search[RESOLVER_MAX_SEARCH][TW_NAME_MAX];
+	unsigned nsearch;
+	unsigned ndots;
 };
 
-/* Parses resolv.conf text: "nameserver" lines (IPv4, IPv6, with an optional :PORT extension); other lines are
- * ignored. Returns 0 (possibly with no nameserver) or -EINVAL for a malformed nameserver line. */
+/* Parses resolv.conf text: "nameserver" lines (IPv4, IPv6, with an optional :PORT extension), the search list
+ * and ndots; other lines are ignored. Returns 0 (possibly with no nameserver) or -EINVAL for a malformed
+ * nameserver line. */
 int resolver_parse_resolv_conf(const char *text, struct resolver_conf *conf);
 
 /* Looks NAME up in hosts-file TEXT. FAMILY: AF_INET, AF_INET6 or AF_UNSPEC. Fills up to MAX addresses in file

@@ -106,6 +106,22 @@ int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, st
 	return route_sockaddr_split(sa, len, a, port) == 0 ? 1 : -EINVAL;
 }
 
+bool route_control_reroutes(const void *control, size_t len)
+{
+	struct msghdr m = { .msg_control = (void *)control, .msg_controllen = len };
+	for (struct cmsghdr *c = control ? CMSG_FIRSTHDR(&m) : NULL; c != NULL; c = CMSG_NXTHDR(&m, c)) {
+		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RETOPTS) ||
+		    (c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == IPV6_RTHDR || c->cmsg_type == IPV6_2292RTHDR))) {
+			struct tw_event ev = TW_EVENT("send", NULL, "refuse", NULL);
+			ev.err = EPERM;
+			tw_log_event(TW_LOG_ERROR, ev, "a send with IP options or an IPv6 routing header refused: a source "
+				     "route sends the packet to its first hop, not to the destination decided");
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A proxy given as a literal, at PORT: its address is no nameserver's, whatever resolv.conf says. */
 static bool is_literal_proxy(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port)
 {
@@ -516,6 +532,34 @@ static int answer_name(const struct route_ctx *ctx, const char *name, struct res
 	return len;
 }
 
+bool route_dns_may_forward(const struct route_ctx *ctx, const struct resolver_dns_question *q, char *why,
+			   size_t whylen)
+{
+	char name[TW_NAME_MAX];
+	struct resolver_addr a;
+	uint32_t v4;
+	if ((q->flags & 0x7800) != 0 || q->qdcount != 1) {
+		snprintf(why, whylen, "not a standard query of one question");
+		return false;
+	}
+	if (q->name[0] == '\0')
+		return true; /* the root: priming queries reveal nothing */
+	if (tw_name_normalize(q->name, name) < 0) {
+		snprintf(why, whylen, "a query for something that is not a host name");
+		return false;
+	}
+	if (resolver_dns_ptr_addr(name, &a) == 0) {
+		if (!(route_addr_v4(&a, &v4) && policy_is_virtual_v4(ctx->cfg, v4)) && reverse_may_ask(ctx, &a))
+			return true;
+		snprintf(why, whylen, "a reverse lookup of an address policy does not let out (%s)", name);
+		return false;
+	}
+	if (policy_decide_name(ctx->cfg, name, 0) == POLICY_DIRECT)
+		return true;
+	snprintf(why, whylen, "a query for %s, which is not allowed: it would be resolved outside Tor", name);
+	return false;
+}
+
 ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size_t len,
 			 struct resolver_dns_question *q, uint8_t *out, size_t outlen)
 {
@@ -523,7 +567,9 @@ ssize_t route_dns_answer(const struct route_ctx *ctx, const uint8_t *query, size
 		return ROUTE_DNS_DROP;
 	if ((q->flags & 0x7800) != 0) /* not a standard QUERY */
 		return resolver_dns_build_reply(q, RCODE_NOTIMP, NULL, 0, out, outlen);
-	char name[TW_NAME_MAX];
+	char name[TW_NAME_MAX], why[TW_NAME_MAX + 96];
+	if (q->qdcount == 1 && route_dns_may_forward(ctx, q, why, sizeof(why)))
+		return ROUTE_DNS_FORWARD;
 	if (q->qdcount != 1 || tw_name_normalize(q->name, name) < 0)
 		return resolver_dns_build_reply(q, RCODE_REFUSED, NULL, 0, out, outlen);
 	uint8_t rdata[TW_NAME_MAX + 2];

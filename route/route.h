@@ -60,6 +60,11 @@ const char *route_addr_text(const struct resolver_addr *a, char *buf, size_t len
 int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, struct resolver_addr *a,
 			uint16_t *port);
 
+/* True when the ancillary data CONTROL (LEN bytes, a copy) of a send would route the packet elsewhere than its
+ * destination: IP options (IP_RETOPTS: a loose or strict source route sends it to its first hop) or an IPv6
+ * routing header. Such a send is refused whatever its destination (logged here). */
+bool route_control_reroutes(const void *control, size_t len);
+
 /* True when A:PORT is a nameserver: port 53 anywhere, or any port of an address of the context's resolv.conf
  * (but a proxy configured there as a literal, at its port). */
 bool route_is_nameserver(const struct route_ctx *ctx, const struct resolver_addr *a, uint16_t port);
@@ -97,6 +102,12 @@ int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *
 /* Reverse lookup without leaks: virtual addresses from the map, allowed addresses locally (hosts, PTR), any
  * other address from the hosts text only. Returns 0 or -ENOENT. */
 int route_reverse(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);
+
+/* May the question Q go to a nameserver: a standard query of one question, about a name policy allows
+ * directly, a reverse address it lets out (not loopback, not virtual), or the root? Pure, not logged; WHY
+ * (WHYLEN bytes) says why not. route_dns_answer forwards exactly these. */
+bool route_dns_may_forward(const struct route_ctx *ctx, const struct resolver_dns_question *q, char *why,
+			   size_t whylen);
 
 /* Answers the DNS QUERY (LEN bytes) as torwrap routes names, for a program's own resolver: allowed names and
  * reverse lookups of allowed addresses are ROUTE_DNS_FORWARD (the caller asks the nameservers); refused names

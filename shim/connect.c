@@ -91,9 +91,15 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 TW_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	if (sa == NULL || len < sizeof(sa_family_t) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return tw_gate_connect(fd, sa, len);
-	int rc = shim_connect(fd, sa, len);
+	/* Decided on a copy, and the copy is what the kernel gets: a thread of the program rewriting the address
+	 * in between changes nothing. */
+	struct sockaddr_storage copy;
+	if (sa == NULL || len < sizeof(sa_family_t) || len > sizeof(copy))
+		return tw_gate_connect(fd, sa, len); /* the kernel's EFAULT or EINVAL: nothing it could connect */
+	memcpy(&copy, sa, len);
+	if (copy.ss_family != AF_INET && copy.ss_family != AF_INET6)
+		return tw_gate_connect(fd, (struct sockaddr *)&copy, len);
+	int rc = shim_connect(fd, (struct sockaddr *)&copy, len);
 	if (rc < 0) {
 		errno = -rc;
 		return -1;
@@ -102,3 +108,5 @@ TW_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 }
 
 int shim_hook_connect(int fd, const struct sockaddr *sa, socklen_t len) TW_HOOK_ALIAS(connect);
+/* glibc's own name for connect, exported: the same path. */
+int __connect(int fd, const struct sockaddr *sa, socklen_t len) TW_EXPORT_ALIAS(connect);

@@ -17,6 +17,7 @@
 #include "shim.h"
 
 static _Atomic uint8_t fd_flags[SHIM_FD_MAX];
+static _Atomic uint16_t fd_dns_length[SHIM_FD_MAX]; /* with SHIM_FD_DNS_LENGTH: the length written alone */
 static union shim_peer {
 	struct sockaddr sa;
 	struct sockaddr_in6 in6;
@@ -69,6 +70,19 @@ void shim_fd_clear(int fd, unsigned flags)
 {
 	if (fd >= 0 && fd < SHIM_FD_MAX)
 		atomic_fetch_and_explicit(&fd_flags[fd], (uint8_t)~flags, memory_order_acq_rel);
+}
+
+void shim_fd_set_dns_length(int fd, uint16_t len)
+{
+	if (fd < 0 || fd >= SHIM_FD_MAX)
+		return;
+	atomic_store_explicit(&fd_dns_length[fd], len, memory_order_relaxed);
+	shim_fd_set(fd, SHIM_FD_DNS_LENGTH);
+}
+
+uint16_t shim_fd_dns_length(int fd)
+{
+	return fd >= 0 && fd < SHIM_FD_MAX ? atomic_load_explicit(&fd_dns_length[fd], memory_order_relaxed) : 0;
 }
 
 void shim_fd_forget_range(unsigned first, unsigned last)

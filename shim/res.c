@@ -1,28 +1,23 @@
 /* res.c: the resolver API of libresolv (res_query, res_search, res_querydomain, res_send, their res_n* forms
  * and the __res_* names glibc's <resolv.h> maps them to), and the old res_gethostbyname* of libresolv.
  *
- * glibc sends these queries on sockets of its own that no socket hook sees, so they are answered here, by the
- * engine's DNS answer (route_dns_answer, as the supervisor's responder answers): a name policy allows goes to
- * libc (and so to the container's nameserver); any other name gets a real DNS reply (A from the virtual map,
- * PTR for virtual addresses, NODATA for what Tor cannot resolve), or fails with the h_errno glibc would give.
- * Nothing is ever sent for it.
+ * glibc sends these queries on sockets of its own that no socket hook sees (and that the kernel filter refuses),
+ * so they are answered here, by the engine (route_dns_answer, as the supervisor's responder answers): a
+ * question policy allows is forwarded to the container's nameserver by the engine's forwarder, rebuilt from
+ * its question alone (route_dns_forward: nothing else of a res_send message goes out); any other name gets a
+ * real DNS reply (A from the virtual map, PTR for virtual addresses, NODATA for what Tor cannot resolve), or
+ * fails with the h_errno glibc would give. Nothing is ever sent for it. res_search tries the search list of
+ * resolv.conf as glibc does, each candidate name decided on its own: a search domain policy does not allow is
+ * never asked about.
  */
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <resolv.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shim.h"
-
-/* The functions are looked up lazily by name: each has several public names (res_query, __res_query). */
-static void *real_fn(const char *name)
-{
-	return dlsym(RTLD_NEXT, name);
-}
-
-enum { ANSWER_FORWARD = -2 };
 
 /* (NAME, CLASS, TYPE) as the wire query a resolver would send, so the engine answers it as it answers every
  * other DNS query torwrap sees. Returns its length, or -1. */
@@ -56,22 +51,59 @@ static int reply_h_errno(int rcode)
 	}
 }
 
-/* Answers QUERY from torwrap into ANSWER (route_dns_answer: virtual addresses for names that are not allowed,
- * PTR from the map, NODATA for what Tor cannot resolve). Returns the reply length; -1 with h_errno set when
- * AS_QUERY and the reply has no answer (res_query's contract; res_send returns any reply); or ANSWER_FORWARD
- * when the question may go to the real resolver. */
+/* An allowed QUERY asked of the nameservers by the engine (UDP, then TCP when the answer was truncated), into
+ * ANSWER (at most ANSLEN bytes copied; the reply's whole length returned, as glibc). -1 with h_errno TRY_AGAIN
+ * when no nameserver answered. */
+static int forward(const uint8_t *query, size_t qlen, uint8_t *answer, int anslen)
+{
+	uint8_t *buf = malloc(65536);
+	if (buf == NULL) {
+		h_errno = NETDB_INTERNAL;
+		errno = ENOMEM;
+		return -1;
+	}
+	struct resolver_dns_question q;
+	resolver_dns_parse_query(query, qlen, &q);
+	ssize_t n = route_dns_forward(shim_route(), query, qlen, buf, 65536, false);
+	if (n >= 12 && (buf[2] & 0x02)) /* TC: the whole answer over TCP */
+		n = route_dns_forward(shim_route(), query, qlen, buf, 65536, true);
+	struct tw_event ev = TW_EVENT("dns", q.name, "direct", NULL);
+	ev.err = n < 12 ? (n < 0 ? (int)-n : EIO) : 0;
+	tw_log_event(n < 12 ? TW_LOG_ERROR : TW_LOG_INFO, ev, "DNS query for %s: allowed, forwarded to the nameserver%s",
+		     q.name, n < 12 ? ": no answer" : "");
+	if (n >= 12)
+		memcpy(answer, buf, (size_t)n < (size_t)anslen ? (size_t)n : (size_t)anslen);
+	free(buf);
+	if (n < 12) {
+		h_errno = TRY_AGAIN;
+		errno = n < 0 ? (int)-n : EIO;
+		return -1;
+	}
+	return (int)n;
+}
+
+/* QUERY answered as torwrap routes names into ANSWER (route_dns_answer: virtual addresses for names that are
+ * not allowed, PTR from the map, NODATA for what Tor cannot resolve; an allowed question forwarded). Returns
+ * the reply length, or -1 with h_errno set when AS_QUERY and the reply has no answer (res_query's contract;
+ * res_send returns any reply). */
 static int answer_query(const uint8_t *query, size_t qlen, bool as_query, uint8_t *answer, int anslen)
 {
+	if (anslen <= 0) {
+		h_errno = NETDB_INTERNAL;
+		errno = EMSGSIZE;
+		return -1;
+	}
 	struct resolver_dns_question q;
-	ssize_t n = route_dns_answer(shim_route(), query, qlen, &q, answer, anslen > 0 ? (size_t)anslen : 0);
+	ssize_t n = route_dns_answer(shim_route(), query, qlen, &q, answer, (size_t)anslen);
 	if (n == ROUTE_DNS_FORWARD)
-		return ANSWER_FORWARD;
-	if (n < 12) {
+		n = forward(query, qlen, answer, anslen);
+	else if (n < 12) {
 		h_errno = NETDB_INTERNAL;
 		errno = n == ROUTE_DNS_DROP ? EINVAL : EMSGSIZE;
 		return -1;
 	}
-	/* route_dns_answer logged the answer. */
+	if (n < 12)
+		return -1;
 	int rcode = answer[3] & 0x0f, ancount = answer[6] << 8 | answer[7];
 	if (as_query && (rcode != 0 || ancount == 0)) {
 		h_errno = reply_h_errno(rcode);
@@ -83,50 +115,13 @@ static int answer_query(const uint8_t *query, size_t qlen, bool as_query, uint8_
 static int answer_question(const char *dname, int class, int type, uint8_t *answer, int anslen)
 {
 	uint8_t query[TW_NAME_MAX + 32];
-	int qlen = wire_query(dname, class, type, query, sizeof(query));
+	int qlen = dname ? wire_query(dname, class, type, query, sizeof(query)) : -1;
 	if (qlen < 0) {
 		h_errno = HOST_NOT_FOUND;
 		return -1;
 	}
 	return answer_query(query, (size_t)qlen, true, answer, anslen);
 }
-
-typedef int (*query_fn)(const char *, int, int, unsigned char *, int);
-typedef int (*nquery_fn)(res_state, const char *, int, int, unsigned char *, int);
-typedef int (*querydomain_fn)(const char *, const char *, int, int, unsigned char *, int);
-typedef int (*nquerydomain_fn)(res_state, const char *, const char *, int, int, unsigned char *, int);
-typedef int (*send_fn)(const unsigned char *, int, unsigned char *, int);
-typedef int (*nsend_fn)(res_state, const unsigned char *, int, unsigned char *, int);
-
-#define DEFINE_QUERY(pub, realname)                                                                            \
-	TW_EXPORT int pub(const char *dname, int class, int type, unsigned char *answer, int anslen)           \
-	{                                                                                                      \
-		int rc = answer_question(dname, class, type, answer, anslen);                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		query_fn f = (query_fn)real_fn(realname);                                                      \
-		return f ? f(dname, class, type, answer, anslen) : -1;                                         \
-	}
-
-#define DEFINE_NQUERY(pub, realname)                                                                           \
-	TW_EXPORT int pub(res_state st, const char *dname, int class, int type, unsigned char *answer,          \
-			  int anslen)                                                                          \
-	{                                                                                                      \
-		int rc = answer_question(dname, class, type, answer, anslen);                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		nquery_fn f = (nquery_fn)real_fn(realname);                                                    \
-		return f ? f(st, dname, class, type, answer, anslen) : -1;                                     \
-	}
-
-DEFINE_QUERY(res_query, "res_query")
-DEFINE_QUERY(__res_query, "__res_query")
-DEFINE_QUERY(res_search, "res_search")
-DEFINE_QUERY(__res_search, "__res_search")
-DEFINE_NQUERY(res_nquery, "res_nquery")
-DEFINE_NQUERY(__res_nquery, "__res_nquery")
-DEFINE_NQUERY(res_nsearch, "res_nsearch")
-DEFINE_NQUERY(__res_nsearch, "__res_nsearch")
 
 /* NAME.DOMAIN, as res_querydomain builds it. */
 static int join_domain(const char *name, const char *domain, char *out, size_t outlen)
@@ -135,42 +130,109 @@ static int join_domain(const char *name, const char *domain, char *out, size_t o
 	return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-#define DEFINE_QUERYDOMAIN(pub, realname)                                                                      \
-	TW_EXPORT int pub(const char *name, const char *domain, int class, int type, unsigned char *answer,    \
+/* res_search: NAME as is and with each domain of resolv.conf's search list, in glibc's order (as is first when
+ * it has at least ndots dots, last otherwise; only as is when it ends with a dot), until one has an answer. */
+static int search_question(const char *name, int class, int type, uint8_t *answer, int anslen)
+{
+	if (name == NULL) {
+		h_errno = HOST_NOT_FOUND;
+		return -1;
+	}
+	const struct resolver_conf *rc = shim_route()->ns;
+	size_t len = strlen(name);
+	unsigned dots = 0;
+	for (const char *p = name; *p; p++)
+		dots += *p == '.';
+	bool absolute = len > 0 && name[len - 1] == '.';
+	bool as_is_first = absolute || dots >= rc->ndots;
+	int n = -1, herr = HOST_NOT_FOUND;
+	if (as_is_first && (n = answer_question(name, class, type, answer, anslen)) >= 0)
+		return n;
+	herr = h_errno;
+	for (unsigned i = 0; !absolute && i < rc->nsearch; i++) {
+		char full[TW_NAME_MAX * 2];
+		if (join_domain(name, rc->search[i], full, sizeof(full)) != 0)
+			continue;
+		if ((n = answer_question(full, class, type, answer, anslen)) >= 0)
+			return n;
+		herr = h_errno == HOST_NOT_FOUND ? herr : h_errno; /* a failure says more than "no such name" */
+	}
+	if (!as_is_first && (n = answer_question(name, class, type, answer, anslen)) >= 0)
+		return n;
+	h_errno = as_is_first ? herr : h_errno;
+	return -1;
+}
+
+#define DEFINE_QUERY(pub)                                                                                      \
+	TW_EXPORT int pub(const char *dname, int class, int type, unsigned char *answer, int anslen)           \
+	{                                                                                                      \
+		return answer_question(dname, class, type, answer, anslen);                                    \
+	}
+#define DEFINE_NQUERY(pub)                                                                                     \
+	TW_EXPORT int pub(res_state st, const char *dname, int class, int type, unsigned char *answer,          \
 			  int anslen)                                                                          \
 	{                                                                                                      \
-		char full[TW_NAME_MAX * 2];                                                                    \
-		if (join_domain(name, domain, full, sizeof(full)) != 0) {                                      \
-			h_errno = NO_RECOVERY;                                                                 \
-			return -1;                                                                             \
-		}                                                                                              \
-		int rc = answer_question(full, class, type, answer, anslen);                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		querydomain_fn f = (querydomain_fn)real_fn(realname);                                          \
-		return f ? f(name, domain, class, type, answer, anslen) : -1;                                  \
+		(void)st; /* the nameservers are the configuration's */                                        \
+		return answer_question(dname, class, type, answer, anslen);                                    \
 	}
-
-#define DEFINE_NQUERYDOMAIN(pub, realname)                                                                     \
-	TW_EXPORT int pub(res_state st, const char *name, const char *domain, int class, int type,             \
-			  unsigned char *answer, int anslen)                                                   \
+#define DEFINE_SEARCH(pub)                                                                                     \
+	TW_EXPORT int pub(const char *dname, int class, int type, unsigned char *answer, int anslen)           \
 	{                                                                                                      \
-		char full[TW_NAME_MAX * 2];                                                                    \
-		if (join_domain(name, domain, full, sizeof(full)) != 0) {                                      \
-			h_errno = NO_RECOVERY;                                                                 \
-			return -1;                                                                             \
-		}                                                                                              \
-		int rc = answer_question(full, class, type, answer, anslen);                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		nquerydomain_fn f = (nquerydomain_fn)real_fn(realname);                                        \
-		return f ? f(st, name, domain, class, type, answer, anslen) : -1;                              \
+		return search_question(dname, class, type, answer, anslen);                                    \
+	}
+#define DEFINE_NSEARCH(pub)                                                                                    \
+	TW_EXPORT int pub(res_state st, const char *dname, int class, int type, unsigned char *answer,          \
+			  int anslen)                                                                          \
+	{                                                                                                      \
+		(void)st;                                                                                      \
+		return search_question(dname, class, type, answer, anslen);                                    \
 	}
 
-DEFINE_QUERYDOMAIN(res_querydomain, "res_querydomain")
-DEFINE_QUERYDOMAIN(__res_querydomain, "__res_querydomain")
-DEFINE_NQUERYDOMAIN(res_nquerydomain, "res_nquerydomain")
-DEFINE_NQUERYDOMAIN(__res_nquerydomain, "__res_nquerydomain")
+DEFINE_QUERY(res_query)
+DEFINE_QUERY(__res_query)
+DEFINE_SEARCH(res_search)
+DEFINE_SEARCH(__res_search)
+DEFINE_NQUERY(res_nquery)
+DEFINE_NQUERY(__res_nquery)
+DEFINE_NSEARCH(res_nsearch)
+DEFINE_NSEARCH(__res_nsearch)
+
+static int querydomain(const char *name, const char *domain, int class, int type, unsigned char *answer,
+		       int anslen)
+{
+	char full[TW_NAME_MAX * 2];
+	if (name == NULL || join_domain(name, domain, full, sizeof(full)) != 0) {
+		h_errno = NO_RECOVERY;
+		return -1;
+	}
+	return answer_question(full, class, type, answer, anslen);
+}
+
+TW_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *answer,
+			      int anslen)
+{
+	return querydomain(name, domain, class, type, answer, anslen);
+}
+
+TW_EXPORT int __res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *answer,
+				int anslen)
+{
+	return querydomain(name, domain, class, type, answer, anslen);
+}
+
+TW_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
+			       unsigned char *answer, int anslen)
+{
+	(void)st;
+	return querydomain(name, domain, class, type, answer, anslen);
+}
+
+TW_EXPORT int __res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
+				 unsigned char *answer, int anslen)
+{
+	(void)st;
+	return querydomain(name, domain, class, type, answer, anslen);
+}
 
 /* res_send: the caller built the query (res_mkquery). */
 static int send_answer(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
@@ -186,30 +248,27 @@ static int send_answer(const unsigned char *msg, int msglen, unsigned char *answ
 	return answer_query(msg, (size_t)msglen, false, answer, anslen);
 }
 
-#define DEFINE_SEND(pub, realname)                                                                             \
-	TW_EXPORT int pub(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)             \
-	{                                                                                                      \
-		int rc = send_answer(msg, msglen, answer, anslen);                                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		send_fn f = (send_fn)real_fn(realname);                                                        \
-		return f ? f(msg, msglen, answer, anslen) : -1;                                                \
-	}
+TW_EXPORT int res_send(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
+{
+	return send_answer(msg, msglen, answer, anslen);
+}
 
-#define DEFINE_NSEND(pub, realname)                                                                            \
-	TW_EXPORT int pub(res_state st, const unsigned char *msg, int msglen, unsigned char *answer, int anslen) \
-	{                                                                                                      \
-		int rc = send_answer(msg, msglen, answer, anslen);                                             \
-		if (rc != ANSWER_FORWARD)                                                                      \
-			return rc;                                                                             \
-		nsend_fn f = (nsend_fn)real_fn(realname);                                                      \
-		return f ? f(st, msg, msglen, answer, anslen) : -1;                                            \
-	}
+TW_EXPORT int __res_send(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
+{
+	return send_answer(msg, msglen, answer, anslen);
+}
 
-DEFINE_SEND(res_send, "res_send")
-DEFINE_SEND(__res_send, "__res_send")
-DEFINE_NSEND(res_nsend, "res_nsend")
-DEFINE_NSEND(__res_nsend, "__res_nsend")
+TW_EXPORT int res_nsend(res_state st, const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
+{
+	(void)st;
+	return send_answer(msg, msglen, answer, anslen);
+}
+
+TW_EXPORT int __res_nsend(res_state st, const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
+{
+	(void)st;
+	return send_answer(msg, msglen, answer, anslen);
+}
 
 /* libresolv's old gethostbyname family: the same answers as ours. */
 TW_EXPORT struct hostent *res_gethostbyname(const char *name)

@@ -22,6 +22,8 @@
 /* Our own hooks under private names, for the library's other entry points that must take the same path
  * (syscall(SYS_connect), execvp...): the public names could bind to something else. */
 #define TW_HOOK_ALIAS(name) __attribute__((alias(#name), visibility("hidden"), copy(name)))
+/* Another public name for one of our hooks (glibc's __connect, __send, __write; the 64-bit names). */
+#define TW_EXPORT_ALIAS(name) __attribute__((alias(#name), visibility("default"), copy(name)))
 struct mmsghdr;
 int shim_hook_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int shim_hook_socket(int domain, int type, int protocol);
@@ -31,6 +33,12 @@ int shim_hook_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, tw_mmsg_f
 int shim_hook_execve(const char *path, char *const argv[], char *const envp[]);
 int shim_hook_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
 int shim_hook_execvpe(const char *file, char *const argv[], char *const envp[]);
+ssize_t shim_hook_write(int fd, const void *buf, size_t count);
+ssize_t shim_hook_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t shim_hook_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags);
+ssize_t shim_hook_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+ssize_t shim_hook_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len, unsigned int flags);
+int shim_hook_setsockopt(int fd, int level, int name, const void *value, socklen_t len);
 int shim_hook_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 			  struct addrinfo **res);
 
@@ -86,6 +94,9 @@ unsigned shim_fd_flags(int fd);
 void shim_fd_set(int fd, unsigned flags);
 void shim_fd_clear(int fd, unsigned flags);
 void shim_fd_forget_range(unsigned first, unsigned last);
+/* TCP DNS: the two-byte length a program wrote alone (SHIM_FD_DNS_LENGTH), its message to follow. */
+void shim_fd_set_dns_length(int fd, uint16_t len);
+uint16_t shim_fd_dns_length(int fd);
 void shim_fd_set_peer(int fd, const struct sockaddr *dest, socklen_t dlen, const struct sockaddr *proxy,
 		      socklen_t plen);
 int shim_fd_get_peer(int fd, struct sockaddr_storage *dest, struct sockaddr_storage *proxy);
@@ -120,13 +131,21 @@ void shim_pending_watcher_closed(void);
  * syscall(SYS_connect). Returns 0 or a negative errno. */
 int shim_connect(int fd, const struct sockaddr *sa, socklen_t len);
 
-/* The destination policy for a datagram (or an address given with a send): 0 to send, -EPERM (logged). Also
- * inspects DNS queries to nameservers. */
-int shim_check_datagram(int fd, const struct sockaddr *sa, socklen_t len, const struct iovec *iov, size_t iovcnt);
+/* The destination policy for a datagram to A:PORT (what the kernel reads of the program's address): 0 to send,
+ * -EPERM (logged); SHIM_DNS_REWRITTEN when A:PORT is a nameserver: the query, rebuilt from its question alone,
+ * is in OUT (*OUTLEN bytes, room for SHIM_DNS_DATAGRAM_MAX) and must be sent instead. */
+#define SHIM_DNS_REWRITTEN 1
+#define SHIM_DNS_DATAGRAM_MAX 512
+int shim_check_datagram(const struct resolver_addr *a, uint16_t port, const struct iovec *iov, size_t iovcnt,
+			uint8_t *out, size_t *outlen);
 
-/* Inspects what is about to be written to a socket marked SHIM_FD_DNS: 0 to let it go, -EPERM when it asks a
- * nameserver about a name or address that must not be resolved locally (logged). */
-int shim_dns_guard(int fd, const struct iovec *iov, size_t iovcnt, bool stream);
+/* What the program writes to FD, a socket marked SHIM_FD_DNS (its own resolver's query to a nameserver), as it
+ * goes out: every query rebuilt from its question alone (route_dns_forward's rule), TCP's two-byte lengths
+ * recomputed, sent on FD with FLAGS. Returns the program's whole count, -EPERM when a query asks about what must
+ * not be resolved locally, is not a standard query or is split in a way no resolver splits it (logged), the
+ * send's error, or SHIM_DNS_AS_IS when FD is no longer connected to a nameserver (send it unchanged). */
+#define SHIM_DNS_AS_IS (-10000)
+ssize_t shim_dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags);
 
 /* connect() to a nameserver policy allows (SA): under torwrap's supervisor the socket ends up connected to its
  * DNS responder instead, and is marked SHIM_FD_ANSWERED; elsewhere it is connected as asked and marked

@@ -27,8 +27,22 @@ check "res_query MX of an external name: fails without a query" grep -q "failed"
 check "res_query MX of an external name: nameserver never asked" dns_not_asked "$DNS_LOG" mx.example.test
 out=$(tw bash -c "a=\$('$L' res-query ptr.example.test); '$L' res-ptr \"\$a\"" 2>&1)
 check "res_query PTR of a virtual address: the name, from the map" grep -qx "ptr.example.test" <<<"$out"
-out=$(tw "$L" res-query tron-wallet-manager 2>&1)
-check "res_query of an allowed name: goes to the real resolver" bash -c "! grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<'$out'"
+# An allowed name is asked of the nameserver by torwrap's own forwarder, under LD_PRELOAD alone too (glibc's
+# resolver sockets are refused by the kernel filter there): the nameserver's answer comes back.
+for mode in res-query res-send res-search; do
+	out=$(tw "$L" "$mode" tron-wallet-manager 2>&1)
+	check "$mode of an allowed name: the nameserver's answer" grep -qx "127.0.0.2" <<<"$out"
+	out=$(preload "$L" "$mode" tron-wallet-manager 2>&1)
+	check "$mode of an allowed name, LD_PRELOAD alone: the nameserver's answer" grep -qx "127.0.0.2" <<<"$out"
+done
+# res_search takes resolv.conf's search list, each candidate decided on its own: "ledger" is asked as
+# ledger.internal.test (allowed), and the nameserver never hears of "ledger" itself.
+printf 'nameserver %s:%s\nsearch internal.test\n' "$DNS_ADDR" "$DPORT" >"$WORK/resolv-search.conf"
+out=$(TORWRAP_RESOLV_CONF=$WORK/resolv-search.conf preload "$L" res-search ledger 2>&1)
+check "res_search through the search list: ledger.internal.test answered" grep -qx "127.0.0.2" <<<"$out"
+check "res_search through the search list: the nameserver asked for ledger.internal.test" \
+	dns_asked "$DNS_LOG" ledger.internal.test
+check "res_search through the search list: never for the bare name" dns_not_asked "$DNS_LOG" ledger
 out=$(tw "$L" gai-a gaia.example.test 2>&1)
 check "getaddrinfo_a: virtual address, nothing sent" grep -qE '^127\.(19[2-9]|2[0-5][0-9])\.' <<<"$out"
 

@@ -41,6 +41,19 @@ static void resolv_docker(void **state)
 	assert_int_equal(c.ns[0].family, AF_INET);
 	assert_int_equal(c.ns[0].port, 53);
 	assert_memory_equal(c.ns[0].addr, "\x7f\x00\x00\x0b", 4);
+	assert_int_equal(c.nsearch, 1);
+	assert_string_equal(c.search[0], "example.com");
+	assert_int_equal(c.ndots, 0);
+	/* The last of search and domain wins; names are normalised; ndots is at most 15 and 1 by default. */
+	assert_int_equal(resolver_parse_resolv_conf("search a.example b.example\ndomain Corp.Example.\n"
+						    "options rotate ndots:99 timeout:1\n", &c), 0);
+	assert_int_equal(c.nsearch, 1);
+	assert_string_equal(c.search[0], "corp.example");
+	assert_int_equal(c.ndots, 15);
+	assert_int_equal(resolver_parse_resolv_conf("search dns.podman x..y z\n", &c), 0);
+	assert_int_equal(c.nsearch, 2);
+	assert_string_equal(c.search[1], "z");
+	assert_int_equal(c.ndots, 1);
 }
 
 static void resolv_ports_and_v6(void **state)
