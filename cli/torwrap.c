@@ -52,6 +52,9 @@ static void usage(FILE *out)
 	      "                     TOR_PROXY_HOST/TOR_PROXY_SOCKS_PORT, else tor-proxy:9050)\n"
 	      "  --mode MODE        policy (default), tor-only or onion-only; TORWRAP_MODE\n"
 	      "  --isolation ISO    process (default), none, connection or destination; TORWRAP_ISOLATION\n"
+	      "  --strict           for code you do not trust: no cookie exists, every network call of the\n"
+	      "                     tree is decided by the supervisor, whose virtual map is its own;\n"
+	      "                     TORWRAP_STRICT=on\n"
 	      "  --seccomp          accepted for compatibility: every program runs under the seccomp\n"
 	      "                     supervisor where the kernel allows it\n"
 	      "  -v, --verbose      log each decision (twice: protocol detail); TORWRAP_LOG_LEVEL\n"
@@ -184,7 +187,7 @@ static bool find_musl_library(const char *glibc_lib, char *out, size_t outlen)
  * hands everything else (Go's raw calls, static and musl programs) to the supervisor. Where the supervisor
  * cannot run, a program the library can follow runs with the library alone (a warning), any other is refused.
  * Returns 0, or an exit status after printing why. */
-static int plan_command(const char *path, struct plan *plan)
+static int plan_command(const char *path, bool strict, struct plan *plan)
 {
 	char why[PATH_MAX + 128], sv_why[256], what[16] = "";
 	int kind = tw_exe_check(path, why, sizeof(why));
@@ -208,6 +211,9 @@ static int plan_command(const char *path, struct plan *plan)
 	plan->supervised = supervisor_available(sv_why, sizeof(sv_why)) == 0;
 	if (plan->supervised)
 		return 0; /* whatever the program does past libc, the supervisor serves */
+	if (strict)
+		return fail(EXIT_REFUSED, "refusing to run %s: --strict needs the seccomp supervisor, which cannot run "
+			    "here: %s", path, sv_why);
 	plan->bypasses_libc = dynamic && tw_exe_bypasses_libc(path, what, sizeof(what));
 	if (!dynamic)
 		return fail(EXIT_REFUSED, "refusing to run %s: %s, and the seccomp supervisor cannot run here: %s", path,
@@ -296,6 +302,9 @@ static int take_option(int argc, char **argv, int *i, int *verbose, bool *quiet)
 		*quiet = true;
 	} else if (strcmp(a, "--seccomp") == 0) {
 		/* accepted for compatibility: the supervisor is the default */
+	} else if (strcmp(a, "--strict") == 0) {
+		if (setenv("TORWRAP_STRICT", "on", 1) != 0)
+			return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	} else if (cli_option_var(a)) {
 		/* Options only set the variables the library reads, so both see one configuration. */
 		const char *eq = strchr(a, '=');
@@ -341,12 +350,14 @@ int cli_wrap_options(int argc, char **argv, int *cmd)
 	return 0;
 }
 
-/* The environment the program runs with: the virtual address map, the seccomp cookie (in *COOKIE), and the
- * library first in LD_PRELOAD. 0, or the exit status after saying why. */
+/* The environment the program runs with: the virtual address map, the seccomp cookie (in *COOKIE; none under
+ * --strict, where every call goes to the supervisor), and the library first in LD_PRELOAD. 0, or the exit
+ * status after saying why. */
 static int prepare_environment(const struct tw_config *cfg, const struct plan *plan, uint64_t *cookie)
 {
 	char cookie_text[17];
-	int rc = tw_gate_cookie_new(cookie);
+	*cookie = 0;
+	int rc = cfg->strict ? 0 : tw_gate_cookie_new(cookie);
 	if (rc != 0)
 		return fail(EXIT_CONFIG, "cannot draw the seccomp cookie: %s", strerror(-rc));
 	tw_gate_cookie_text(*cookie, cookie_text);
@@ -355,7 +366,8 @@ static int prepare_environment(const struct tw_config *cfg, const struct plan *p
 		return fail(EXIT_CONFIG, "cannot create the virtual address map: %s", strerror(-mapfd));
 	char fdtext[16];
 	snprintf(fdtext, sizeof(fdtext), "%d", mapfd);
-	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 || setenv(TW_COOKIE_ENV, cookie_text, 1) != 0 ||
+	if (setenv(VADDR_FD_ENV, fdtext, 1) != 0 ||
+	    (cfg->strict ? unsetenv(TW_COOKIE_ENV) : setenv(TW_COOKIE_ENV, cookie_text, 1)) != 0 ||
 	    (plan->lib[0] && set_preload(plan->lib) != 0))
 		return fail(EXIT_CONFIG, "cannot set the environment: %s", strerror(errno));
 	return 0;
@@ -383,7 +395,7 @@ int cli_wrap_run(char **cmd)
 		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", cmd[0], strerror(-rc));
 	struct plan plan;
 	uint64_t cookie;
-	if ((rc = plan_command(path, &plan)) != 0 || (rc = prepare_environment(&cfg, &plan, &cookie)) != 0)
+	if ((rc = plan_command(path, cfg.strict, &plan)) != 0 || (rc = prepare_environment(&cfg, &plan, &cookie)) != 0)
 		return rc;
 	if (plan.supervised)
 		return supervisor_run(&cfg, path, cmd, environ, cookie);

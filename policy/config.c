@@ -431,20 +431,31 @@ static void config_isolation(struct tw_config *cfg, const char *v)
 	       VAL(v));
 }
 
-static void config_optimistic(struct tw_config *cfg, const char *v)
+/* "on"/"1" or "off"/"0" into *FLAG; anything else breaks the configuration, naming VAR. */
+static void config_on_off(struct tw_config *cfg, const char *var, const char *v, bool *flag)
 {
 	char val[16];
 	if (trimmed(v, val, sizeof(val))) {
 		if (strcasecmp(val, "on") == 0 || strcmp(val, "1") == 0) {
-			cfg->optimistic = true;
+			*flag = true;
 			return;
 		}
 		if (strcasecmp(val, "off") == 0 || strcmp(val, "0") == 0) {
-			cfg->optimistic = false;
+			*flag = false;
 			return;
 		}
 	}
-	broken(cfg, "TORWRAP_OPTIMISTIC=\"%.*s\": not on or off", VAL(v));
+	broken(cfg, "%s=\"%.*s\": not on or off", var, VAL(v));
+}
+
+static void config_optimistic(struct tw_config *cfg, const char *v)
+{
+	config_on_off(cfg, "TORWRAP_OPTIMISTIC", v, &cfg->optimistic);
+}
+
+static void config_strict(struct tw_config *cfg, const char *v)
+{
+	config_on_off(cfg, "TORWRAP_STRICT", v, &cfg->strict);
 }
 
 static void config_internal_names(struct tw_config *cfg, const char *v)
@@ -719,6 +730,7 @@ static void config_values(struct tw_config *cfg, policy_getenv_fn getenv_fn, voi
 		{ "TORWRAP_ISOLATION", config_isolation },
 		{ "TOR_CIRCUIT_ROTATION_INTERVAL", config_rotation },
 		{ "TORWRAP_OPTIMISTIC", config_optimistic },
+		{ "TORWRAP_STRICT", config_strict },
 		{ "TORWRAP_INTERNAL_NAMES", config_internal_names },
 	};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {

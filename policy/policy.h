@@ -134,6 +134,11 @@ struct tw_config {
 	 * taken off before the first read), as a non-blocking one always does. Off by default. */
 	bool optimistic;
 
+	/* TORWRAP_STRICT (torwrap --strict): no cookie exists; every network call of the tree is decided by the
+	 * supervisor, whose virtual map is its own. The library then takes a name's virtual address from the
+	 * supervisor's DNS responder instead of handing one out. Off by default. */
+	bool strict;
+
 	/* Secure-execution mode (CONFIG_SECURE): the environment was not read, and reasons name a file's line but
 	 * never quote it. */
 	bool secure;

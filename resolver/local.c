@@ -25,23 +25,84 @@ static ares_socket_t real_asocket(int domain, int type, int protocol, void *user
 	return tw_libc()->socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
 }
 
+static void asked_set(int fd, const struct sockaddr *sa, socklen_t len);
+
 static int real_aclose(ares_socket_t fd, void *user)
 {
 	(void)user;
+	asked_set(fd, NULL, 0);
 	return tw_libc()->close(fd);
+}
+
+/* Under `torwrap --strict` our sockets get no cookie: the supervisor connects those to a nameserver to its DNS
+ * responder instead, and c-ares drops a reply whose source address is not the server's it asked. A connected
+ * UDP socket hears its peer alone, so its replies are the server's: the nameserver each socket asked is kept
+ * (a few sockets live at once, per lookup) to say so. */
+#define ASKED_SLOTS 64
+static struct {
+	int fd;
+	struct sockaddr_storage ns;
+	socklen_t len;
+} asked[ASKED_SLOTS];
+static pthread_mutex_t asked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void asked_set(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	pthread_mutex_lock(&asked_lock);
+	int free_slot = -1;
+	for (int i = 0; i < ASKED_SLOTS; i++) {
+		if (asked[i].len && asked[i].fd == fd)
+			asked[i].len = 0;
+		if (!asked[i].len && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0 && sa && len > 0 && len <= sizeof(asked[0].ns)) {
+		asked[free_slot].fd = fd;
+		memcpy(&asked[free_slot].ns, sa, len);
+		asked[free_slot].len = len;
+	}
+	pthread_mutex_unlock(&asked_lock);
+}
+
+/* A reply on FD that came from its connected peer, reported as from the nameserver FD was connected to. */
+static void asked_unmask(int fd, struct sockaddr *from, ares_socklen_t *fromlen)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	if (from == NULL || fromlen == NULL || tw_libc()->getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+	    plen != *fromlen || memcmp(&peer, from, plen) != 0)
+		return;
+	pthread_mutex_lock(&asked_lock);
+	for (int i = 0; i < ASKED_SLOTS; i++) {
+		if (asked[i].len && asked[i].fd == fd && asked[i].len <= *fromlen) {
+			memcpy(from, &asked[i].ns, asked[i].len);
+			*fromlen = asked[i].len;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&asked_lock);
 }
 
 static int real_aconnect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *user)
 {
 	(void)user;
-	return tw_gate_connect(fd, sa, len);
+	int rc = tw_gate_connect(fd, sa, len);
+	if (rc == 0 || errno == EINPROGRESS) {
+		int err = errno;
+		asked_set(fd, sa, len);
+		errno = err;
+	}
+	return rc;
 }
 
 static ares_ssize_t real_arecvfrom(ares_socket_t fd, void *buf, size_t len, int flags, struct sockaddr *from,
 				   ares_socklen_t *fromlen, void *user)
 {
 	(void)user;
-	return tw_libc()->recvfrom(fd, buf, len, flags, from, fromlen);
+	ares_ssize_t n = tw_libc()->recvfrom(fd, buf, len, flags, from, fromlen);
+	if (n >= 0)
+		asked_unmask(fd, from, fromlen);
+	return n;
 }
 
 static ares_ssize_t real_asendv(ares_socket_t fd, const struct iovec *iov, int iovcnt, void *user)

@@ -51,6 +51,14 @@ int vaddr_fd_for_exec(bool *fresh);
  * Returns 0 or a negative errno (-ENOSPC when the range or the table is full, -ENODEV when not attached). */
 int vaddr_lookup_name(const char *name, uint32_t *addr);
 
+/* The virtual address NAME already has in this map; -ENOENT when it has none (nothing is assigned). */
+int vaddr_find_name(const char *name, uint32_t *addr);
+
+/* Records that NAME is at the virtual address ADDR that another map (the supervisor's, under --strict) handed
+ * out, so this process tree knows the name behind it. Returns 0, -EEXIST when ADDR names another name here,
+ * -EINVAL (ADDR outside the range), -ENODEV. */
+int vaddr_learn(const char *name, uint32_t addr);
+
 /* The name behind a virtual address, copied into NAME. Returns 0, or -ENOENT for an address this process tree
  * never handed out. */
 int vaddr_lookup_addr(uint32_t addr, char name[TW_NAME_MAX]);

@@ -36,7 +36,7 @@ struct vaddr_direct {
 };
 
 struct vaddr_entry {
-	_Atomic uint32_t ready;
+	_Atomic uint32_t ready; /* 1 once NAME is written (vaddr_learn: 2 while it writes it) */
 	char name[TW_NAME_MAX];
 };
 
@@ -246,11 +246,63 @@ int vaddr_lookup_name(const char *name, uint32_t *addr)
 			}
 			v = expected; /* somebody else took the slot: is it our name? */
 		}
-		if (v - 1 < t->capacity && atomic_load_explicit(&t->entry[v - 1].ready, memory_order_acquire) &&
+		if (v - 1 < t->capacity && atomic_load_explicit(&t->entry[v - 1].ready, memory_order_acquire) == 1 &&
 		    strcmp(t->entry[v - 1].name, name) == 0) {
 			*addr = vaddr_index_to_addr(t, v - 1);
 			return 0;
 		}
+	}
+	return -ENOSPC;
+}
+
+int vaddr_find_name(const char *name, uint32_t *addr)
+{
+	struct vaddr_table *t = atomic_load_explicit(&vaddr_table, memory_order_acquire);
+	if (t == NULL)
+		return -ENODEV;
+	uint32_t h = vaddr_hash(name);
+	for (uint32_t probe = 0; probe < VADDR_SLOTS; probe++) {
+		uint32_t v = atomic_load_explicit(&t->slot[(h + probe) % VADDR_SLOTS], memory_order_acquire);
+		if (v == 0)
+			return -ENOENT;
+		if (v - 1 < t->capacity && atomic_load_explicit(&t->entry[v - 1].ready, memory_order_acquire) == 1 &&
+		    strcmp(t->entry[v - 1].name, name) == 0) {
+			*addr = vaddr_index_to_addr(t, v - 1);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int vaddr_learn(const char *name, uint32_t addr)
+{
+	struct vaddr_table *t = atomic_load_explicit(&vaddr_table, memory_order_acquire);
+	if (t == NULL)
+		return -ENODEV;
+	size_t len = strlen(name);
+	uint32_t off = ntohl(addr) - ntohl(t->net);
+	if (len == 0 || len >= TW_NAME_MAX || (addr & t->mask) != t->net || off == 0 || off - 1 >= t->capacity)
+		return -EINVAL;
+	struct vaddr_entry *e = &t->entry[off - 1];
+	uint32_t unset = 0;
+	if (atomic_compare_exchange_strong_explicit(&e->ready, &unset, 2, memory_order_acq_rel, memory_order_acquire)) {
+		memcpy(e->name, name, len + 1); /* 2: being written, by us alone */
+		atomic_store_explicit(&e->ready, 1, memory_order_release);
+	} else {
+		while (atomic_load_explicit(&e->ready, memory_order_acquire) != 1)
+			; /* another thread writes the same entry: a few stores away */
+		return strcmp(e->name, name) == 0 ? 0 : -EEXIST;
+	}
+	uint32_t next = atomic_load_explicit(&t->next, memory_order_relaxed); /* snapshots copy entries below it */
+	while (next < off && !atomic_compare_exchange_weak_explicit(&t->next, &next, off, memory_order_relaxed,
+								    memory_order_relaxed))
+		;
+	uint32_t h = vaddr_hash(name);
+	for (uint32_t probe = 0; probe < VADDR_SLOTS; probe++) {
+		uint32_t expected = 0;
+		if (atomic_compare_exchange_strong_explicit(&t->slot[(h + probe) % VADDR_SLOTS], &expected, off,
+							    memory_order_acq_rel, memory_order_acquire))
+			return 0;
 	}
 	return -ENOSPC;
 }
@@ -266,7 +318,7 @@ int vaddr_lookup_addr(uint32_t addr, char name[TW_NAME_MAX])
 	if (off == 0 || off - 1 >= t->capacity)
 		return -ENOENT;
 	struct vaddr_entry *e = &t->entry[off - 1];
-	if (!atomic_load_explicit(&e->ready, memory_order_acquire))
+	if (atomic_load_explicit(&e->ready, memory_order_acquire) != 1)
 		return -ENOENT;
 	memcpy(name, e->name, TW_NAME_MAX);
 	name[TW_NAME_MAX - 1] = '\0';
@@ -367,7 +419,7 @@ static int vaddr_snapshot_fd(struct vaddr_table *t)
 		n = t->capacity;
 	atomic_store_explicit(&c->next, n, memory_order_relaxed);
 	for (uint32_t i = 0; i < n; i++) {
-		if (!atomic_load_explicit(&t->entry[i].ready, memory_order_acquire))
+		if (atomic_load_explicit(&t->entry[i].ready, memory_order_acquire) != 1)
 			continue;
 		memcpy(c->entry[i].name, t->entry[i].name, TW_NAME_MAX);
 		atomic_store_explicit(&c->entry[i].ready, 1, memory_order_relaxed);

@@ -186,6 +186,17 @@ const char *route_dest_text(const struct resolver_addr *a, const char *name, uin
 	return buf;
 }
 
+int route_learned_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX])
+{
+	return ctx->learned ? ctx->learned->name_of(a->family, a->addr, name) : vaddr_direct_name(a->family, a->addr, name);
+}
+
+static int learn(const struct route_ctx *ctx, const struct resolver_addr *a, const char *name)
+{
+	return ctx->learned ? ctx->learned->remember(a->family, a->addr, name)
+			    : vaddr_remember_direct(a->family, a->addr, name);
+}
+
 const char *route_direct_dest_text(const struct resolver_addr *a, uint16_t port, char *buf, size_t len)
 {
 	char learned[TW_NAME_MAX];
@@ -278,7 +289,7 @@ enum policy_verdict route_decide_addr_why(const struct route_ctx *ctx, const str
 	socklen_t wlen = route_sockaddr_make(&a, port, a.family, &whole);
 	enum policy_verdict v = policy_decide_addr_why(cfg, (const struct sockaddr *)&whole, wlen, why);
 	char learned[TW_NAME_MAX];
-	if (v != POLICY_REFUSE && vaddr_direct_name(a.family, a.addr, learned) == 0)
+	if (v != POLICY_REFUSE && route_learned_name(ctx, &a, learned) == 0)
 		return decide_learned(ctx, who, &a, port, learned, v, why);
 	if (v == POLICY_REFUSE) {
 		char words[sizeof(cfg->broken_reason) + 64], extra[sizeof(cfg->broken_reason) + 32];
@@ -323,7 +334,7 @@ static int lookup_direct(const struct route_ctx *ctx, const char *name, int fami
 	ev.err = n > 0 ? 0 : -n;
 	tw_log_event(TW_LOG_INFO, ev, "lookup %s: direct, %s", name, n > 0 ? "resolved locally" : strerror(-n));
 	for (int i = 0; i < n; i++) {
-		if (vaddr_remember_direct(out[i].family, out[i].addr, name) < 0) {
+		if (learn(ctx, &out[i], name) < 0) {
 			ev.err = EAGAIN;
 			tw_log_event(TW_LOG_ERROR, ev, "lookup of %s failed: the table of internal addresses is full",
 				     name);
@@ -331,6 +342,24 @@ static int lookup_direct(const struct route_ctx *ctx, const char *name, int fami
 		}
 	}
 	return n;
+}
+
+/* Where the supervisor's responder is asked: port 53 anywhere is DNS, and its socket is redirected there. */
+#define SUPERVISOR_NS "nameserver 127.0.0.1\n"
+
+/* NAME's virtual address as the supervisor's responder hands it out (torwrap --strict): asked once through
+ * the nameservers (the supervisor answers their sockets), then remembered in this tree's map. */
+static int ask_virtual(const struct route_ctx *ctx, const char *name, uint32_t *v4)
+{
+	if (vaddr_find_name(name, v4) == 0)
+		return 0;
+	struct resolver_addr a;
+	int n = resolver_local_lookup(SUPERVISOR_NS, "", name, AF_INET, &a, 1);
+	if (n < 1)
+		return n < 0 ? n : -ENOENT;
+	if (!route_addr_v4(&a, v4) || !policy_is_virtual_v4(ctx->cfg, *v4))
+		return -EPROTO; /* not the supervisor's answer: nothing here may treat it as the name's */
+	return vaddr_learn(name, *v4);
 }
 
 /* A name that goes through Tor: from the hosts text (it sends no packet, and an operator's entries there are
@@ -352,7 +381,7 @@ static int lookup_tor(const struct route_ctx *ctx, const char *name, int family,
 	if (!virtual)
 		return -ENOENT;
 	uint32_t v4;
-	int rc = vaddr_lookup_name(name, &v4);
+	int rc = ctx->ask_virtual ? ask_virtual(ctx, name, &v4) : vaddr_lookup_name(name, &v4);
 	if (rc < 0) {
 		ev.err = -rc;
 		tw_log_event(TW_LOG_ERROR, ev, "lookup of %s failed: no virtual address (%s)", name, strerror(-rc));
@@ -439,7 +468,14 @@ int route_virtual_name(const struct route_ctx *ctx, const struct resolver_addr *
 	uint32_t v4;
 	if (!route_addr_v4(a, &v4) || !policy_is_virtual_v4(ctx->cfg, v4))
 		return -ENOENT;
-	return vaddr_lookup_addr(v4, name) == 0 ? 0 : -ENOENT;
+	if (vaddr_lookup_addr(v4, name) == 0)
+		return 0;
+	/* Under --strict an address another process of the tree was given: the responder knows its name. */
+	struct resolver_addr plain = { .family = AF_INET };
+	memcpy(plain.addr, &v4, 4);
+	if (!ctx->ask_virtual || resolver_local_reverse(SUPERVISOR_NS, "", &plain, name) != 0)
+		return -ENOENT;
+	return vaddr_learn(name, v4) == 0 ? 0 : -ENOENT;
 }
 
 /* A PTR query reveals the address to whoever answers: only for internal addresses policy allows. */

@@ -22,6 +22,15 @@
 #include "../resolver/resolver.h"
 #include "../socks5/socks5.h"
 
+/* Where the allowed names behind addresses are kept (an address an allowed name resolved to is decided by that
+ * name's rules, and never handed to Tor): remembered when a lookup resolves one, asked when an address is
+ * decided. NULL in a context: the tree's shared map (vaddr_remember_direct, vaddr_direct_name), the library's;
+ * the supervisor keeps its own, since the program can write the shared one. */
+struct route_learned {
+	int (*remember)(int family, const uint8_t addr[16], const char *name);
+	int (*name_of)(int family, const uint8_t addr[16], char name[TW_NAME_MAX]);
+};
+
 /* A front end. */
 struct route_ctx {
 	const struct tw_config *cfg;
@@ -29,7 +38,14 @@ struct route_ctx {
 	const struct socks5_io *io; /* the SOCKS exchange on a non-blocking socket */
 	int (*connect)(int fd, const struct sockaddr *sa, socklen_t len); /* the real connect: -1 and errno */
 	_Atomic uint64_t *conn_seq; /* connections through the proxy so far (isolation "connection") */
+	/* Virtual addresses are the supervisor's to hand out (torwrap --strict): a name's is asked of its DNS
+	 * responder (through the nameservers, whose sockets it answers) and remembered, never assigned here. */
+	bool ask_virtual;
+	const struct route_learned *learned; /* NULL: the shared map */
 };
+
+/* The allowed name address A was resolved from, as the context keeps them: 0, or -ENOENT. */
+int route_learned_name(const struct route_ctx *ctx, const struct resolver_addr *a, char name[TW_NAME_MAX]);
 
 /* Who asked: the process the isolation token is for, and the words that begin each log line about it ("" in
  * the program itself, "pid N: " in the supervisor). */

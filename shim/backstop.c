@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "../policy/policy.h"
 #include "shim.h"
@@ -73,6 +75,34 @@ static void install_filter(const char *what)
 		     name, what, name);
 }
 
+static bool supervised_strict;
+
+bool shim_strict_supervised(void)
+{
+	return supervised_strict;
+}
+
+/* TORWRAP_STRICT=on: `torwrap --strict` hands out no cookie, and its supervisor answers every network call. Is it
+ * really there? Only it redirects a socket connected to port 53 to its DNS responder (a UDP connect sends
+ * nothing, so without it nothing leaves). An environment that merely says so gets the filter of LD_PRELOAD
+ * alone, and the library hands out its own virtual addresses. */
+static bool strict_supervisor_answers(void)
+{
+	const char *v = getenv("TORWRAP_STRICT");
+	if (v == NULL || (strcmp(v, "on") != 0 && strcmp(v, "1") != 0))
+		return false;
+	int s = tw_libc()->socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	struct sockaddr_in ns = { .sin_family = AF_INET, .sin_port = htons(53), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	bool redirected = tw_libc()->connect(s, (struct sockaddr *)&ns, sizeof(ns)) == 0 &&
+			  tw_libc()->getpeername(s, (struct sockaddr *)&peer, &len) == 0 && peer.sin_port != ns.sin_port;
+	tw_libc()->close(s);
+	return redirected;
+}
+
 __attribute__((constructor)) static void backstop_init(void)
 {
 	/* Under a filter already (torwrap's, or an ancestor's): its cookie. Taken in secure-execution mode too: a
@@ -81,6 +111,10 @@ __attribute__((constructor)) static void backstop_init(void)
 	uint64_t cookie;
 	if (tw_gate_cookie_parse(getenv(TW_COOKIE_ENV), &cookie) == 0) {
 		tw_gate_set_cookie(cookie);
+		return;
+	}
+	if (strict_supervisor_answers()) {
+		supervised_strict = true; /* no cookie: every call of ours goes to the supervisor too */
 		return;
 	}
 	char what[16];

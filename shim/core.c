@@ -35,6 +35,7 @@ static void shim_init(void)
 		.io = &socks5_default_io,
 		.connect = tw_gate_connect,
 		.conn_seq = &shim_conn_seq,
+		.ask_virtual = cfg->strict && shim_strict_supervised(), /* the supervisor's responder hands them out */
 	};
 	shim_cfg = cfg;
 }

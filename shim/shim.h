@@ -42,6 +42,10 @@ int shim_hook_setsockopt(int fd, int level, int name, const void *value, socklen
 int shim_hook_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 			  struct addrinfo **res);
 
+/* True when the process runs under `torwrap --strict`, whose supervisor was seen answering (backstop.c): the
+ * library has no cookie, and takes virtual addresses from the supervisor's responder. */
+bool shim_strict_supervised(void);
+
 /* The configuration, with the virtual map attached; built on first use (never at load: loading the library
  * into a program that makes no network call must cost nothing). */
 const struct tw_config *shim_config(void);

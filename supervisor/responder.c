@@ -52,7 +52,7 @@ static ssize_t dns_answer_forwarded(const uint8_t *query, size_t len, struct res
 	int n = resolver_dns_reply_addrs(out, (size_t)r, addrs, RESOLVER_MAX_ADDRS);
 	if (tw_name_normalize(q->name, name) == 0)
 		for (int i = 0; i < n; i++)
-			vaddr_remember_direct(addrs[i].family, addrs[i].addr, name);
+			sv_learned.remember(addrs[i].family, addrs[i].addr, name);
 	tw_log_event(TW_LOG_INFO, ev, "DNS query for %s: allowed, forwarded to the nameserver", q->name);
 	return r;
 }

@@ -20,6 +20,10 @@
  * a sentence saying what is missing in WHY. */
 int supervisor_available(char *why, size_t whylen);
 
+/* The wrapper's exit status when the supervisor's process died while the program ran (its network calls then
+ * fail with ENOSYS; a line says so at once). */
+#define SUPERVISOR_EXIT_LOST 125
+
 /* Runs PATH (ARGV, ENVP) under the supervisor (calls that carry COOKIE in an unused argument, the library's,
  * pass in the kernel: see common/filter.c; never 0, the start-up hands the listener over with it) and serves
  * its whole process tree until the last process of it has exited. The virtual map must already be in the environment (TORWRAP_VMAP_FD), as the wrapper puts it.

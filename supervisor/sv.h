@@ -5,6 +5,7 @@
  *   notify.c     the notification loop (a pool of threads), and the program's memory and descriptors
  *   handlers.c   what each trapped call does: connect, sendto, sendmsg, sendmmsg
  *   responder.c  the DNS responder that the program's queries are redirected to
+ *   learned.c    the allowed names behind addresses, as the supervisor learned them (never the shared map's)
  *   io.c         socket I/O with a deadline, for the proxy connect and the responder
  *
  * Names: sv_ for what the files share here, supervisor_ for the public face; internal functions return a
@@ -102,6 +103,11 @@ int64_t sv_on_connect(struct sv_call *c);
 int64_t sv_on_sendto(struct sv_call *c);
 int64_t sv_on_sendmsg(struct sv_call *c);
 int64_t sv_on_sendmmsg(struct sv_call *c);
+
+/* ------------------------------------------------------------------------------------------ learned.c */
+
+/* The supervisor's own record of the allowed names behind addresses (sv.route.learned). */
+extern const struct route_learned sv_learned;
 
 /* ----------------------------------------------------------------------------------------- responder.c */
 

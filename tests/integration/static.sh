@@ -223,19 +223,37 @@ if is_static "$BUSYBOX"; then
 	fi
 fi
 
-# Supervisor killed: the program's later network calls fail (ENOSYS), nothing leaves.
+# Supervisor killed (its own process, torwrap's child beside the program; from outside the tree: Landlock keeps
+# the program from signalling it): the program's later network calls fail (ENOSYS), nothing leaves, and torwrap
+# says so at once and in its exit status.
 h0=$(http_hits)
 rm -f "$WORK/killed.out"
 stw_bg "$SC" --delay 1000 get 127.0.0.1 "$HPORT" >"$WORK/killed.out" 2>&1
 pid=$!
 wait_exec $pid "$SC"
-kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-for ((t = 0; t < 50; t++)); do
-	grep -q "connect:" "$WORK/killed.out" && break
-	sleep 0.1
-done
+server=
+for c in $(pgrep -P "$pid"); do [[ $(readlink "/proc/$c/exe") == "$TORWRAP" ]] && server=$c; done
+check "the supervisor runs in a process of its own, beside the program" [ -n "$server" ]
+kill -KILL "$server" 2>/dev/null
+wait $pid
+st=$?
 check "supervisor killed: the program's connect fails (ENOSYS)" grep -q "connect: ENOSYS" "$WORK/killed.out"
 check "supervisor killed: nothing reached the destination" [ "$(http_hits)" -eq "$h0" ]
+check "supervisor killed: torwrap says so in one line" grep -q "seccomp supervisor (pid $server) is gone (killed by signal 9)" \
+	"$WORK/killed.out"
+check "supervisor killed: torwrap's exit status says so (125, whatever the program's)" [ "$st" -eq 125 ]
+# The wrapper killed instead: the supervisor's process serves on, so the program's calls are still decided.
+h0=$(http_hits)
+stw_bg "$SC" --delay 1000 get wrapper-killed.example.test "$HPORT" >"$WORK/wkilled.out" 2>&1
+pid=$!
+wait_exec $pid "$SC"
+prog=
+for c in $(pgrep -P "$pid"); do [[ $(readlink "/proc/$c/exe") == "$SC" ]] && prog=$c; done
+kill -KILL "$pid" 2>/dev/null
+wait $pid 2>/dev/null
+for ((t = 0; t < 100; t++)); do kill -0 "$prog" 2>/dev/null || break; sleep 0.1; done
+check "wrapper killed: the supervisor still routes the program (through the proxy by name)" \
+	socks_saw 3 wrapper-killed.example.test "$HPORT"
 
 # No privileges needed (no_new_privs is enough): the same as uid 65534.
 # (torwrap and the library are copied where uid 65534 can reach them, whatever the build directory allows.)
