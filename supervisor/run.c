@@ -514,6 +514,8 @@ static pid_t start_server(const char *path)
 		fprintf(stderr, "torwrap: cannot start the supervisor for %s: %s\n", path, strerror(EAGAIN));
 		_exit(EXIT_REFUSED); /* the listener closes with us: the program's trapped calls fail, nothing leaves */
 	}
+	/* Polled here, not seen by the pool: before Linux 6.6 a thread waiting in NOTIF_RECV is not woken when the
+	 * last process of the tree exits. */
 	for (;;) {
 		struct pollfd p = { .fd = sv.listener, .events = 0 };
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)

@@ -20,6 +20,8 @@
  *   socket_close      socket(AF_INET) + close(), both hooked too
  *   udp_recvfrom      recvfrom() of one datagram (with its source address) on a UDP socket torwrap has not
  *                     touched: the hook's flag test (A and B both receive what libc's send put there)
+ *   udp_sendto        sendto() of one datagram to an allowed loopback address on an unconnected UDP socket:
+ *                     the datagram rule, then the kernel (under `torwrap --strict`, the supervisor)
  *   getppid           a system call no hook and no filter rule is about (both arms the same): compared between
  *                     runs, under LD_PRELOAD and under torwrap, it is the kernel backstop's cost per unrelated call
  *   gai_numeric       getaddrinfo("127.0.0.1", "443") + freeaddrinfo
@@ -43,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +58,7 @@ struct fns {
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 };
 
 static struct fns libc_fns, bound_fns;
@@ -78,10 +83,43 @@ static void load(struct fns *f, void *handle)
 	*(void **)&f->getaddrinfo = dlsym(handle, "getaddrinfo");
 	*(void **)&f->freeaddrinfo = dlsym(handle, "freeaddrinfo");
 	*(void **)&f->recvfrom = dlsym(handle, "recvfrom");
-	if (!f->socket || !f->connect || !f->close || !f->getaddrinfo || !f->freeaddrinfo || !f->recvfrom) {
+	*(void **)&f->sendto = dlsym(handle, "sendto");
+	if (!f->socket || !f->connect || !f->close || !f->getaddrinfo || !f->freeaddrinfo || !f->recvfrom ||
+	    !f->sendto) {
 		fprintf(stderr, "calls: dlsym: %s\n", dlerror());
 		exit(1);
 	}
+}
+
+/* Under torwrap's kernel filter (LD_PRELOAD alone installs it too), a connect or an addressed send made past the
+ * library is refused (or, under `torwrap`, handed to the supervisor) unless it carries the tree's cookie, which
+ * the library leaves in the environment. With BENCH_LIBC_COOKIE set, arm A is libc's own cost: its calls carry
+ * the cookie the way the library's do (one more register, nothing else); without it, they are Go's way. */
+static long cookie;
+static long (*libc_syscall)(long, ...); /* libc's own: syscall() is one of torwrap's hooks */
+
+static int libc_connect_cookie(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)libc_syscall(SYS_connect, fd, sa, len, cookie);
+}
+
+static ssize_t libc_sendto_cookie(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+				  socklen_t salen)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
+	return (ssize_t)libc_syscall(SYS_sendmsg, fd, &m, flags, cookie);
+}
+
+static void take_cookie(void *libc)
+{
+	const char *c = getenv("TORWRAP_SECCOMP_COOKIE");
+	*(void **)&libc_syscall = dlsym(libc, "syscall");
+	if (c == NULL || strlen(c) != 16 || libc_syscall == NULL || getenv("BENCH_LIBC_COOKIE") == NULL)
+		return;
+	cookie = (long)strtoull(c, NULL, 16);
+	libc_fns.connect = libc_connect_cookie;
+	libc_fns.sendto = libc_sendto_cookie;
 }
 
 static int64_t now_ns(void)
@@ -169,6 +207,19 @@ static void op_udp_recvfrom(const struct fns *f, int n)
 	}
 }
 
+/* One datagram to an allowed loopback address, given with the call (sendto on an unconnected socket): the
+ * datagram rule's decision, then the kernel. Nobody reads the sink: a full one drops in silence. */
+static int udp_send_fd = -1;
+static struct sockaddr_in udp_sink_sa;
+
+static void op_udp_sendto(const struct fns *f, int n)
+{
+	char byte = 'x';
+	for (int i = 0; i < n; i++)
+		if (f->sendto(udp_send_fd, &byte, 1, 0, (struct sockaddr *)&udp_sink_sa, sizeof(udp_sink_sa)) != 1)
+			note_error("udp_sendto", strerror(errno));
+}
+
 static void op_getppid(const struct fns *f, int n)
 {
 	(void)f;
@@ -229,7 +280,7 @@ static struct op ops[] = {
 	{ "socket_close", op_socket_close, 0, 1 }, { "gai_numeric", op_gai_numeric, 0, 1 },
 	{ "gai_virtual", op_gai_virtual, 0, 1 }, { "gai_hosts", op_gai_hosts, 0, 1 },
 	{ "gai_dns", op_gai_dns, 0, 0 },	 { "getppid", op_getppid, 0, 1 },
-	{ "udp_recvfrom", op_udp_recvfrom, 0, 1 },
+	{ "udp_recvfrom", op_udp_recvfrom, 0, 1 }, { "udp_sendto", op_udp_sendto, 0, 1 },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 #define OP_DNS 8
@@ -292,6 +343,7 @@ int main(int argc, char **argv)
 	load(&libc_fns, libc);
 	load(&bound_fns, RTLD_DEFAULT);
 	preloaded = bound_fns.connect != libc_fns.connect || bound_fns.getaddrinfo != libc_fns.getaddrinfo;
+	take_cookie(libc);
 
 	/* The listeners: made with libc's own calls, outside any measurement. */
 	unix_lfd = libc_fns.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -318,6 +370,15 @@ int main(int argc, char **argv)
 	if (libc_fns.connect(unix_conn_fd, (struct sockaddr *)&unix_sa, sizeof(unix_sa)) != 0 ||
 	    libc_fns.connect(tcp_conn_fd, (struct sockaddr *)&tcp_sa, sizeof(tcp_sa)) != 0) {
 		perror("calls: connected sockets");
+		return 1;
+	}
+	int sink = libc_fns.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	udp_send_fd = libc_fns.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	udp_sink_sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	sl = sizeof(udp_sink_sa);
+	if (sink < 0 || udp_send_fd < 0 || bind(sink, (struct sockaddr *)&udp_sink_sa, sizeof(udp_sink_sa)) != 0 ||
+	    getsockname(sink, (struct sockaddr *)&udp_sink_sa, &sl) != 0) {
+		perror("calls: udp sink");
 		return 1;
 	}
 	udp_fd = libc_fns.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
