@@ -196,12 +196,17 @@ for c in rep["cells"]:
     ev = c.get("evidence") or {}
     flows = ev.get("leaked_flows", [])
     dns = ev.get("dns_leaked_queries", [])
-    what = []
-    for f in flows[:3]:
-        what.append("%s %s:%s (%d packets%s)" % (f["proto"], f["dst"], f.get("dport", ""), f["packets"],
-                                                  ", SYN" if f.get("syn") else ""))
-    if len(flows) > 3:
-        what.append("%d more flows" % (len(flows) - 3))
+    what, by_dest = [], {}
+    for f in flows:  # one entry per destination: a race's escapes are many flows to one place
+        d = by_dest.setdefault((f["proto"], f["dst"], f.get("dport", "")), [0, 0, False])
+        d[0] += 1
+        d[1] += f["packets"]
+        d[2] = d[2] or f.get("syn", False)
+    for (proto, dst, port), (n, packets, syn) in list(by_dest.items())[:3]:
+        what.append("%s %s:%s (%s%d packets%s)" % (proto, dst, port, "%d flows, " % n if n > 1 else "", packets,
+                                                  ", SYN" if syn else ""))
+    if len(by_dest) > 3:
+        what.append("%d more destinations" % (len(by_dest) - 3))
     for q in dns[:3]:
         what.append("trap heard %s" % "; ".join(q.get("why") or [q["name"]]))
     if len(dns) > 3:

@@ -2,20 +2,21 @@
  *
  * Whoever checks a system call (the library's hook, or the supervisor reading the program's memory and taking its
  * descriptor with pidfd_getfd) checks what the memory and the descriptor table hold at one instant; the kernel
- * reads them again later. A second thread of the program changes them in between, as fast as it can:
+ * reads them again later. A second thread of the program changes them in between:
  *   hostile_race msgname HOST PORT COUNT     sendmsg on a UDP socket connected to a loopback sink of ours
- *                                            (allowed), while msg_name flips between NULL and HOST:PORT
- *   hostile_race dup2-udp HOST PORT COUNT    sendmsg with an address on a descriptor swapped (dup2) between a
- *                                            TCP socket (the address is ignored) and a UDP one, the address
- *                                            flipping between the loopback sink and HOST:PORT
+ *                                            (allowed) while msg_name goes from NULL to HOST:PORT
+ *   hostile_race dup2-udp HOST PORT COUNT    sendmsg with an address on a descriptor swapped (dup2) from a TCP
+ *                                            socket (the address is ignored) to a UDP one, and/or the address
+ *                                            flipped from the loopback sink to HOST:PORT
  *   hostile_race sendto-tcp HOST PORT COUNT  sendto HOST:PORT on a TCP socket connected to a loopback listener
  *                                            of ours (the address is ignored), swapped (dup2) with a UDP socket
- *   hostile_race dup2-tcp HOST PORT COUNT    connect on a descriptor swapped between an AF_UNIX socket and a new
- *                                            TCP one, the address buffer flipping between an AF_UNIX address and
- *                                            HOST:PORT
- * COUNT tries, never a time limit, started once the flipper runs; the last line says how many were made and what
- * they returned. hostile.sh also builds it static, so that under torwrap only the supervisor judges; the dynamic
- * build meets the library's hooks.
+ *   hostile_race dup2-tcp HOST PORT COUNT    connect on an AF_UNIX socket to an AF_UNIX address, swapped for a new
+ *                                            TCP socket while the address buffer becomes HOST:PORT
+ * Each try is one system call: the other thread first sets a harmless state (one a check lets pass), then, at an
+ * offset from the call that changes from try to try (before it, for a kernel that reads at once, up to some 100 µs
+ * after it, for a supervisor's round trip), makes it the one the kernel must never act on. COUNT tries, never a
+ * time limit; the last line says how many were made and what they returned. hostile.sh also builds this static,
+ * so that under torwrap only the supervisor judges; the dynamic build meets the library's hooks.
  */
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -28,15 +29,198 @@
 
 #define X 200 /* the descriptor raced on */
 
-static atomic_int stop;
-static atomic_long flips; /* the tries start once every flipper has flipped: no try before the race is on */
 static struct sockaddr_in ext, sink;
+static union {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_un un;
+} addr; /* the address buffer the calls name */
+static struct sockaddr_un addr_un;
+static struct iovec iov = { .iov_base = "hostile race\n", .iov_len = 13 };
+static struct msghdr msg;
+static int sock, tcp_fd, udp_fd, fresh_tcp = -1;
+static long try_no;
 
-static inline void spin(void)
+static void delay(long n)
 {
-	for (int i = 0; i < 64; i++)
+	for (long i = 0; i < n; i++)
 		__asm__ volatile("" ::: "memory");
 }
+
+static void set_addr(const void *a)
+{
+	memcpy((void *)&addr, a, sizeof(ext));
+}
+
+/* ------------------------------------------------------------------------------------------------ races */
+
+struct race {
+	void (*harmless)(void); /* a state every check lets pass (untimed) */
+	void (*flip)(void); /* from it to the state the kernel must never act on */
+	long (*call)(void); /* the checked system call */
+	const char *ok_word;
+};
+
+/* msgname: NULL (the connected, allowed sink) -> HOST:PORT */
+static void msgname_harmless(void)
+{
+	((volatile struct msghdr *)&msg)->msg_name = NULL;
+}
+static void msgname_flip(void)
+{
+	((volatile struct msghdr *)&msg)->msg_name = &ext;
+}
+static long msgname_call(void)
+{
+	return sendmsg(sock, &msg, MSG_DONTWAIT);
+}
+
+/* dup2-udp, by turns: (TCP, HOST) -> (UDP, HOST); (UDP, sink) -> (UDP, HOST); (TCP, sink) -> (UDP, HOST) */
+static void udp_harmless(void)
+{
+	dup2(try_no % 3 == 1 ? udp_fd : tcp_fd, X);
+	set_addr(try_no % 3 == 0 ? &ext : &sink);
+}
+static void udp_flip(void)
+{
+	if (try_no % 3 != 1)
+		dup2(udp_fd, X);
+	set_addr(&ext);
+}
+static long udp_call(void)
+{
+	struct msghdr m = { .msg_name = &addr, .msg_namelen = sizeof(ext), .msg_iov = &iov, .msg_iovlen = 1 };
+	return sendmsg(X, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* sendto-tcp: the connected TCP socket -> the UDP socket, the address HOST:PORT throughout */
+static void sendto_harmless(void)
+{
+	dup2(tcp_fd, X);
+}
+static void sendto_flip(void)
+{
+	dup2(udp_fd, X);
+}
+static long sendto_call(void)
+{
+	return sendto(X, "hostile race\n", 13, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ext, sizeof(ext));
+}
+
+/* dup2-tcp: (a new AF_UNIX socket, an AF_UNIX address) -> (a new TCP socket, HOST:PORT) */
+static void tcp_harmless(void)
+{
+	if (fresh_tcp >= 0)
+		close(fresh_tcp);
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	dup2(u, X);
+	close(u);
+	set_addr(&addr_un);
+	fresh_tcp = socket(AF_INET, SOCK_STREAM, 0);
+}
+static void tcp_flip(void)
+{
+	dup2(fresh_tcp, X);
+	set_addr(&ext);
+}
+static long tcp_call(void)
+{
+	return connect(X, &addr.sa, sizeof(ext));
+}
+
+/* ------------------------------------------------------------------------------------- the two threads */
+
+static const struct race *race;
+static atomic_int phase; /* 0: set the harmless state; 1: it is set; 2: the call is being made; 3: flipped;
+			  * 4: no more tries */
+static long offset; /* < 0: the call waits that long after the flip begins; > 0: the flip waits that long */
+
+/* Until the phase is P (or 4, the end); returns it. */
+static int wait_phase(int p)
+{
+	int now;
+	for (long spins = 0; (now = atomic_load_explicit(&phase, memory_order_acquire)) != p && now != 4; spins++)
+		if (spins > 4096)
+			sched_yield(); /* the other thread may share this core */
+	return now;
+}
+
+static void *flipper(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		if (wait_phase(0) == 4)
+			return NULL;
+		race->harmless();
+		atomic_store_explicit(&phase, 1, memory_order_release);
+		if (wait_phase(2) == 4)
+			return NULL;
+		if (offset > 0)
+			delay(offset);
+		race->flip();
+		atomic_store_explicit(&phase, 3, memory_order_release);
+	}
+}
+
+/* The offset of try I: half the tries within about a microsecond either side of the call (the library's own
+ * check is that close to the kernel's read), half up to some 100 µs after it (a supervisor's round trip). */
+static long offset_of(long i)
+{
+	uint32_t r = (uint32_t)i * 2654435761u;
+	long range = (i & 1) ? 4096 : 262144;
+	return (long)(r % (uint32_t)(range + range / 4)) - range / 4;
+}
+
+struct tally {
+	long ok, by_errno[160];
+};
+
+/* The two threads on two different processors, if there are two: sharing one, the flip would always come after
+ * the call (the caller does not yield while it waits), and nothing would ever be raced. */
+static void pin(pthread_t caller, pthread_t other)
+{
+	cpu_set_t all, one;
+	if (sched_getaffinity(0, sizeof(all), &all) != 0 || CPU_COUNT(&all) < 2) {
+		printf("one processor only: the threads share it\n");
+		return;
+	}
+	int n = 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++) {
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_setaffinity_np(n++ == 0 ? caller : other, sizeof(one), &one);
+	}
+}
+
+static void run(const struct race *r, long count, struct tally *t)
+{
+	pthread_t th;
+	race = r;
+	pthread_create(&th, NULL, flipper, NULL);
+	pin(pthread_self(), th);
+	for (try_no = 0; try_no < count; try_no++) {
+		offset = offset_of(try_no);
+		wait_phase(1);
+		atomic_store_explicit(&phase, 2, memory_order_release);
+		if (offset < 0)
+			delay(-offset);
+		long rc = r->call();
+		int e = errno;
+		wait_phase(3);
+		if (rc >= 0)
+			t->ok++;
+		else if (e > 0 && e < 160)
+			t->by_errno[e]++;
+		atomic_store_explicit(&phase, 0, memory_order_release);
+	}
+	wait_phase(1);
+	atomic_store_explicit(&phase, 4, memory_order_release);
+	pthread_join(th, NULL);
+}
+
+/* --------------------------------------------------------------------------------------------- set-up */
 
 /* Binds FD to a local address that is not loopback (the first one up), so that it may send beyond this host
  * (from 127.0.0.1 the kernel would refuse any other destination itself, EINVAL) as well as to loopback. */
@@ -61,7 +245,7 @@ static void bind_outward(int fd)
 }
 
 /* A loopback endpoint of ours of TYPE (bound, and listening for TCP): a destination that is always allowed. */
-static int loopback_sink(int type, struct sockaddr_in *at)
+static void loopback_sink(int type, struct sockaddr_in *at)
 {
 	hostile_addr("127.0.0.1", "0", at);
 	socklen_t len = sizeof(*at);
@@ -71,137 +255,6 @@ static int loopback_sink(int type, struct sockaddr_in *at)
 		perror("loopback sink");
 		exit(1);
 	}
-	return fd;
-}
-
-/* ---------------------------------------------------------------------------------------------- flippers */
-/* One flipper thread per race (with the thread that tries, as many threads as this machine's two cores): each
- * goes round a cycle of states in which every transition it can catch is one where the check sees something it
- * lets pass and the kernel, an instant later, something it must not. */
-
-static struct msghdr msg;
-static struct iovec iov = { .iov_base = "hostile race\n", .iov_len = 13 };
-
-/* (msgname) msg_name: &ext, NULL, &ext... (a connected UDP socket: NULL sends to the allowed sink) */
-static void *flip_msg_name(void *unused)
-{
-	(void)unused;
-	volatile struct msghdr *m = &msg;
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		m->msg_name = &ext;
-		spin();
-		m->msg_name = NULL;
-		spin();
-		atomic_fetch_add_explicit(&flips, 1, memory_order_relaxed);
-	}
-	return NULL;
-}
-
-static int tcp_fd, udp_fd; /* swapped onto X in turn */
-static union {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_un un;
-} addr;
-static struct sockaddr_un addr_un; /* (dup2-tcp) */
-
-static void set_addr(const void *a)
-{
-	memcpy((void *)&addr, a, sizeof(ext));
-}
-
-/* (dup2-udp) X and the address: (TCP, ext) -> (UDP, ext) -> (UDP, sink) -> (UDP, ext) -> (TCP, ext)...: a TCP
- * socket ignores the address, the sink is allowed; (UDP, ext) is where the kernel must never be. */
-static void *flip_udp(void *unused)
-{
-	(void)unused;
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		dup2(udp_fd, X);
-		spin();
-		set_addr(&sink);
-		spin();
-		set_addr(&ext);
-		spin();
-		dup2(tcp_fd, X);
-		spin();
-		atomic_fetch_add_explicit(&flips, 1, memory_order_relaxed);
-	}
-	return NULL;
-}
-
-/* (sendto-tcp) X: the connected TCP socket (the address is ignored), the UDP socket, ... */
-static void *flip_fd(void *unused)
-{
-	(void)unused;
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		dup2(udp_fd, X);
-		spin();
-		dup2(tcp_fd, X);
-		spin();
-		atomic_fetch_add_explicit(&flips, 1, memory_order_relaxed);
-	}
-	return NULL;
-}
-
-static void put_new(int family)
-{
-	int s = socket(family, SOCK_STREAM, 0);
-	if (s >= 0) {
-		dup2(s, X);
-		close(s);
-	}
-}
-
-/* (dup2-tcp) X and the address: (AF_UNIX, unix) -> (TCP, unix) -> (TCP, ext) -> (TCP, unix) -> (AF_UNIX, unix)...:
- * an AF_UNIX socket, or an AF_UNIX address, is not the network's business; (TCP, ext) is a direct connection.
- * It lasts a moment only, so that a check rarely sees it (a check that does would take the slow way, through the
- * proxy, for that try) while a kernel read just after a check is likely to. */
-static void *flip_tcp(void *unused)
-{
-	(void)unused;
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		put_new(AF_INET);
-		spin();
-		set_addr(&ext);
-		for (int i = 0; i < 8; i++)
-			spin();
-		set_addr(&addr_un);
-		put_new(AF_UNIX);
-		spin();
-		atomic_fetch_add_explicit(&flips, 1, memory_order_relaxed);
-	}
-	return NULL;
-}
-
-/* ------------------------------------------------------------------------------------------------ tallies */
-
-struct tally {
-	long ok, by_errno[160];
-};
-
-static void add(struct tally *t, long rc)
-{
-	if (rc >= 0)
-		t->ok++;
-	else if (errno > 0 && errno < 160)
-		t->by_errno[errno]++;
-}
-
-/* Until each of the N flippers started has flipped a few times. */
-static void race_on(int n)
-{
-	while (atomic_load(&flips) < 4 * n)
-		sched_yield();
-}
-
-static void report(const char *how, long count, const struct tally *t, const char *ok_word)
-{
-	printf("%s: %ld tries: %ld %s", how, count, t->ok, ok_word);
-	for (int e = 1; e < 160; e++)
-		if (t->by_errno[e])
-			printf(", %ld %s", t->by_errno[e], hostile_errname(e));
-	printf("\n");
-	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -214,58 +267,44 @@ int main(int argc, char **argv)
 	const char *how = argv[1];
 	hostile_addr(argv[2], argv[3], &ext);
 	long count = atol(argv[4]);
-	struct tally t;
-	memset(&t, 0, sizeof(t));
-	pthread_t th[1];
-	int nth = 0;
+	static const struct race msgname = { msgname_harmless, msgname_flip, msgname_call, "sent" },
+				 dup2_udp = { udp_harmless, udp_flip, udp_call, "sent" },
+				 sendto_tcp = { sendto_harmless, sendto_flip, sendto_call, "sent" },
+				 dup2_tcp = { tcp_harmless, tcp_flip, tcp_call, "connected" };
+	const struct race *r;
 
 	if (strcmp(how, "msgname") == 0) {
 		loopback_sink(SOCK_DGRAM, &sink);
-		int s = socket(AF_INET, SOCK_DGRAM, 0);
-		bind_outward(s);
-		if (step_libc("connect(UDP, loopback sink)", connect(s, (struct sockaddr *)&sink, sizeof(sink))) != 0)
+		sock = socket(AF_INET, SOCK_DGRAM, 0);
+		bind_outward(sock);
+		if (step_libc("connect(UDP, loopback sink)", connect(sock, (struct sockaddr *)&sink, sizeof(sink))) != 0)
 			return 1;
 		msg = (struct msghdr){ .msg_namelen = sizeof(ext), .msg_iov = &iov, .msg_iovlen = 1 };
-		pthread_create(&th[nth++], NULL, flip_msg_name, NULL);
-		race_on(nth);
-		for (long i = 0; i < count; i++)
-			add(&t, sendmsg(s, &msg, MSG_DONTWAIT));
-		report(how, count, &t, "sent");
+		r = &msgname;
 	} else if (strcmp(how, "dup2-udp") == 0 || strcmp(how, "sendto-tcp") == 0) {
 		bool to = how[0] == 's';
 		loopback_sink(to ? SOCK_STREAM : SOCK_DGRAM, &sink);
 		tcp_fd = socket(AF_INET, SOCK_STREAM, 0);
 		udp_fd = socket(AF_INET, SOCK_DGRAM, 0);
-		if (to && step_libc("connect(TCP, loopback listener)", connect(tcp_fd, (struct sockaddr *)&sink,
-										 sizeof(sink))) != 0)
+		if (to && step_libc("connect(TCP, loopback listener)",
+				    connect(tcp_fd, (struct sockaddr *)&sink, sizeof(sink))) != 0)
 			return 1;
-		dup2(tcp_fd, X);
-		set_addr(&ext);
-		pthread_create(&th[nth++], NULL, to ? flip_fd : flip_udp, NULL);
-		race_on(nth);
-		static char buf[] = "hostile race\n";
-		struct msghdr m = { .msg_name = &addr, .msg_namelen = sizeof(ext), .msg_iov = &iov, .msg_iovlen = 1 };
-		for (long i = 0; i < count; i++)
-			add(&t, to ? sendto(X, buf, sizeof(buf) - 1, MSG_NOSIGNAL | MSG_DONTWAIT,
-					    (struct sockaddr *)&ext, sizeof(ext))
-				   : sendmsg(X, &m, MSG_NOSIGNAL | MSG_DONTWAIT));
-		report(how, count, &t, "sent");
+		r = to ? &sendto_tcp : &dup2_udp;
 	} else if (strcmp(how, "dup2-tcp") == 0) {
 		addr_un.sun_family = AF_UNIX;
 		memcpy(addr_un.sun_path, "\0hostile-race", 13); /* abstract; nobody listens */
-		put_new(AF_UNIX);
-		set_addr(&addr_un);
-		pthread_create(&th[nth++], NULL, flip_tcp, NULL);
-		race_on(nth);
-		for (long i = 0; i < count; i++)
-			add(&t, connect(X, &addr.sa, sizeof(ext)));
-		report(how, count, &t, "connected");
+		r = &dup2_tcp;
 	} else {
 		fprintf(stderr, "hostile_race: unknown race %s\n", how);
 		return 2;
 	}
-	atomic_store(&stop, 1);
-	for (int i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	struct tally t;
+	memset(&t, 0, sizeof(t));
+	run(r, count, &t);
+	printf("%s: %ld tries: %ld %s", how, count, t.ok, r->ok_word);
+	for (int e = 1; e < 160; e++)
+		if (t.by_errno[e])
+			printf(", %ld %s", t.by_errno[e], hostile_errname(e));
+	printf("\n");
 	return 0;
 }
