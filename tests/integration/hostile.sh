@@ -259,7 +259,7 @@ for r in "${ROWS[@]}"; do
 			echo "#   the program said: ${STEPS[$k]}"
 		elif [[ ${RAN[$k]} != 1 ]]; then
 			echo "#   the attack never started (exit ${CRC[$k]}): ${ERR[$k]}"
-		elif [[ $m == bare || -n ${DOC[$m:$label]:-} ]]; then
+		else
 			echo "#   nothing on the wire or at the trap; the program said: ${STEPS[$k]}"
 		fi
 	done

@@ -119,6 +119,45 @@ static void signal_all(const pid_t *t, int n, int sig, const char *name)
 	}
 }
 
+/* Until every thread of every target is stopped (a signal is delivered after kill returns: a supervisor still
+ * running could take the next notification), at most 2 s. */
+static void wait_stopped(const pid_t *t, int n)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		bool all = true;
+		for (int i = 0; i < n && all; i++) {
+			char dir[64];
+			snprintf(dir, sizeof(dir), "/proc/%d/task", (int)t[i]);
+			DIR *d = opendir(dir);
+			struct dirent *e;
+			while (d && (e = readdir(d)) != NULL && all) {
+				if (e->d_name[0] == '.')
+					continue;
+				char path[PATH_MAX], buf[512];
+				snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+				FILE *f = fopen(path, "r");
+				size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+				if (f)
+					fclose(f);
+				buf[len] = '\0';
+				char *p = strrchr(buf, ')');
+				if (p && p[1] == ' ' && p[2] != 'T' && p[2] != 't')
+					all = false;
+			}
+			if (d)
+				closedir(d);
+		}
+		if (all) {
+			printf("stopped: every thread\n");
+			fflush(stdout);
+			return;
+		}
+		usleep(10000);
+	}
+	printf("stopped: not every thread after 2 s\n");
+	fflush(stdout);
+}
+
 /* ----------------------------------------------------------------------- answering notifications ourselves */
 
 static struct {
@@ -258,6 +297,8 @@ int main(int argc, char **argv)
 		signal_all(sv, nsv, SIGKILL, "SIGKILL");
 	} else if (strcmp(how, "stop") == 0 || strcmp(how, "steal") == 0) {
 		signal_all(sv, nsv, SIGSTOP, "SIGSTOP");
+		if (nsv > 0)
+			wait_stopped(sv, nsv);
 		if (strcmp(how, "steal") == 0)
 			steal_listeners(sv, nsv);
 	} else if (strcmp(how, "own") == 0) {
