@@ -199,6 +199,44 @@ static void *answer_continue(void *unused)
 	return NULL;
 }
 
+static bool is_listener(const char *dir, const char *name)
+{
+	char path[PATH_MAX], target[128];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ssize_t len = readlink(path, target, sizeof(target) - 1);
+	if (len <= 0)
+		return false;
+	target[len] = '\0';
+	return strcmp(target, "anon_inode:seccomp notify") == 0;
+}
+
+/* Until one of the targets holds a seccomp listener, at most 2 s: torwrap receives it from the program's side
+ * (a descriptor in flight on a socket) while the program starts, and holds it from then on. */
+static void wait_listener(const pid_t *t, int n)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		for (int i = 0; i < n; i++) {
+			char dir[64];
+			snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t[i]);
+			DIR *d = opendir(dir);
+			struct dirent *e;
+			bool found = false;
+			while (d && (e = readdir(d)) != NULL && !found)
+				found = is_listener(dir, e->d_name);
+			if (d)
+				closedir(d);
+			if (found) {
+				printf("listener: held by pid %d\n", (int)t[i]);
+				fflush(stdout);
+				return;
+			}
+		}
+		usleep(10000);
+	}
+	printf("listener: held by none of them after 2 s\n");
+	fflush(stdout);
+}
+
 /* Every seccomp listener the targets hold, duplicated into this process with pidfd_getfd. */
 static void steal_listeners(const pid_t *t, int n)
 {
@@ -208,13 +246,7 @@ static void steal_listeners(const pid_t *t, int n)
 		DIR *d = opendir(dir);
 		struct dirent *e;
 		while (d && (e = readdir(d)) != NULL && listeners.n < 16) {
-			char path[PATH_MAX], target[128];
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			ssize_t len = readlink(path, target, sizeof(target) - 1);
-			if (len <= 0)
-				continue;
-			target[len] = '\0';
-			if (strcmp(target, "anon_inode:seccomp notify") != 0)
+			if (!is_listener(dir, e->d_name))
 				continue;
 			int pidfd = (int)syscall(SYS_pidfd_open, t[i], 0);
 			char what[96];
@@ -296,6 +328,8 @@ int main(int argc, char **argv)
 	if (strcmp(how, "kill") == 0) {
 		signal_all(sv, nsv, SIGKILL, "SIGKILL");
 	} else if (strcmp(how, "stop") == 0 || strcmp(how, "steal") == 0) {
+		if (nsv > 0 && strcmp(how, "steal") == 0)
+			wait_listener(sv, nsv);
 		signal_all(sv, nsv, SIGSTOP, "SIGSTOP");
 		if (nsv > 0)
 			wait_stopped(sv, nsv);
