@@ -99,9 +99,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODULE_OBJS) $(AUDI
 
 fuzz-bins: $(FUZZ_BINS)
 
-$(BUILD)/programs/%: tests/programs/%.c
+$(BUILD)/programs/%: tests/programs/%.c $(wildcard tests/programs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread -o $@ $< -lresolv $(LDFLAGS)
+
+# The map forger of tests/integration/hostile.sh writes the virtual map with torwrap's own code.
+HOSTILE_VMAP_OBJS = $(BUILD)/obj/resolver/vaddr.o $(BUILD)/obj/common/libc.o $(BUILD)/obj/common/tw.o
+$(BUILD)/programs/hostile_vmap: tests/programs/hostile_vmap.c $(wildcard tests/programs/*.h) $(HOSTILE_VMAP_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -pthread $(SAN) -o $@ $< $(HOSTILE_VMAP_OBJS) $(LDFLAGS)
 
 programs: $(HELPER_BINS)
 

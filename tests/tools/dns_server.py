@@ -4,8 +4,8 @@
 It answers only from its --record table and logs every query as a JSON line, so tests can prove a name was (or,
 more often, was NOT) looked up through the system resolver while a program ran under torwrap.
 
-    dns_server.py --listen 127.0.0.1:PORT --log FILE [--record NAME=IP ...] [--forge NAME=IP ...]
-                  [--pidfile F] [--ready-file F]
+    dns_server.py --listen 127.0.0.1:PORT [--listen ADDR:PORT ...] --log FILE [--record NAME=IP ...]
+                  [--forge NAME=IP ...] [--default-ip IP ...] [--trap] [--pidfile F] [--ready-file F]
 
 A/AAAA come from the records (IPv4 gives A, IPv6 gives AAAA; several records per name give several answers); a
 known name asked for another type gets an empty NOERROR answer; unknown names get NXDOMAIN; PTR queries for the
@@ -15,6 +15,16 @@ reverse of a record's address return its name. PORT 0 picks a free port; the rea
 replies claiming IP arrive, one with another ID and one with the right ID for another question (the first
 letter of the name changed). A client that checks only the ID takes the second one. Each log line has the
 query's ID ("id"), so a test can compare it with the ID the program sent.
+
+--default-ip IP (an IPv4 and/or an IPv6 address) answers every name that has no record with IP, as a forwarding
+resolver whose upstream knows every name would: a program that leaks a lookup then works, silently.
+
+--trap makes it a trap that logs everything it hears, not only the first question (tests/integration/hostile.sh,
+through scripts/leak-test --dns trap): every name of every section (the question, the answer, the authority and
+the additional records, owners and the names inside NS, CNAME, PTR, MX, SOA, SRV and DNAME data), the opcode,
+each EDNS option (code and bytes), bytes after the message, a message that does not parse, and the message
+itself in hex. Each --listen adds an address (the first one's port goes in the ready file): Docker's embedded
+DNS listens on a high port of 127.0.0.11 besides 53.
 """
 
 import argparse
@@ -85,10 +95,87 @@ def encode_name(name):
     return out + b"\x00"
 
 
+T_NS, T_CNAME, T_SOA, T_MX, T_SRV, T_DNAME, T_OPT = 2, 5, 6, 15, 33, 39, 41
+SECTIONS = ("question", "answer", "authority", "additional")
+OPCODES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE", 6: "DSO"}
+
+
+def dissect(msg):
+    """Everything a message carries that could name something (--trap): its opcode, every name of every section
+    (RR owners and the names inside RDATA of the types that hold names), EDNS options, trailing bytes. Never
+    raises: a part that does not parse ends the walk with "error"."""
+    out = {"opcode": None, "names": [], "edns": [], "trailing": 0}
+    if len(msg) < 12:
+        out["error"] = "short message (%d bytes)" % len(msg)
+        return out
+    _qid, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", msg[:12])
+    opcode = (flags >> 11) & 0xF
+    out["opcode"] = OPCODES.get(opcode, "OPCODE%d" % opcode)
+    out["qr"] = bool(flags & 0x8000)
+    out["counts"] = [qd, an, ns, ar]
+    off = 12
+
+    def name_at(o, section, rtype, where="owner"):
+        name, end = read_name(msg, o)
+        out["names"].append({"section": section, "name": norm(name), "type": QTYPES.get(rtype, "TYPE%d" % rtype)
+                             if rtype is not None else None, "where": where})
+        return end
+    try:
+        for _ in range(qd):
+            name, off = read_name(msg, off)
+            if off + 4 > len(msg):
+                raise FormErr("truncated question")
+            qtype, _qclass = struct.unpack("!HH", msg[off:off + 4])
+            out["names"].append({"section": "question", "name": norm(name),
+                                 "type": QTYPES.get(qtype, "TYPE%d" % qtype), "where": "owner"})
+            off += 4
+        for section, count in (("answer", an), ("authority", ns), ("additional", ar)):
+            for _ in range(count):
+                owner, off = read_name(msg, off)
+                if off + 10 > len(msg):
+                    raise FormErr("truncated record")
+                rtype, rclass, _ttl, rdlen = struct.unpack("!HHIH", msg[off:off + 10])
+                rd = off + 10
+                if rd + rdlen > len(msg):
+                    raise FormErr("record data runs past the message")
+                if rtype == T_OPT:
+                    o = rd
+                    while o + 4 <= rd + rdlen:
+                        code, ln = struct.unpack("!HH", msg[o:o + 4])
+                        data = msg[o + 4:o + 4 + ln]
+                        out["edns"].append({"code": code, "len": ln, "data": data.hex(),
+                                            "text": data.decode("ascii", "replace")})
+                        o += 4 + ln
+                    if o != rd + rdlen:
+                        out["edns"].append({"code": None, "len": rd + rdlen - o, "data": msg[o:rd + rdlen].hex(),
+                                            "text": "(bytes that are no option)"})
+                    if norm(owner):
+                        out["names"].append({"section": section, "name": norm(owner), "type": "OPT",
+                                             "where": "owner"})
+                    off = rd + rdlen
+                    continue
+                out["names"].append({"section": section, "name": norm(owner),
+                                     "type": QTYPES.get(rtype, "TYPE%d" % rtype), "where": "owner"})
+                if rtype in (T_NS, T_CNAME, T_PTR, T_DNAME):
+                    name_at(rd, section, rtype, "data")
+                elif rtype == T_MX and rdlen > 2:
+                    name_at(rd + 2, section, rtype, "data")
+                elif rtype == T_SRV and rdlen > 6:
+                    name_at(rd + 6, section, rtype, "data")
+                elif rtype == T_SOA:
+                    name_at(name_at(rd, section, rtype, "data"), section, rtype, "data")
+                off = rd + rdlen
+        out["trailing"] = len(msg) - off
+    except FormErr as e:
+        out["error"] = str(e)
+    return out
+
+
 class Resolver:
-    def __init__(self, records):
+    def __init__(self, records, default=()):
         self.addrs = {}  # name -> [ip objects]
         self.ptr = {}  # reverse name -> [names]
+        self.default = [ipaddress.ip_address(ip) for ip in default]  # every other name's addresses
         for item in records:
             name, _, ip = item.partition("=")
             if not ip:
@@ -122,8 +209,9 @@ class Resolver:
         fields = {"qname": name, "qtype": QTYPES.get(qtype, "TYPE%d" % qtype), "id": qid}
 
         answers = []
-        if qtype in (T_A, T_AAAA, 255) and name in self.addrs:
-            for addr in self.addrs[name]:
+        addrs = self.addrs.get(name) or (self.default if name not in self.ptr else [])
+        if qtype in (T_A, T_AAAA, 255) and addrs:
+            for addr in addrs:
                 if addr.version == 4 and qtype in (T_A, 255):
                     answers.append((T_A, addr.packed, str(addr)))
                 elif addr.version == 6 and qtype in (T_AAAA, 255):
@@ -131,7 +219,7 @@ class Resolver:
         if qtype in (T_PTR, 255) and name in self.ptr:
             for target in self.ptr[name]:
                 answers.append((T_PTR, encode_name(target), target))
-        known = name in self.addrs or name in self.ptr
+        known = name in self.addrs or name in self.ptr or bool(self.default)
         rcode = RCODE_NOERROR if known else RCODE_NXDOMAIN
         fields["rcode"] = "NOERROR" if known else "NXDOMAIN"
         fields["answers"] = [text for _, _, text in answers]
@@ -148,7 +236,8 @@ class Resolver:
 
 class Server:
     def __init__(self, args):
-        self.resolver = Resolver(args.record)
+        self.resolver = Resolver(args.record, args.default_ip)
+        self.trap = args.trap
         self.forge = {}
         for spec in args.forge:
             name, _, ip = spec.partition("=")
@@ -167,12 +256,24 @@ class Server:
                 self.log_file.write(line + "\n")
                 self.log_file.flush()
 
+    def heard(self, data, fields, server):
+        """--trap: what the message carries besides its first question, and the message itself."""
+        if self.trap:
+            fields = dict(fields)
+            if "error" in fields:  # why the reply says NOTIMP or FORMERR; "error" is kept for a message that does
+                fields["reply_note"] = fields.pop("error")  # not parse (dissect)
+            fields["server"] = server
+            fields.update(dissect(data))
+            fields["hex"] = data[:4096].hex()
+        return fields
+
     def on_udp(self, usock):
         try:
             data, peer = usock.recvfrom(65535)
         except (BlockingIOError, InterruptedError):
             return
         resp, fields = self.resolver.answer(data, limit=512)
+        fields = self.heard(data, fields, fmt_hostport(*usock.getsockname()[:2]))
         if (fields.get("qname"), fields.get("qtype")) in self.silent:
             fields["silent"] = True
             resp = None
@@ -205,6 +306,7 @@ class Server:
 
     def on_tcp(self, sock, peer):
         client = fmt_hostport(peer[0], peer[1])
+        server = fmt_hostport(*sock.getsockname()[:2])
         sock.settimeout(10)
         try:
             while True:
@@ -216,7 +318,7 @@ class Server:
                 if data is None:
                     return
                 resp, fields = self.resolver.answer(data)
-                self.log("tcp", client, fields)
+                self.log("tcp", client, self.heard(data, fields, server))
                 if resp is None:
                     return
                 sock.sendall(struct.pack("!H", len(resp)) + resp)
@@ -225,15 +327,20 @@ class Server:
         finally:
             sock.close()
 
-    def serve(self, usock, tsock, stop):
+    def serve(self, pairs, stop):
+        usocks = [u for u, _ in pairs]
+        tsocks = [t for _, t in pairs]
         while not stop.is_set():
             try:
-                ready, _, _ = select.select([usock, tsock], [], [], 0.2)
+                ready, _, _ = select.select(usocks + tsocks, [], [], 0.2)
             except InterruptedError:
                 continue
-            if usock in ready:
-                self.on_udp(usock)
-            if tsock in ready:
+            for usock in usocks:
+                if usock in ready:
+                    self.on_udp(usock)
+            for tsock in tsocks:
+                if tsock not in ready:
+                    continue
                 try:
                     sock, peer = tsock.accept()
                 except (BlockingIOError, InterruptedError):
@@ -307,20 +414,25 @@ def bind_pair(host, port):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="DNS server (UDP+TCP) for torwrap's tests")
-    ap.add_argument("--listen", required=True, help="HOST:PORT (PORT 0 = any free port)")
+    ap.add_argument("--listen", required=True, action="append",
+                    help="HOST:PORT (PORT 0 = any free port); repeat to listen on several")
     ap.add_argument("--log", help="append one JSON line per query here")
     ap.add_argument("--record", action="append", default=[], metavar="NAME=IP")
     ap.add_argument("--forge", action="append", default=[], metavar="NAME=IP",
                     help="send forged UDP replies claiming IP before the real answer for NAME")
     ap.add_argument("--silent", action="append", default=[], metavar="NAME:TYPE",
                     help="never answer UDP queries for NAME of TYPE (A, AAAA...)")
+    ap.add_argument("--default-ip", action="append", default=[], metavar="IP",
+                    help="answer every name that has no record with IP (one IPv4, one IPv6)")
+    ap.add_argument("--trap", action="store_true",
+                    help="log every name of every section, the opcode, EDNS options and the message in hex")
     ap.add_argument("--pidfile")
     ap.add_argument("--ready-file", help="written (with the port) once listening")
     args = ap.parse_args(argv)
 
     server = Server(args)
-    host, port = parse_hostport(args.listen)
-    usock, tsock = bind_pair(host, port)
+    pairs = [bind_pair(*parse_hostport(spec)) for spec in args.listen]
+    usock = pairs[0][0]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -331,10 +443,11 @@ def main(argv=None):
     if args.ready_file:
         write_atomic(args.ready_file, "%d\n" % usock.getsockname()[1])
     try:
-        server.serve(usock, tsock, stop)
+        server.serve(pairs, stop)
     finally:
-        usock.close()
-        tsock.close()
+        for u, t in pairs:
+            u.close()
+            t.close()
         remove_quietly(args.ready_file)
         remove_quietly(args.pidfile)
     return 0

@@ -9,14 +9,17 @@ Evidence, in-band only (nothing is attributed by time):
     container's MAC address. The harness sends a marker datagram ("twlt-mark begin ID" to the gateway's
     discard port) before each cell; a flow belongs to the cell during which its first packet was seen.
   * the log of the container's nameserver (dnsmasq at 127.0.0.11, --log-queries): the harness asks it for the
-    marker name bID.RUN.twlt-mark before each cell.
+    marker name bID.RUN.twlt-mark before each cell. With --dns trap (config "dns": "trap") the nameserver is
+    tests/tools/dns_server.py --trap, whose JSON lines hold every message whole.
 
 Verdict rules, per cell:
   leak       a packet from the container to anything but the proxy (tor-proxy:9050), an internal service
              address, or the marker sink; the nameserver's own forwarding of a leaked query (from its fixed
              --query-port to the upstream resolver) is evidence of a DNS leak, not counted twice
   dns        a query at 127.0.0.11 for a name that is not internal (internal: the stack's names, reverse
-             names of internal addresses, the harness's markers)
+             names of internal addresses, the harness's markers). With the trap: a name that is not internal
+             anywhere in a message (any section, owner or data), an opcode other than QUERY, an EDNS option other
+             than COOKIE and PADDING, bytes after the message, or a message that does not parse
   misrouted  a SOCKS request (parsed from the capture) for an internal name or address
   fail       a request that should have worked did not, or one that must fail closed worked
 A cell listed in the known file ("PROGRAM:SCENARIO CATEGORY[,CATEGORY] ISSUE REASON") is "expected" when
@@ -329,8 +332,64 @@ def desc(fl):
 QUERY_RE = re.compile(r"dnsmasq\[\d+\]: (?:\d+ [^ ]+ )?query\[([A-Za-z0-9]+)\] (\S+) from (\S+)")
 
 
+# EDNS options that carry nothing of the program's choosing worth a verdict: COOKIE (10) and PADDING (12).
+EDNS_HARMLESS = {10, 12}
+
+
+def trap_reasons(topo, rec):
+    """Why a message the trap heard is a leak (--dns trap): [] when it is not."""
+    why = []
+    if rec.get("error"):
+        why.append("a message that does not parse (%s)" % rec["error"])
+    if rec.get("opcode") not in (None, "QUERY"):
+        why.append("opcode %s" % rec["opcode"])
+    for n in rec.get("names", []):
+        if n["name"] and not topo.internal_name(n["name"]):
+            why.append("%s in the %s section (%s%s)" % (n["name"], n["section"], n.get("type") or "?",
+                                                       ", in the data" if n.get("where") == "data" else ""))
+    for o in rec.get("edns", []):
+        if o.get("code") not in EDNS_HARMLESS:
+            why.append("EDNS option %s carrying %d bytes (%r)" % (o.get("code"), o.get("len", 0),
+                                                                 o.get("text", "")[:60]))
+    if rec.get("trailing"):
+        why.append("%d bytes after the message" % rec["trailing"])
+    return why
+
+
+def analyse_traplog(topo, path):
+    """analyse_dnslog for the trap's JSON lines."""
+    leaks, seen, markers = {}, {}, []
+    current = None
+    mark_re = re.compile(r"^([be])(\d+)\.%s\.twlt-mark$" % re.escape(topo.run))
+    with open(path, errors="replace") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            names = [n["name"] for n in rec.get("names", [])]
+            mm = mark_re.match(names[0]) if len(names) == 1 and rec.get("opcode") == "QUERY" else None
+            if mm and not rec.get("edns") and not rec.get("trailing"):
+                markers.append((mm.group(1), mm.group(2)))
+                if mm.group(1) == "b":
+                    current = mm.group(2)
+                continue
+            q = {"type": rec.get("qtype") or rec.get("opcode") or "?", "name": rec.get("qname") or ",".join(names),
+                 "from": rec.get("client"), "to": rec.get("server"), "proto": rec.get("proto")}
+            why = trap_reasons(topo, rec)
+            if why:
+                q["why"] = why
+                q["hex"] = rec.get("hex", "")[:512]
+            seen.setdefault(current, []).append(q)
+            if why:
+                leaks.setdefault(current, []).append(q)
+    return leaks, seen, markers
+
+
 def analyse_dnslog(topo, path):
     """Returns ({cell id: [queries not internal]}, {cell id: all queries}, markers seen)."""
+    if topo.cfg.get("dns") == "trap":
+        return analyse_traplog(topo, path)
     leaks, seen, markers = {}, {}, []
     current = None
     mark_re = re.compile(r"^([be])(\d+)\.%s\.twlt-mark$" % re.escape(topo.run))
@@ -449,6 +508,8 @@ def judge(topo, cell, ev, dns_leaks, dns_seen, known, strict):
         "icmp_errors": ev["icmp_errors"],
     }
     res["stdout_tail"] = tail(cell["stdout"], 3)
+    res["stdout_head"] = cell["stdout"].splitlines()[:20]
+    res["stderr_head"] = [l for l in cell["stderr"].splitlines() if l.strip()][:3]
     res["stderr_tail"] = tail(cell["stderr"])
     k = None if strict else known.get("%s:%s" % (cell["program"], cell["scenario"]))
     if k:
@@ -668,7 +729,8 @@ def print_evidence(r, ind, full=False):
     for l in ev.get("leaked_flows", []):
         print("%spacket: %s" % (ind, fmt_flow(l)))
     for q in ev.get("dns_leaked_queries", []):
-        print("%sDNS query at 127.0.0.11: %s %s" % (ind, q["type"], q["name"]))
+        print("%sDNS query at 127.0.0.11: %s %s%s" % (ind, q["type"], q["name"],
+                                                     ": " + "; ".join(q["why"]) if q.get("why") else ""))
     if ev.get("dns_forwarded_upstream"):
         print("%sforwarded upstream by the nameserver: %s" % (ind, ", ".join(ev["dns_forwarded_upstream"])))
     for m in ev.get("misrouted", []):
