@@ -203,6 +203,9 @@ struct policy_reason {
 	const struct policy_rule *rule; /* POLICY_BY_RULE: inside the configuration's rules */
 	bool port_unlisted; /* POLICY_BY_RULE: a direct rule named the destination, but not this port (refused) */
 	const char *suffix; /* POLICY_BY_INTERNAL: the special-use suffix ("internal"), or NULL for a single label */
+	/* Set by the routing engine: the address is direct only because an allowed name resolved to it (a record a
+	 * front end keeps: under torwrap, the library's is in the program's reach, so the supervisor decides again). */
+	bool learned;
 };
 
 /* policy_decide_name and policy_decide_addr, saying why in *WHY (which may be NULL). */

@@ -258,8 +258,9 @@ static enum policy_verdict decide_learned(const struct route_ctx *ctx, const str
 {
 	char text[INET6_ADDRSTRLEN], words[INET6_ADDRSTRLEN + 32];
 	enum policy_verdict by_name = policy_decide_name_why(ctx->cfg, learned, port, why);
-	v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && v == POLICY_DIRECT)) ? POLICY_DIRECT
-											: POLICY_REFUSE;
+	bool own = v == POLICY_DIRECT;
+	v = (by_name == POLICY_DIRECT || (by_name == POLICY_TOR && own)) ? POLICY_DIRECT : POLICY_REFUSE;
+	why->learned = v == POLICY_DIRECT && !own;
 	if (v == POLICY_REFUSE) {
 		snprintf(words, sizeof(words), " (%s) refused by policy", route_addr_text(a, text, sizeof(text)));
 		log_connect_refused(ctx, who, a, learned, port, why, words);

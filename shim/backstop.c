@@ -13,6 +13,7 @@
  * calls that are not the network's (syslog to /dev/log, nscd) fail with EPERM too.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,15 +83,11 @@ bool shim_strict_supervised(void)
 	return supervised_strict;
 }
 
-/* TORWRAP_STRICT=on: `torwrap --strict` hands out no cookie, and its supervisor answers every network call. Is it
- * really there? Only it redirects a socket connected to port 53 to its DNS responder (a UDP connect sends
- * nothing, so without it nothing leaves). An environment that merely says so gets the filter of LD_PRELOAD
- * alone, and the library hands out its own virtual addresses. */
-static bool strict_supervisor_answers(void)
+/* Is torwrap's supervisor there, answering the calls that do not carry the cookie? Only it redirects a socket
+ * connected to port 53 to its DNS responder (a UDP connect sends nothing, so without it nothing leaves; under
+ * the filter of LD_PRELOAD alone the connect is refused). */
+static bool supervisor_answers(void)
 {
-	const char *v = getenv("TORWRAP_STRICT");
-	if (v == NULL || (strcmp(v, "on") != 0 && strcmp(v, "1") != 0))
-		return false;
 	int s = tw_libc()->socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return false;
@@ -101,6 +98,27 @@ static bool strict_supervisor_answers(void)
 			  tw_libc()->getpeername(s, (struct sockaddr *)&peer, &len) == 0 && peer.sin_port != ns.sin_port;
 	tw_libc()->close(s);
 	return redirected;
+}
+
+static _Atomic int supervised = -1; /* -1 not asked yet */
+
+bool shim_supervised(void)
+{
+	int v = atomic_load_explicit(&supervised, memory_order_relaxed);
+	if (v < 0) {
+		v = supervised_strict || supervisor_answers();
+		atomic_store_explicit(&supervised, v, memory_order_relaxed);
+	}
+	return v;
+}
+
+/* TORWRAP_STRICT=on: `torwrap --strict` hands out no cookie. Is its supervisor really there? An environment
+ * that merely says so gets the filter of LD_PRELOAD alone, and the library hands out its own virtual
+ * addresses. */
+static bool strict_supervisor_answers(void)
+{
+	const char *v = getenv("TORWRAP_STRICT");
+	return v != NULL && (strcmp(v, "on") == 0 || strcmp(v, "1") == 0) && supervisor_answers();
 }
 
 __attribute__((constructor)) static void backstop_init(void)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "shim.h"
 
@@ -29,6 +30,17 @@ static bool connected_through_proxy(int fd)
 	socklen_t len = sizeof(now);
 	return shim_fd_get_peer(fd, &dest, &proxy) == 0 &&
 	       tw_libc()->getpeername(fd, (struct sockaddr *)&now, &len) == 0 && shim_same_endpoint(&now, &proxy);
+}
+
+/* The connect as the kernel's filter sees a program's own: under torwrap's filter, handed to the supervisor. */
+int shim_connect_supervised(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)tw_libc()->syscall(SYS_connect, (long)fd, (long)sa, (long)len, 0L);
+}
+
+ssize_t shim_sendmsg_supervised(int fd, const struct msghdr *msg, int flags)
+{
+	return (ssize_t)tw_libc()->syscall(SYS_sendmsg, (long)fd, (long)msg, (long)flags, 0L);
 }
 
 enum policy_verdict shim_decide_addr(const struct sockaddr *sa, socklen_t len, char name[TW_NAME_MAX],
@@ -70,6 +82,10 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		shim_fd_clear(fd, SHIM_FD_DNS | SHIM_FD_DNS_LENGTH | SHIM_FD_PROXIED);
 		if (shim_is_nameserver(sa, len))
 			return shim_dns_connect(fd, sa, len);
+		/* Direct only because the shared map says an allowed name resolved to it: the program can write that
+		 * map, so under torwrap the supervisor, which keeps its own, decides again. */
+		if (why.learned && shim_supervised())
+			return shim_connect_supervised(fd, sa, len) == 0 ? 0 : -errno;
 		return tw_gate_connect(fd, sa, len) == 0 ? 0 : -errno;
 	}
 	if (sock_type(fd) != SOCK_STREAM) {

@@ -34,16 +34,10 @@ bool shim_is_nameserver(const struct sockaddr *sa, socklen_t len)
 	return route_sockaddr_split(sa, len, &a, &port) == 0 && route_is_nameserver(shim_route(), &a, port);
 }
 
-/* The connect as the kernel's filter sees a program's own: under torwrap's filter, handed to the supervisor. */
-static int connect_uncookied(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return (int)tw_libc()->syscall(SYS_connect, (long)fd, (long)sa, (long)len, 0L);
-}
-
 int shim_dns_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	shim_fd_set(fd, SHIM_FD_DNS); /* before the call: a non-blocking TCP connect is guarded while it completes */
-	int rc = connect_uncookied(fd, sa, len);
+	int rc = shim_connect_supervised(fd, sa, len);
 	if (rc != 0 && errno == EPERM && tw_gate_cookie() != 0)
 		rc = tw_gate_connect(fd, sa, len); /* the library's own EPERM filter: no supervisor, guarded */
 	if (rc != 0)
@@ -239,7 +233,7 @@ int shim_check_datagram(const struct resolver_addr *a, uint16_t port, const stru
 		return -EPERM;
 	}
 	if (!route_is_nameserver(shim_route(), a, port))
-		return 0;
+		return why_addr.learned && shim_supervised() ? SHIM_SEND_SUPERVISED : 0;
 	uint8_t msg[SHIM_DNS_DATAGRAM_MAX];
 	size_t total = gather(iov, iovcnt, msg, sizeof(msg));
 	ssize_t n = rebuild_allowed(msg, total < sizeof(msg) ? total : sizeof(msg), out);

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "shim.h"
 
@@ -34,6 +35,7 @@ enum plan {
 	PLAN_NO_ADDRESS, /* a stream: without the address (Fast Open's connect done, or an address TCP ignores) */
 	PLAN_CONNECTED, /* no destination: the connected socket's path */
 	PLAN_REWRITTEN, /* a query to a nameserver: the rebuilt bytes, to the copied address */
+	PLAN_SUPERVISED, /* allowed only by the shared map: without the cookie, for the supervisor to decide */
 };
 
 /* Where a message with the address COPY (LEN bytes, copied) may go on FD, and how. OUT (SHIM_DNS_DATAGRAM_MAX)
@@ -60,7 +62,8 @@ static int plan_addressed(int fd, const struct sockaddr_storage *copy, socklen_t
 	if (rc <= 0)
 		return rc == 0 ? PLAN_CONNECTED : rc;
 	rc = shim_check_datagram(&a, port, iov, iovcnt, out, outlen);
-	return rc < 0 ? rc : rc == SHIM_DNS_REWRITTEN ? PLAN_REWRITTEN : PLAN_AS_GIVEN;
+	return rc < 0 ? rc : rc == SHIM_DNS_REWRITTEN ? PLAN_REWRITTEN : rc == SHIM_SEND_SUPERVISED ? PLAN_SUPERVISED
+											       : PLAN_AS_GIVEN;
 }
 
 /* The copy of the program's address SA (SALEN bytes) the kernel will get: more than a sockaddr_storage is the
@@ -115,6 +118,10 @@ TW_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 	switch (plan) {
 	case PLAN_AS_GIVEN:
 		return tw_gate_sendto(fd, buf, len, flags, (struct sockaddr *)&copy, salen);
+	case PLAN_SUPERVISED: {
+		struct msghdr m = { .msg_name = &copy, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
+		return shim_sendmsg_supervised(fd, &m, flags);
+	}
 	case PLAN_REWRITTEN:
 		if (tw_gate_sendto(fd, out, outlen, flags, (struct sockaddr *)&copy, salen) < 0)
 			return -1;
@@ -208,7 +215,7 @@ TW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	else if (plan == PLAN_CONNECTED || plan == PLAN_NO_ADDRESS)
 		r = send_connected(fd, msg->msg_iov, msg->msg_iovlen, flags);
 	if (r == SHIM_DNS_AS_IS) {
-		r = tw_gate_sendmsg(fd, &m, flags);
+		r = plan == PLAN_SUPERVISED ? shim_sendmsg_supervised(fd, &m, flags) : tw_gate_sendmsg(fd, &m, flags);
 		r = r < 0 ? -errno : plan == PLAN_REWRITTEN ? (ssize_t)iov_total(msg->msg_iov, msg->msg_iovlen) : r;
 	}
 	if (m.msg_control != msg->msg_control)
@@ -234,7 +241,7 @@ static int sendmmsg_dns(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 static int sendmmsg_checked(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct mmsghdr *mine,
 			    struct sockaddr_storage *copies, uint8_t (*outs)[SHIM_DNS_DATAGRAM_MAX], struct iovec *iovs)
 {
-	bool connected = false;
+	bool connected = false, supervised = false;
 	int rc = 0;
 	unsigned planned = 0;
 	for (; planned < vlen && rc == 0; planned++) {
@@ -248,6 +255,7 @@ static int sendmmsg_checked(int fd, struct mmsghdr *vec, unsigned vlen, int flag
 		else if (f != flags)
 			rc = -EOPNOTSUPP; /* Fast Open in a batch: nobody does it, and we could not route it */
 		connected |= plan == PLAN_CONNECTED || plan == PLAN_NO_ADDRESS;
+		supervised |= plan == PLAN_SUPERVISED;
 	}
 	if (rc == 0 && connected && (shim_fd_flags(fd) & SHIM_FD_PENDING))
 		rc = shim_pending_before_io(fd, false, false);
@@ -257,7 +265,8 @@ static int sendmmsg_checked(int fd, struct mmsghdr *vec, unsigned vlen, int flag
 	} else if (connected && (shim_fd_flags(fd) & SHIM_FD_DNS)) {
 		n = sendmmsg_dns(fd, vec, vlen, flags);
 	} else {
-		n = tw_gate_sendmmsg(fd, mine, vlen, flags);
+		n = supervised ? (int)tw_libc()->syscall(SYS_sendmmsg, (long)fd, (long)mine, (long)vlen, (long)flags, 0L)
+			       : tw_gate_sendmmsg(fd, mine, vlen, flags);
 		for (int i = 0; i < n; i++) /* a rewritten query counts as the program's message */
 			vec[i].msg_len = mine[i].msg_hdr.msg_iov == &iovs[i]
 						 ? (unsigned)iov_total(vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen)

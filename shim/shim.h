@@ -46,6 +46,15 @@ int shim_hook_getaddrinfo(const char *node, const char *service, const struct ad
  * library has no cookie, and takes virtual addresses from the supervisor's responder. */
 bool shim_strict_supervised(void);
 
+/* True when torwrap's supervisor answers the calls that do not carry the cookie (asked once per process, by a
+ * UDP connect to port 53 that only it redirects). A decision that rests on what the program can write (an
+ * address direct only because the shared map names it an allowed name's) is then left to it. */
+bool shim_supervised(void);
+
+/* connect() or sendmsg() without the cookie: under torwrap, the supervisor decides (and makes the call). */
+int shim_connect_supervised(int fd, const struct sockaddr *sa, socklen_t len);
+ssize_t shim_sendmsg_supervised(int fd, const struct msghdr *msg, int flags);
+
 /* The configuration, with the virtual map attached; built on first use (never at load: loading the library
  * into a program that makes no network call must cost nothing). */
 const struct tw_config *shim_config(void);
@@ -137,8 +146,10 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* The destination policy for a datagram to A:PORT (what the kernel reads of the program's address): 0 to send,
  * -EPERM (logged); SHIM_DNS_REWRITTEN when A:PORT is a nameserver: the query, rebuilt from its question alone,
- * is in OUT (*OUTLEN bytes, room for SHIM_DNS_DATAGRAM_MAX) and must be sent instead. */
+ * is in OUT (*OUTLEN bytes, room for SHIM_DNS_DATAGRAM_MAX) and must be sent instead; SHIM_SEND_SUPERVISED when
+ * only the shared map allows it and the supervisor is there to decide again. */
 #define SHIM_DNS_REWRITTEN 1
+#define SHIM_SEND_SUPERVISED 2 /* allowed only by what the shared map says: send without the cookie */
 #define SHIM_DNS_DATAGRAM_MAX 512
 int shim_check_datagram(const struct resolver_addr *a, uint16_t port, const struct iovec *iov, size_t iovcnt,
 			uint8_t *out, size_t *outlen);
