@@ -24,6 +24,7 @@
 #   8 around the library: __connect, __send, syscall(SYS_write), pwritev2, glibc's internal resolver (ruserok,
 #     rexec_af, _nss_dns_gethostbyname4_r), a second libc (dlmopen), inline system calls, io_uring, int 0x80
 #   9 static programs (gcc -static, musl, Go) started under LD_PRELOAD alone
+#  10 a source route (IPv4 options, LSRR) on a connection and a datagram to an allowed internal address
 # Rows ending in "-static" are the same attack built with gcc -static (hostile.sh builds them): under torwrap only
 # the supervisor judges them, and LD_PRELOAD cannot apply (class 9 is that case). Class 8 is about the library,
 # so dynamic only.
@@ -52,7 +53,8 @@ T0=$EPOCHREALTIME
 
 # -------------------------------------------------------------------------------------------- the programs
 DYN=$PROGRAMS
-for p in hostile_udp hostile_dns hostile_vmap hostile_sv hostile_race hostile_cookie hostile_libc hostile_static; do
+for p in hostile_udp hostile_dns hostile_vmap hostile_sv hostile_race hostile_cookie hostile_libc hostile_static \
+	hostile_route; do
 	[[ -x $DYN/$p ]] || { notok "make programs built $DYN/$p"; finish; }
 done
 ST=$WORK/static
@@ -65,7 +67,7 @@ if command -v go >/dev/null; then
 fi
 # gcc -static: the same sources; the map forger with torwrap's own map code (as the Makefile links it).
 cflags=(-std=c11 -D_GNU_SOURCE -O1 -g -pthread -static)
-for p in hostile_udp hostile_dns hostile_sv hostile_race hostile_cookie hostile_static; do
+for p in hostile_udp hostile_dns hostile_sv hostile_race hostile_cookie hostile_static hostile_route; do
 	gcc "${cflags[@]}" -o "$ST/$p" "$TW_TOP/tests/programs/$p.c" 2>>"$WORK/gcc.err" ||
 		notok "gcc -static builds tests/programs/$p.c"
 done
@@ -132,6 +134,13 @@ for how in __send sys-write pwritev2 inline-write ruserok nss-dns; do
 	row "8.$how" dyn "@/hostile_libc $how $how.hostile.test"
 done
 row 8.rexec dyn "@/hostile_libc rexec rexec.hostile.test 22" # (an SSH greeting: rexec_af reads it and returns)
+
+# Class 10: a loose source route through the internet host, on a connection to an allowed internal address and
+# on a datagram to one (tron-wallet-manager's, 172.20.1.93): the packet goes to the route's first hop.
+row 10.lsrr-connect dyn "@/hostile_route connect $INET 172.20.1.93 8093"
+row 10.lsrr-connect-static static "@/hostile_route connect $INET 172.20.1.93 8093"
+row 10.lsrr-datagram dyn "@/hostile_route datagram $INET 172.20.1.93 9999"
+row 10.lsrr-datagram-static static "@/hostile_route datagram $INET 172.20.1.93 9999"
 
 row 9.static-c class9 "$ST/hostile_static static-c.hostile.test 80"
 [[ -x $ST/hostile_static_musl ]] && row 9.static-musl class9 "$ST/hostile_static_musl static-musl.hostile.test 80"
