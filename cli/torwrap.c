@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../policy/policy.h"
@@ -350,14 +353,50 @@ int cli_wrap_options(int argc, char **argv, int *cmd)
 	return 0;
 }
 
+/* A kernel filter torwrap finds itself under (the process is in seccomp filter mode and its environment names a
+ * cookie): an ancestor's. Its cookie, which the library's calls must carry from here on too. */
+enum outer { OUTER_NONE, OUTER_EPERM, OUTER_SUPERVISOR };
+
+static bool in_filter_mode(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	bool filtered = false;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "Seccomp:", 8) == 0)
+			filtered = strtol(line + 8, NULL, 10) == 2;
+	if (f)
+		fclose(f);
+	return filtered;
+}
+
+/* Which: another torwrap's supervisor (it redirects a socket connected to port 53, a UDP connect that sends
+ * nothing), or the filter of a library preloaded in an ancestor (LD_PRELOAD alone, /etc/ld.so.preload: the
+ * connect is refused). */
+static enum outer outer_filter(uint64_t *cookie)
+{
+	if (tw_gate_cookie_parse(getenv(TW_COOKIE_ENV), cookie) != 0 || !in_filter_mode())
+		return OUTER_NONE;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in ns = { .sin_family = AF_INET, .sin_port = htons(53), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	bool redirected = s >= 0 && connect(s, (struct sockaddr *)&ns, sizeof(ns)) == 0 &&
+			  getpeername(s, (struct sockaddr *)&peer, &len) == 0 && peer.sin_port != ns.sin_port;
+	if (s >= 0)
+		close(s);
+	return redirected ? OUTER_SUPERVISOR : OUTER_EPERM;
+}
+
 /* The environment the program runs with: the virtual address map, the seccomp cookie (in *COOKIE; none under
  * --strict, where every call goes to the supervisor), and the library first in LD_PRELOAD. 0, or the exit
  * status after saying why. */
-static int prepare_environment(const struct tw_config *cfg, const struct plan *plan, uint64_t *cookie)
+static int prepare_environment(const struct tw_config *cfg, const struct plan *plan, uint64_t outer_cookie,
+			       uint64_t *cookie)
 {
 	char cookie_text[17];
-	*cookie = 0;
-	int rc = cfg->strict ? 0 : tw_gate_cookie_new(cookie);
+	*cookie = outer_cookie;
+	int rc = cfg->strict || outer_cookie ? 0 : tw_gate_cookie_new(cookie);
 	if (rc != 0)
 		return fail(EXIT_CONFIG, "cannot draw the seccomp cookie: %s", strerror(-rc));
 	tw_gate_cookie_text(*cookie, cookie_text);
@@ -395,8 +434,25 @@ int cli_wrap_run(char **cmd)
 		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_NOTFOUND, "%s: %s", cmd[0], strerror(-rc));
 	struct plan plan;
 	uint64_t cookie;
-	if ((rc = plan_command(path, cfg.strict, &plan)) != 0 || (rc = prepare_environment(&cfg, &plan, &cookie)) != 0)
+	uint64_t outer_cookie = 0;
+	enum outer outer = outer_filter(&outer_cookie);
+	if (outer != OUTER_NONE && cfg.strict)
+		return fail(EXIT_REFUSED, "refusing to run %s: --strict under %s: the calls of its tree would carry that "
+			    "filter's cookie; start torwrap --strict outside it", path,
+			    outer == OUTER_SUPERVISOR ? "another torwrap" : "the kernel filter of a preloaded libtorwrap.so");
+	if ((rc = plan_command(path, cfg.strict, &plan)) != 0 ||
+	    (rc = prepare_environment(&cfg, &plan, outer_cookie, &cookie)) != 0)
 		return rc;
+	if (outer == OUTER_SUPERVISOR) {
+		/* Its supervisor serves this tree too (a filter with a listener of ours would be refused there). */
+		config_free(&cfg);
+		execv(path, cmd);
+		return fail(errno == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED, "%s: %s", path, strerror(errno));
+	}
+	if (outer == OUTER_EPERM)
+		fprintf(stderr, "torwrap: warning: an ancestor preloads libtorwrap.so (LD_PRELOAD, /etc/ld.so.preload), "
+				"whose kernel filter refuses every network call made past the library: %s's are refused, "
+				"not routed by the supervisor; start torwrap outside it\n", path);
 	if (plan.supervised)
 		return supervisor_run(&cfg, path, cmd, environ, cookie);
 	config_free(&cfg);

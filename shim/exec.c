@@ -190,6 +190,8 @@ static int refuse(const char *path)
 		return 0;
 	if ((kind == TW_EXE_SETID || kind == TW_EXE_SETCAP) && preload_file_names_us())
 		return 0; /* wrapped all the same, by /etc/ld.so.preload, with its environment ignored */
+	if (kind == TW_EXE_STATIC && shim_supervised())
+		return 0; /* torwrap's supervisor routes what the library cannot see (the filter is inherited) */
 	shim_config(); /* the log's level, format and file: a shell may exec before it ever connects */
 	struct tw_event ev = TW_EVENT("exec", NULL, "refuse", NULL);
 	ev.err = EPERM;

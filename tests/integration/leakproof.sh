@@ -212,9 +212,26 @@ check "env -i child stays wrapped (LD_PRELOAD and configuration carried)" grep -
 check "env -i child: no packet to port 53" no_port53 "$WORK/st.envi"
 printf 'int main(void){return 0;}\n' >"$WORK/static.c"
 gcc -static -o "$WORK/static-prog" "$WORK/static.c" 2>/dev/null
+# A static program the library cannot see: under LD_PRELOAD alone it would run outside Tor, so its exec is
+# refused; under torwrap the supervisor routes it (the library asks whether one answers), so it may run.
+out=$(preload bash -c "'$WORK/static-prog'; echo status=\$?" 2>&1)
+check "exec of a static program inside an LD_PRELOAD tree: refused" grep -q "exec refused" <<<"$out"
+check "exec of a static program inside an LD_PRELOAD tree: EPERM (status 126)" grep -q "status=126" <<<"$out"
 out=$(tw bash -c "'$WORK/static-prog'; echo status=\$?" 2>&1)
-check "exec of a static program inside the tree: refused" grep -q "exec refused" <<<"$out"
-check "exec of a static program inside the tree: EPERM (status 126)" grep -q "status=126" <<<"$out"
+check "exec of a static program inside a torwrap tree: runs (the supervisor routes it)" grep -q "status=0" <<<"$out"
+# torwrap started inside a torwrap tree (a script that wraps a command itself): the outer supervisor serves it
+# (a second filter with a listener would be refused there); --strict cannot be had inside another tree.
+out=$(tw bash -c "'$TORWRAP' '$PROGRAMS/tcpget' nested.example.test '$HPORT'" 2>&1)
+check "torwrap inside torwrap: the program reaches a name through the proxy" \
+	all_true grep -q "hello from the internet" <<<"$out" -- socks_saw 3 nested.example.test "$HPORT"
+out=$(tw bash -c "'$TORWRAP' --strict /bin/true; echo status=\$?" 2>&1)
+check "torwrap --strict inside torwrap: refused, saying why (126)" \
+	all_true grep -q "status=126" <<<"$out" -- grep -q "under another torwrap" <<<"$out"
+if [[ -x /bin/busybox ]] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; then
+	out=$(tw bash -c "/bin/busybox wget -q -O - http://static-child.example.test:$HPORT/" 2>&1)
+	check "a static program started by a dynamic one under torwrap: through the proxy by name" \
+		all_true grep -q "hello from the internet" <<<"$out" -- socks_saw 3 static-child.example.test "$HPORT"
+fi
 cp /usr/bin/true "$WORK/suid-true" && chmod u+s "$WORK/suid-true"
 out=$(tw $PY -c "
 import os
@@ -231,8 +248,8 @@ os.waitpid(pid, 0)" 2>&1)
 check "posix_spawn with an empty environment: child still wrapped" grep -q "hello from the internet" <<<"$out"
 out=$(tw "$L" vfork-exec "$PROGRAMS/tcpget" vforked.example.test "$HPORT" 2>&1)
 check "vfork + exec: the child is wrapped and reaches a name through the proxy" grep -q "hello from the internet" <<<"$out"
-out=$(tw "$L" vfork-exec "$WORK/static-prog" 2>&1)
-check "vfork + exec of a static program: refused" grep -q "exec refused" <<<"$out"
+out=$(preload "$L" vfork-exec "$WORK/static-prog" 2>&1)
+check "vfork + exec of a static program, LD_PRELOAD alone: refused" grep -q "exec refused" <<<"$out"
 out=$(tw $PY -c "
 import os, socket
 os.closerange(3, 65536)
