@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,6 +223,48 @@ static int64_t refuse_fastopen(const struct sv_call *c)
 	return -EOPNOTSUPP;
 }
 
+/* IP options that route the packet through another address first: a loose or strict source route. Options that
+ * cannot be read count as one (the kernel would refuse them anyway). */
+static bool source_routed(const uint8_t *o, size_t n)
+{
+	for (size_t i = 0; i < n && o[i] != IPOPT_END;) {
+		if (o[i] == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (o[i] == IPOPT_LSRR || o[i] == IPOPT_SSRR || i + 1 >= n || o[i + 1] < 2)
+			return true;
+		i += o[i + 1];
+	}
+	return false;
+}
+
+/* A control message that would send a datagram to another address before the one decided on (an IPv4 source
+ * route in IP_RETOPTS, an IPv6 routing header): -EPERM. */
+static int routing_cmsg(struct cmsghdr *h, void *arg)
+{
+	(void)arg;
+	size_t n = h->cmsg_len - CMSG_LEN(0);
+	if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_RETOPTS)
+		return source_routed(CMSG_DATA(h), n) ? -EPERM : 0;
+	if (h->cmsg_level == IPPROTO_IPV6 && (h->cmsg_type == IPV6_RTHDR || h->cmsg_type == IPV6_2292RTHDR))
+		return -EPERM;
+	return 0;
+}
+
+static int refuse_routing(const struct sv_call *c, struct sv_msg *m, const char *verb)
+{
+	int rc = m->ctllen ? sv_msg_each_cmsg(m, routing_cmsg, NULL) : 0;
+	if (rc == -EPERM) {
+		struct tw_event ev = TW_EVENT("send", NULL, "refuse", NULL);
+		ev.err = EPERM;
+		ev.pid = (long)c->tid;
+		tw_log_event(TW_LOG_ERROR, ev, "pid %d: %s with a source route or a routing header refused: the datagram "
+			     "would go to another address first", (int)c->tid, verb);
+	}
+	return rc;
+}
+
 /* What the message M may do on the caller's socket, decided on M's copy of the address: 0 to send it (for TCP
  * without the address, which the kernel ignores), or a negative errno (logged). */
 static int decide_send(const struct sv_call *c, struct sv_msg *m, const char *verb)
@@ -232,10 +275,11 @@ static int decide_send(const struct sv_call *c, struct sv_msg *m, const char *ve
 		if ((m->flags & MSG_FASTOPEN) && m->has_name)
 			return (int)refuse_fastopen(c);
 		m->has_name = false;
-		return 0;
+		return 0; /* TCP reads no routing option from control data */
 	}
-	if (!m->has_name)
-		return 0; /* to the connected peer, decided when it was connected */
+	int rc = refuse_routing(c, m, verb);
+	if (rc < 0 || !m->has_name)
+		return rc; /* without an address: to the connected peer, decided when it was connected */
 	struct resolver_addr a;
 	uint16_t port;
 	int r = route_datagram_dest(c->domain, (const struct sockaddr *)&m->name, m->namelen, &a, &port);

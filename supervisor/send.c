@@ -187,9 +187,7 @@ static bool chunk_last(const struct sv_msg *m, const struct chunk *ch)
 
 /* ------------------------------------------------------------------------------------------ control data */
 
-/* Walks the control data as the kernel's __scm_send does (a header that does not fit is its EINVAL), so that
- * every message the kernel will read is seen here. FN is called with each; its error stops the walk. */
-static int each_cmsg(struct sv_msg *m, int (*fn)(struct cmsghdr *, void *), void *arg)
+int sv_msg_each_cmsg(struct sv_msg *m, int (*fn)(struct cmsghdr *, void *), void *arg)
 {
 	for (size_t off = 0; off + sizeof(struct cmsghdr) <= m->ctllen;) {
 		struct cmsghdr *h = (struct cmsghdr *)(m->ctl + off);
@@ -237,7 +235,7 @@ static int take_rights(struct sv_call *c, struct sv_msg *m, struct rights *r)
 {
 	r->c = c;
 	r->n = 0;
-	return c->domain == AF_UNIX ? each_cmsg(m, take_rights_in, r) : 0;
+	return c->domain == AF_UNIX ? sv_msg_each_cmsg(m, take_rights_in, r) : 0;
 }
 
 static void drop_rights(struct rights *r)
@@ -271,7 +269,7 @@ static int own_credentials(struct sv_call *c, struct sv_msg *m)
 	if (m->ctllen == 0 || sv_thread_has_sys_admin())
 		return 0;
 	struct own_pid p = { .caller = sv_tgid_of(c->tid), .self = getpid() };
-	return p.caller > 0 ? each_cmsg(m, own_pid_in, &p) : 0;
+	return p.caller > 0 ? sv_msg_each_cmsg(m, own_pid_in, &p) : 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ waiting */

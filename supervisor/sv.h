@@ -134,6 +134,9 @@ struct sv_msg {
 int sv_msg_read_name(const struct sv_call *c, const struct msghdr *um, struct sv_msg *m);
 /* The rest of the message: the iovecs (UIO_MAXIOV at most: EMSGSIZE) and the control data. 0 or a negative errno. */
 int sv_msg_read_body(const struct sv_call *c, const struct msghdr *um, struct sv_msg *m);
+/* Walks M's control data as the kernel's __scm_send and ip_cmsg_send do (a header that does not fit is their
+ * EINVAL), so that every message the kernel will read is seen: FN with each, its error ending the walk. */
+int sv_msg_each_cmsg(struct sv_msg *m, int (*fn)(struct cmsghdr *, void *), void *arg);
 /* Sends M on the caller's socket, decided already: the call's value, or a negative errno. */
 int64_t sv_msg_send(struct sv_call *c, struct sv_msg *m);
 /* Frees what sv_msg_read_body allocated (M stays reusable). */

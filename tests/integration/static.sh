@@ -230,6 +230,11 @@ check "sendmsg without an address on a connected UDP socket: all 100 datagrams a
 out=$(stw "$CALLS" stream-big 2>&1)
 check "one blocking sendmsg of 8 MiB + 3 bytes over TCP: all of it, in order ($out)" \
 	grep -qx "sent 8388611 received 8388611 sum OK" <<<"$out"
+# A source route in the control data would send the datagram to another address first (the kernel routes it to
+# the route's first hop): refused, and the supervisor sends nothing (only the program's own call names IP_RETOPTS).
+out=$(strace_stw "$WORK/st.srr" "$CALLS" srr 127.254.0.7 2>&1)
+check "a datagram with a source route (IP_RETOPTS) to an allowed address: EPERM" grep -qx "result EPERM" <<<"$out"
+check "source route refused: the supervisor sent nothing (strace)" [ "$(grep -c 'IP_RETOPTS' "$WORK/st.srr")" -eq 1 ]
 # AF_UNSPEC on an IPv4 UDP socket is AF_INET to the kernel: decided as such. 127.254.0.7 is in the virtual range
 # and was never handed out: refused. (strace shows AF_UNSPEC without the address: the program's call is the one.)
 out=$(strace_stw "$WORK/st.unspec" "$CALLS" unspec 127.254.0.7 2>&1)

@@ -15,6 +15,8 @@
  *                                    a sink on 127.0.0.1: "received R/N"
  *   static_calls unspec ADDR         sendto with an AF_UNSPEC address holding ADDR and a sink's port, on an
  *                                    IPv4 UDP socket: "result OK|ERRNO received R" (R at the sink on ADDR)
+ *   static_calls srr VIA             a datagram to a sink on 127.0.0.1 with a loose source route through VIA
+ *                                    (IP_RETOPTS): "result OK|ERRNO"
  *   static_calls stream-big          one blocking sendmsg of 8 MiB + 3 bytes (three iovecs) over loopback TCP:
  *                                    "sent N received N sum OK"
  *   static_calls sigpipe unix|tcp [nosignal|default]   sendmsg to a closed peer: "result EPIPE sigpipe 0|1"
@@ -40,6 +42,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -358,6 +361,33 @@ static int cmd_stream_big(void)
 	return 0;
 }
 
+/* A datagram on a UDP socket connected to a sink on 127.0.0.1, with a loose source route through VIA in its
+ * control data (IP_RETOPTS): the packet would go to VIA first. "result OK|ERRNO". */
+static int cmd_srr(const char *via)
+{
+	struct sockaddr_in sin;
+	int r = bound(SOCK_DGRAM, "127.0.0.1", &sin);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		return fail("connect");
+	uint8_t opt[8] = { IPOPT_NOP, IPOPT_LSRR, 7, 4 };
+	inet_pton(AF_INET, via, opt + 4);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(opt))];
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct iovec iov = { .iov_base = "srr", .iov_len = 3 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	*h = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(opt)), .cmsg_level = IPPROTO_IP, .cmsg_type = IP_RETOPTS };
+	memcpy(CMSG_DATA(h), opt, sizeof(opt));
+	printf("result %s\n", rname(sendmsg(s, &m, 0)));
+	close(r);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------------------------------- SIGPIPE */
 
 static volatile sig_atomic_t got_sigpipe;
@@ -629,6 +659,8 @@ static int dispatch(const char *cmd, int left, char **a)
 		return cmd_udp_connected(atol(a[0]));
 	if (left == 1 && strcmp(cmd, "unspec") == 0)
 		return cmd_unspec(a[0]);
+	if (left == 1 && strcmp(cmd, "srr") == 0)
+		return cmd_srr(a[0]);
 	if (left == 0 && strcmp(cmd, "stream-big") == 0)
 		return cmd_stream_big();
 	if (left >= 1 && strcmp(cmd, "sigpipe") == 0)
