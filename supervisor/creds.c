@@ -109,31 +109,18 @@ static int parse_status_line(const char *line, struct sv_creds *cr)
 /* The credentials of TID as this process sees them (ids mapped into its user namespace). */
 static int creds_of(pid_t tid, struct sv_creds *cr)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t cap = 16384, have = 0;
-	char *buf = malloc(cap);
-	ssize_t n = 0;
-	while (buf && have < cap - 1 && (n = read(fd, buf + have, cap - 1 - have)) > 0)
-		have += (size_t)n;
-	close(fd);
-	if (buf == NULL || n < 0) {
-		free(buf);
-		return buf ? -EIO : -ENOMEM;
-	}
-	buf[have] = '\0';
+	char *status = sv_proc_status(tid);
+	if (status == NULL)
+		return errno ? -errno : -EIO;
 	memset(cr, 0, sizeof(*cr));
 	int rc = 0;
-	for (char *line = buf, *nl; rc == 0 && line && *line; line = nl ? nl + 1 : NULL) {
+	for (char *line = status, *nl; rc == 0 && line && *line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
 		rc = parse_status_line(line, cr);
 	}
-	free(buf);
+	free(status);
 	return rc;
 }
 

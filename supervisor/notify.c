@@ -99,6 +99,34 @@ pid_t sv_tgid_of(pid_t tid)
 	return tgid;
 }
 
+char *sv_proc_status(pid_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 16384, have = 0; /* room for a thousand supplementary groups */
+	char *buf = malloc(cap);
+	ssize_t n = 0;
+	while (buf && have < cap - 1 && (n = read(fd, buf + have, cap - 1 - have)) > 0)
+		have += (size_t)n;
+	close(fd);
+	if (buf && n < 0) {
+		free(buf);
+		return NULL;
+	}
+	if (buf)
+		buf[have] = '\0';
+	return buf;
+}
+
+uint64_t sv_status_hex(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
+}
+
 /* A pidfd for the thread TID: PIDFD_THREAD (6.9), else the thread group's pidfd. */
 static int pidfd_for(pid_t tid)
 {

@@ -274,6 +274,24 @@ static int own_credentials(struct sv_call *c, struct sv_msg *m)
 
 /* ------------------------------------------------------------------------------------------------ waiting */
 
+/* The kernel's own "restart this call once the handler has run" (ERESTARTSYS, absent from the user headers).
+ * Given as a trapped call's answer, the kernel's signal delivery on the way back restarts the call (SA_RESTART) or
+ * turns it into EINTR, as for a blocking send of its own that a signal interrupted. */
+#define SV_ERESTARTSYS 512
+
+/* Whether the caller has a signal waiting that it catches and does not block: the kernel would have interrupted
+ * its blocking send for it, but the caller, waiting for the supervisor (WAIT_KILLABLE_RECV), does not wake. */
+static bool caller_signalled(pid_t tid)
+{
+	char *st = sv_proc_status(tid);
+	if (st == NULL)
+		return false;
+	uint64_t pending = sv_status_hex(st, "\nSigPnd:") | sv_status_hex(st, "\nShdPnd:");
+	bool r = (pending & ~sv_status_hex(st, "\nSigBlk:") & sv_status_hex(st, "\nSigCgt:")) != 0;
+	free(st);
+	return r;
+}
+
 struct wait {
 	int blocking; /* 0 not known yet, 1 the program's call blocks, -1 it does not */
 	int64_t deadline; /* SO_SNDTIMEO's end, tw_now_ms scale */
@@ -296,7 +314,9 @@ static bool blocks(const struct sv_call *c, const struct sv_msg *m, int64_t *dea
 
 /* The socket refused more: waits until it may take some, if the program's call blocks. 0 to try again,
  * -EAGAIN (a call that does not block, or SO_SNDTIMEO passed), -ESRCH (the caller is gone: no one will read the
- * answer). A Unix datagram's receiver that is full is not seen by poll(): the retries then back off (1-64 ms). */
+ * answer), or, once the caller has a signal to handle (looked at every 100 ms), what the kernel's send answers
+ * then: -ERESTARTSYS, or -EINTR under SO_SNDTIMEO. A Unix datagram's receiver that is full is not seen by poll():
+ * the retries then back off (1-64 ms). */
 static int wait_writable(struct sv_call *c, const struct sv_msg *m, struct wait *w)
 {
 	if (w->blocking == 0)
@@ -309,11 +329,13 @@ static int wait_writable(struct sv_call *c, const struct sv_msg *m, struct wait 
 	if (left <= 0)
 		return -EAGAIN;
 	struct pollfd p[2] = { { .fd = c->sfd, .events = POLLOUT }, { .fd = c->pidfd, .events = POLLIN } };
-	int r = poll(p, 2, left > 1000 ? 1000 : (int)left);
+	int r = poll(p, 2, left > 100 ? 100 : (int)left);
 	if (r < 0 && errno != EINTR)
 		return -errno;
 	if ((p[1].revents & POLLIN) || sv_call_valid(c) < 0)
 		return -ESRCH;
+	if (r == 0 && caller_signalled(c->tid))
+		return w->deadline == INT64_MAX ? -SV_ERESTARTSYS : -EINTR;
 	w->spins = r > 0 && p[0].revents ? w->spins + 1 : 0;
 	return 0;
 }

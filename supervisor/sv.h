@@ -101,6 +101,10 @@ int sv_mem_write(const struct sv_call *c, uint64_t addr, const void *buf, size_t
  * faults), or -EFAULT when nothing could be, -ESRCH. */
 ssize_t sv_mem_readv(const struct sv_call *c, void *buf, const struct iovec *remote, size_t n);
 pid_t sv_tgid_of(pid_t tid);
+/* /proc/TID/status, whole and NUL-terminated (to free), or NULL (errno set). */
+char *sv_proc_status(pid_t tid);
+/* The hexadecimal value after KEY in STATUS ("\nSigPnd:"), 0 when absent. */
+uint64_t sv_status_hex(const char *status, const char *key);
 int sv_call_take_fd(struct sv_call *c, int fd);
 /* 0 while the caller still waits for this notification, else -ESRCH: checked after reading its memory and before
  * acting on it, so what was read came from the caller and not from a process that reused its id. */

@@ -253,6 +253,12 @@ out=$(stw "$CALLS" sigpipe unix nosignal 2>&1)
 check "sendmsg with MSG_NOSIGNAL to a closed peer: EPIPE, no SIGPIPE" grep -qx "result EPIPE sigpipe 0" <<<"$out"
 stw "$CALLS" sigpipe unix default >/dev/null 2>&1
 check "sendmsg to a closed peer without a SIGPIPE handler: the program dies of it (status 141)" [ $? -eq 141 ]
+# A blocking send that waits in the supervisor is still interrupted by a signal the program catches (the program,
+# waiting for the supervisor, does not wake for it by itself). At most 20 s: a supervisor that never answers is
+# killed, and the program's call then fails (ENOSYS).
+out=$(timeout -s KILL 20 env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$CALLS" interrupted 2>&1)
+check "a blocking sendmsg on a full socket, a caught SIGALRM without SA_RESTART: EINTR, as without torwrap" \
+	grep -qx "result EINTR" <<<"$out"
 
 # A program that drops its privileges (root to 65534) gets the kernel's answers for its own credentials, not for
 # torwrap's: a root-only socket, its identity at the peer, a netlink request that needs CAP_NET_ADMIN (in a

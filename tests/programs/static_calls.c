@@ -21,6 +21,8 @@
  *                                    "sent N received N sum OK"
  *   static_calls sigpipe unix|tcp [nosignal|default]   sendmsg to a closed peer: "result EPIPE sigpipe 0|1"
  *                                    (nosignal: with MSG_NOSIGNAL; default: no handler, SIGPIPE kills it)
+ *   static_calls interrupted         a blocking sendmsg on a full Unix stream, interrupted by a caught SIGALRM:
+ *                                    "result EINTR"
  *   static_calls drop DIR            as root: binds DIR/root.sock (0600) and DIR/open.sock (0666), opens a
  *                                    netlink socket, then becomes uid/gid 65534: "root.sock ERRNO",
  *                                    "peer uid U" (SO_PEERCRED of its connect to open.sock), "netlink ERRNO"
@@ -436,6 +438,29 @@ static int cmd_sigpipe(const char *how, const char *mode)
 	return 0;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A blocking sendmsg on a full Unix stream, a SIGALRM (caught, without SA_RESTART) a second later: the kernel
+ * interrupts the send. "result EINTR". */
+static int cmd_interrupted(void)
+{
+	int sp[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+	static char fill[4096];
+	while (send(sp[0], fill, sizeof(fill), MSG_DONTWAIT) > 0)
+		;
+	struct sigaction sa = { .sa_handler = on_alarm };
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	struct iovec iov = { .iov_base = "z", .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	printf("result %s\n", rname(sendmsg(sp[0], &m, 0)));
+	return 0;
+}
+
 /* --------------------------------------------------------------------------------------- dropped privileges */
 
 /* An address on lo, asked of the kernel over netlink socket NL: the errno of its answer. */
@@ -665,6 +690,8 @@ static int dispatch(const char *cmd, int left, char **a)
 		return cmd_stream_big();
 	if (left >= 1 && strcmp(cmd, "sigpipe") == 0)
 		return cmd_sigpipe(a[0], left == 2 ? a[1] : "");
+	if (left == 0 && strcmp(cmd, "interrupted") == 0)
+		return cmd_interrupted();
 	if (left == 1 && strcmp(cmd, "drop") == 0)
 		return cmd_drop(a[0]);
 	if (left == 2 && strcmp(cmd, "race-name") == 0)
