@@ -1,22 +1,25 @@
 /* handlers.c: what the supervisor does with each trapped call (connect, sendto, sendmsg, sendmmsg), the way the
- * library's hooks serve libc's, every decision the routing engine's (route/):
+ * library's hooks serve libc's, every decision the routing engine's (route/).
  *
- *  - connect(): the decision is made on the address read from the program's memory, and the supervisor then
- *    performs the connect itself on the program's own socket (a pidfd_getfd duplicate shares the open file:
- *    options, O_NONBLOCK and epoll registrations all survive): through the SOCKS5 proxy (by name for virtual
- *    addresses, ATYP 3), directly for what policy allows, or not at all (EPERM). The program's call is answered
- *    with the outcome; an AF_INET/AF_INET6 call never continues in the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE
- *    would re-read the address from the program's memory after the decision). A connect to a nameserver is
- *    redirected to the DNS responder (responder.c).
- *  - datagrams sent with an address: sent by the supervisor (from a copy) when the destination is allowed,
- *    else EPERM; TCP Fast Open with an address: EOPNOTSUPP (the destination is decided by connect()).
+ * Every trapped call is performed by the supervisor itself, on its duplicate of the program's socket (taken with
+ * pidfd_getfd, it shares the open file: options, O_NONBLOCK and epoll registrations all survive) and with what
+ * it copied out of the program's memory; it decides on that copy and sends that copy. None continues in the
+ * kernel: SECCOMP_USER_NOTIF_FLAG_CONTINUE would have the kernel read the program's memory (the sockaddr,
+ * msg_name) and its descriptor table again after the decision, and a program racing itself (a thread writing an
+ * address into a msghdr, dup2 of a UDP socket over the descriptor just checked) would send what was never
+ * decided on.
  *
- * What does continue in the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE) is what no address can make leave:
- * sockets of other families (AF_UNIX, netlink), TCP sends without MSG_FASTOPEN (TCP ignores the address) and
- * sendmsg/sendmmsg without an address. Those decisions rest on the descriptor and on the msghdr as read; a
- * program racing itself on purpose (dup2 of a UDP socket over the descriptor, or an address written into the
- * msghdr by another thread, between the check and the kernel's own read) is outside what this defends: it
- * guards programs that leak by accident, as the library does. connect() never continues for inet sockets.
+ *  - connect(), inet: decided on the address copied, then performed on the program's own socket: through the
+ *    SOCKS5 proxy (by name for virtual addresses, ATYP 3), directly for what policy allows, or not at all
+ *    (EPERM); a connect to a nameserver goes to the DNS responder (responder.c). Unix: the path looked up as the
+ *    program would look it up (unixaddr.c). Any other family (netlink...): performed with the copy.
+ *  - sendto, sendmsg, sendmmsg: an inet datagram's destination is what the kernel would read from the copy
+ *    (route_datagram_dest: AF_UNSPEC is AF_INET on an IPv4 socket, no address on an IPv6 one), allowed or EPERM;
+ *    TCP ignores the address, as the kernel does, but Fast Open with an address is refused (EOPNOTSUPP: connect()
+ *    decides where a connection goes); everything else is sent as given (send.c), with or without an address.
+ *
+ * Performed by the supervisor, a call is checked by the kernel against the supervisor's credentials: where the
+ * caller's differ (a program that dropped privileges), the call is made with the caller's (creds.c).
  *
  * Not done: getpeername() on a socket connected through the proxy reports the proxy (the library reports the
  * destination asked for).
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,9 +44,6 @@
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP 262
 #endif
-
-#define SV_DGRAM_MAX (1u << 20) /* the largest datagram (GSO included) the supervisor copies and sends */
-#define SV_CONTROL_MAX 65536
 
 static bool call_is_inet(const struct sv_call *c)
 {
@@ -106,30 +107,20 @@ static int read_sockaddr(const struct sv_call *c, uint64_t uaddr, int64_t ulen, 
 	if (ulen < 0 || ulen > (int64_t)sizeof(*ss))
 		return -EINVAL;
 	*len = (socklen_t)ulen;
-	int rc = sv_mem_read(c->tid, uaddr, ss, (size_t)ulen);
-	return rc;
+	return sv_mem_read(c, uaddr, ss, (size_t)ulen);
 }
 
-int64_t sv_on_connect(struct sv_call *c)
+/* connect() on an inet socket: decided on the copy SS, performed on the program's own socket. */
+static int64_t connect_inet(struct sv_call *c, const struct sockaddr_storage *ss, socklen_t len)
 {
-	const struct seccomp_data *d = &c->req->data;
-	int rc = sv_call_take_fd(c, (int)d->args[0]);
-	if (rc < 0)
-		return rc;
-	if (!call_is_inet(c))
-		return SV_CONTINUE; /* AF_UNIX, netlink...: the socket's family cannot change, nor reach the network */
-	struct sockaddr_storage ss;
-	socklen_t len;
-	if ((rc = read_sockaddr(c, d->args[1], (int)d->args[2], &ss, &len)) < 0)
-		return rc;
 	struct resolver_addr a;
 	uint16_t port;
 	/* AF_UNSPEC (dissolve the association) and malformed addresses: the kernel's answer, on our copy. */
-	if (route_sockaddr_split((struct sockaddr *)&ss, len, &a, &port) != 0)
-		return sv_connect_in_place(c->sfd, &ss, len);
+	if (route_sockaddr_split((const struct sockaddr *)ss, len, &a, &port) != 0)
+		return sv_connect_in_place(c->sfd, ss, len);
 	bool tcp = call_is_tcp(c);
-	if (c->type == SOCK_STREAM && ss.ss_family != c->domain)
-		return sv_connect_in_place(c->sfd, &ss, len); /* EAFNOSUPPORT from the kernel */
+	if (c->type == SOCK_STREAM && ss->ss_family != c->domain)
+		return sv_connect_in_place(c->sfd, ss, len); /* EAFNOSUPPORT from the kernel */
 
 	char text[INET6_ADDRSTRLEN], dest_text[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
 	if ((c->type == SOCK_DGRAM || tcp) && route_is_nameserver(&sv.route, &a, port)) {
@@ -144,14 +135,14 @@ int64_t sv_on_connect(struct sv_call *c)
 	struct route_caller who;
 	struct policy_reason why;
 	enum policy_verdict v = route_decide_addr_why(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
-						      (struct sockaddr *)&ss, len, name, &why);
+						      (const struct sockaddr *)ss, len, name, &why);
 	const char *dest = name[0] ? name : route_addr_text(&a, text, sizeof(text));
 	if (v == POLICY_REFUSE)
 		return -EPERM; /* logged by the engine */
 	if (v == POLICY_DIRECT) {
 		tw_log_event(TW_LOG_INFO, call_event(c, "connect", "direct", 0, &a, name, port, dest_text, &why, rule),
 			     "pid %d: connect %s:%u: direct", (int)c->tid, dest, port);
-		return sv_connect_in_place(c->sfd, &ss, len);
+		return sv_connect_in_place(c->sfd, ss, len);
 	}
 	if (!tcp) {
 		tw_log_event(TW_LOG_ERROR,
@@ -164,35 +155,61 @@ int64_t sv_on_connect(struct sv_call *c)
 	return proxy_connect(c, &t);
 }
 
-/* May a datagram of this socket go to SS? 0, or a negative errno (logged). */
-static int datagram_check(const struct sv_call *c, const struct sockaddr_storage *ss, socklen_t len,
-			  const char *verb)
+/* connect() on any other socket: its family cannot change (the socket is our duplicate, whatever the program's
+ * descriptor table says by now) and reaches no network; a Unix path is looked up as the program would. */
+static int64_t connect_other(struct sv_call *c, const struct sockaddr_storage *ss, socklen_t len)
 {
-	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
-		return len < sizeof(sa_family_t) ? -EINVAL : -EAFNOSUPPORT;
-	struct resolver_addr a;
-	uint16_t port;
-	if (route_sockaddr_split((const struct sockaddr *)ss, len, &a, &port) != 0)
-		return -EINVAL;
+	struct sv_unix_addr u;
+	int rc = sv_unix_prepare(c, ss, len, &u);
+	if (rc == 0)
+		rc = sv_call_as_caller(c);
+	if (rc == 0)
+		rc = sv_unix_resolve(&u);
+	if (rc == 0)
+		rc = sv_call_valid(c);
+	int64_t r = rc < 0 ? rc : sv_connect_in_place(c->sfd, &u.ss, u.len);
+	sv_unix_release(&u);
+	return r;
+}
+
+int64_t sv_on_connect(struct sv_call *c)
+{
+	const struct seccomp_data *d = &c->req->data;
+	int rc = sv_call_take_fd(c, (int)d->args[0]);
+	if (rc < 0)
+		return rc;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if ((rc = read_sockaddr(c, d->args[1], (int)d->args[2], &ss, &len)) < 0 || (rc = sv_call_valid(c)) < 0)
+		return rc;
+	return call_is_inet(c) ? connect_inet(c, &ss, len) : connect_other(c, &ss, len);
+}
+
+/* May a datagram of this socket go to A:PORT (the destination the kernel reads from the copy)? 0, or a negative
+ * errno (logged). */
+static int datagram_check(const struct sv_call *c, const struct resolver_addr *a, uint16_t port, const char *verb)
+{
 	char text[INET6_ADDRSTRLEN], dest[ROUTE_DEST_MAX], rule[ROUTE_RULE_MAX];
-	if (route_is_nameserver(&sv.route, &a, port)) {
-		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, &a, NULL, port, dest, NULL, rule),
+	if (route_is_nameserver(&sv.route, a, port)) {
+		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, a, NULL, port, dest, NULL, rule),
 			     "pid %d: %s to the nameserver %s:%u refused: only queries on a connected socket are "
 			     "answered (by torwrap)",
-			     (int)c->tid, verb, route_addr_text(&a, text, sizeof(text)), port);
+			     (int)c->tid, verb, route_addr_text(a, text, sizeof(text)), port);
 		return -EPERM;
 	}
 	char name[TW_NAME_MAX], prefix[32];
 	struct route_caller who;
 	struct policy_reason why;
+	struct sockaddr_storage ss;
+	socklen_t len = route_sockaddr_make(a, port, a->family, &ss);
 	enum policy_verdict v = route_decide_addr_why(&sv.route, caller(c, &who, prefix, sizeof(prefix)),
-						      (const struct sockaddr *)ss, len, name, &why);
+						      (const struct sockaddr *)&ss, len, name, &why);
 	if (v == POLICY_DIRECT)
 		return 0;
 	if (v == POLICY_TOR) /* refusals are logged by the engine */
-		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, &a, name, port, dest, &why, rule),
+		tw_log_event(TW_LOG_ERROR, call_event(c, "send", "refuse", EPERM, a, name, port, dest, &why, rule),
 			     "pid %d: %s to %s:%u refused: only TCP can go through Tor", (int)c->tid, verb,
-			     name[0] ? name : route_addr_text(&a, text, sizeof(text)), port);
+			     name[0] ? name : route_addr_text(a, text, sizeof(text)), port);
 	return -EPERM;
 }
 
@@ -206,188 +223,160 @@ static int64_t refuse_fastopen(const struct sv_call *c)
 	return -EOPNOTSUPP;
 }
 
+/* IP options that route the packet through another address first: a loose or strict source route. Options that
+ * cannot be read count as one (the kernel would refuse them anyway). */
+static bool source_routed(const uint8_t *o, size_t n)
+{
+	for (size_t i = 0; i < n && o[i] != IPOPT_END;) {
+		if (o[i] == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (o[i] == IPOPT_LSRR || o[i] == IPOPT_SSRR || i + 1 >= n || o[i + 1] < 2)
+			return true;
+		i += o[i + 1];
+	}
+	return false;
+}
+
+/* A control message that would send a datagram to another address before the one decided on (an IPv4 source
+ * route in IP_RETOPTS, an IPv6 routing header): -EPERM. */
+static int routing_cmsg(struct cmsghdr *h, void *arg)
+{
+	(void)arg;
+	size_t n = h->cmsg_len - CMSG_LEN(0);
+	if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_RETOPTS)
+		return source_routed(CMSG_DATA(h), n) ? -EPERM : 0;
+	if (h->cmsg_level == IPPROTO_IPV6 && (h->cmsg_type == IPV6_RTHDR || h->cmsg_type == IPV6_2292RTHDR))
+		return -EPERM;
+	return 0;
+}
+
+static int refuse_routing(const struct sv_call *c, struct sv_msg *m, const char *verb)
+{
+	int rc = m->ctllen ? sv_msg_each_cmsg(m, routing_cmsg, NULL) : 0;
+	if (rc == -EPERM) {
+		struct tw_event ev = TW_EVENT("send", NULL, "refuse", NULL);
+		ev.err = EPERM;
+		ev.pid = (long)c->tid;
+		tw_log_event(TW_LOG_ERROR, ev, "pid %d: %s with a source route or a routing header refused: the datagram "
+			     "would go to another address first", (int)c->tid, verb);
+	}
+	return rc;
+}
+
+/* What the message M may do on the caller's socket, decided on M's copy of the address: 0 to send it (for TCP
+ * without the address, which the kernel ignores), or a negative errno (logged). */
+static int decide_send(const struct sv_call *c, struct sv_msg *m, const char *verb)
+{
+	if (!call_is_inet(c))
+		return 0; /* other families reach no network; a Unix path is looked up at the send (unixaddr.c) */
+	if (call_is_tcp(c)) {
+		if ((m->flags & MSG_FASTOPEN) && m->has_name)
+			return (int)refuse_fastopen(c);
+		m->has_name = false;
+		return 0; /* TCP reads no routing option from control data */
+	}
+	int rc = refuse_routing(c, m, verb);
+	if (rc < 0 || !m->has_name)
+		return rc; /* without an address: to the connected peer, decided when it was connected */
+	struct resolver_addr a;
+	uint16_t port;
+	int r = route_datagram_dest(c->domain, (const struct sockaddr *)&m->name, m->namelen, &a, &port);
+	return r <= 0 ? r : datagram_check(c, &a, port, verb); /* 0: no destination, the connected peer */
+}
+
 int64_t sv_on_sendto(struct sv_call *c)
 {
 	const struct seccomp_data *d = &c->req->data;
-	uint64_t ubuf = d->args[1], ulen = d->args[2], udest = d->args[4];
-	int flags = (int)d->args[3];
 	int rc = sv_call_take_fd(c, (int)d->args[0]);
 	if (rc < 0)
 		return rc;
-	if (!call_is_inet(c))
-		return SV_CONTINUE;
-	if (call_is_tcp(c)) /* without MSG_FASTOPEN, TCP ignores the address: nothing to decide */
-		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
-	if (udest == 0)
-		return SV_CONTINUE;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	if ((rc = read_sockaddr(c, udest, (int)d->args[5], &ss, &len)) < 0)
+	struct sv_msg m;
+	memset(&m, 0, sizeof(m));
+	m.flags = (int)d->args[3];
+	/* sendto without an address is trapped only for MSG_FASTOPEN: refused on TCP, address or not. */
+	if (call_is_tcp(c) && (m.flags & MSG_FASTOPEN))
+		return refuse_fastopen(c);
+	if (d->args[4] != 0) {
+		if ((rc = read_sockaddr(c, d->args[4], (int)d->args[5], &m.name, &m.namelen)) < 0)
+			return rc;
+		m.has_name = true;
+	}
+	/* One iovec, the program's buffer: the kernel takes at most INT_MAX bytes. */
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)d->args[1],
+			     .iov_len = d->args[2] > INT_MAX ? INT_MAX : (size_t)d->args[2] };
+	m.iov = &iov;
+	m.niov = 1;
+	m.total = iov.iov_len;
+	if ((rc = decide_send(c, &m, "sendto")) < 0)
 		return rc;
-	if ((rc = datagram_check(c, &ss, len, "sendto")) < 0)
-		return rc;
-	if (ulen > SV_DGRAM_MAX)
-		return -EMSGSIZE;
-	uint8_t *buf = malloc(ulen ? ulen : 1);
-	if (buf == NULL)
-		return -ENOMEM;
-	int64_t r = sv_mem_read(c->tid, ubuf, buf, ulen);
-	if (r == 0) {
-		ssize_t n = sendto(c->sfd, buf, ulen, flags | MSG_NOSIGNAL, (struct sockaddr *)&ss, len);
-		r = n >= 0 ? n : -errno;
-	}
-	free(buf);
-	return r;
-}
-
-/* Sends the program's message UM (its pointers are the program's) from a copy, to NAME. */
-static int64_t send_copied(const struct sv_call *c, const struct msghdr *um, const struct sockaddr_storage *name,
-			   socklen_t namelen, int flags)
-{
-	if (um->msg_iovlen > IOV_MAX)
-		return -EMSGSIZE;
-	if (um->msg_controllen > SV_CONTROL_MAX)
-		return -ENOBUFS;
-	size_t niov = um->msg_iovlen;
-	struct iovec *riov = calloc(niov ? niov : 1, sizeof(*riov));
-	uint8_t *ctl = malloc(um->msg_controllen ? um->msg_controllen : 1);
-	uint8_t *data = NULL;
-	int64_t r = -ENOMEM;
-	if (riov == NULL || ctl == NULL)
-		goto out;
-	if ((r = sv_mem_read(c->tid, (uint64_t)(uintptr_t)um->msg_iov, riov, niov * sizeof(*riov))) < 0 ||
-	    (r = sv_mem_read(c->tid, (uint64_t)(uintptr_t)um->msg_control, ctl, um->msg_controllen)) < 0)
-		goto out;
-	size_t total = 0;
-	for (size_t i = 0; i < niov; i++) {
-		if (riov[i].iov_len > SV_DGRAM_MAX || (total += riov[i].iov_len) > SV_DGRAM_MAX) {
-			r = -EMSGSIZE;
-			goto out;
-		}
-	}
-	r = -ENOMEM;
-	if ((data = malloc(total ? total : 1)) == NULL)
-		goto out;
-	size_t off = 0;
-	for (size_t i = 0; i < niov; i++) {
-		if ((r = sv_mem_read(c->tid, (uint64_t)(uintptr_t)riov[i].iov_base, data + off, riov[i].iov_len)) < 0)
-			goto out;
-		off += riov[i].iov_len;
-	}
-	struct iovec iov = { .iov_base = data, .iov_len = total };
-	struct msghdr m = {
-		.msg_name = (void *)name,
-		.msg_namelen = name ? namelen : 0,
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = um->msg_controllen ? ctl : NULL,
-		.msg_controllen = um->msg_controllen,
-	};
-	ssize_t n = sendmsg(c->sfd, &m, flags | MSG_NOSIGNAL);
-	r = n >= 0 ? n : -errno;
-out:
-	free(riov);
-	free(ctl);
-	free(data);
-	return r;
+	return sv_msg_send(c, &m); /* no sv_msg_free: nothing of M was allocated */
 }
 
 int64_t sv_on_sendmsg(struct sv_call *c)
 {
 	const struct seccomp_data *d = &c->req->data;
-	int flags = (int)d->args[2];
-	struct msghdr um;
-	int rc = sv_mem_read(c->tid, d->args[1], &um, sizeof(um));
+	int rc = sv_call_take_fd(c, (int)d->args[0]);
 	if (rc < 0)
 		return rc;
-	/* No address (the common case, on a connected socket): nothing to decide, and no descriptor to take. */
-	if (um.msg_name == NULL || um.msg_namelen == 0)
-		return SV_CONTINUE;
-	if ((rc = sv_call_take_fd(c, (int)d->args[0])) < 0)
+	struct msghdr um;
+	if ((rc = sv_mem_read(c, d->args[1], &um, sizeof(um))) < 0)
 		return rc;
-	if (!call_is_inet(c))
-		return SV_CONTINUE;
-	if (call_is_tcp(c))
-		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	/* The kernel truncates a longer name to a sockaddr_storage. */
-	int64_t ulen = um.msg_namelen > sizeof(ss) ? (int64_t)sizeof(ss) : (int64_t)um.msg_namelen;
-	if ((rc = read_sockaddr(c, (uint64_t)(uintptr_t)um.msg_name, ulen, &ss, &len)) < 0)
-		return rc;
-	if ((rc = datagram_check(c, &ss, len, "sendmsg")) < 0)
-		return rc;
-	return send_copied(c, &um, &ss, len, flags);
+	struct sv_msg m;
+	int64_t r = sv_msg_read_name(c, &um, &m);
+	m.flags = (int)d->args[2];
+	if (r == 0)
+		r = sv_msg_read_body(c, &um, &m);
+	if (r == 0)
+		r = decide_send(c, &m, "sendmsg");
+	if (r == 0)
+		r = sv_msg_send(c, &m);
+	sv_msg_free(&m);
+	return r;
 }
 
-/* Reads and checks the address of each of the VLEN messages of VEC (the program's pointers) into NAMES/LENS.
- * 0 when every destination is allowed, else the refusal. */
-static int64_t check_each_name(struct sv_call *c, const struct mmsghdr *vec, unsigned vlen,
-			       struct sockaddr_storage *names, socklen_t *lens)
+/* Reads and decides the address of each of the VLEN messages of VEC (read) into MS: every destination is
+ * decided before anything is sent, on the one copy that is sent. 0, or the first refusal. */
+static int64_t decide_each(struct sv_call *c, const struct mmsghdr *vec, unsigned vlen, int flags, struct sv_msg *ms)
 {
 	for (unsigned i = 0; i < vlen; i++) {
-		const struct msghdr *m = &vec[i].msg_hdr;
-		if (m->msg_name == NULL || m->msg_namelen == 0)
-			continue; /* to the connected peer: allowed when it was connected */
-		int64_t ulen = m->msg_namelen > sizeof(names[i]) ? (int64_t)sizeof(names[i]) : (int64_t)m->msg_namelen;
-		int64_t r = read_sockaddr(c, (uint64_t)(uintptr_t)m->msg_name, ulen, &names[i], &lens[i]);
+		int64_t r = sv_msg_read_name(c, &vec[i].msg_hdr, &ms[i]);
+		ms[i].flags = flags;
 		if (r == 0)
-			r = datagram_check(c, &names[i], lens[i], "sendmmsg");
+			r = decide_send(c, &ms[i], "sendmmsg");
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* Sends the VLEN checked messages in order, as the kernel would: each one's length goes to its msg_len in the
- * program's vector at UVEC. The count sent, or the first error when nothing was. */
+/* Sends the VLEN decided messages in order, as the kernel would: each one's length goes to its msg_len in the
+ * program's vector at UVEC, and a message sent in part ends the call. The count sent, or the first error when
+ * nothing was. */
 static int64_t send_each(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
-			 const struct sockaddr_storage *names, const socklen_t *lens, int flags)
+			 struct sv_msg *ms)
 {
 	unsigned sent = 0;
 	for (unsigned i = 0; i < vlen; i++) {
-		const struct msghdr *m = &vec[i].msg_hdr;
-		bool has = m->msg_name != NULL && m->msg_namelen != 0;
-		int64_t n = send_copied(c, m, has ? &names[i] : NULL, lens[i], flags);
+		int64_t n = sv_msg_read_body(c, &vec[i].msg_hdr, &ms[i]);
+		if (n == 0)
+			n = sv_msg_send(c, &ms[i]);
+		bool whole = n >= 0 && (size_t)n == ms[i].total;
+		sv_msg_free(&ms[i]);
 		if (n < 0)
 			return sent ? (int64_t)sent : n;
 		unsigned len32 = (unsigned)n;
 		/* As the kernel: a message whose length cannot be written back is sent but not counted. */
-		int w = sv_mem_write(c->tid, uvec + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len), &len32,
+		int w = sv_mem_write(c, uvec + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len), &len32,
 				     sizeof(len32));
 		if (w < 0)
 			return sent ? (int64_t)sent : (int64_t)w;
 		sent++;
+		if (!whole)
+			break;
 	}
 	return sent;
-}
-
-/* A UDP sendmmsg with addresses, on the supervisor's copy of the socket (taken already). */
-static int64_t sendmmsg_checked(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
-				int flags)
-{
-	struct sockaddr_storage *names = calloc(vlen, sizeof(*names));
-	socklen_t *lens = calloc(vlen, sizeof(*lens));
-	int64_t r = -ENOMEM;
-	if (names && lens && (r = check_each_name(c, vec, vlen, names, lens)) == 0)
-		r = send_each(c, uvec, vec, vlen, names, lens, flags);
-	free(names);
-	free(lens);
-	return r;
-}
-
-/* What to do with a sendmmsg whose messages VEC (VLEN, read) name their destinations: continue, or decide. */
-static int64_t sendmmsg_named(struct sv_call *c, uint64_t uvec, const struct mmsghdr *vec, unsigned vlen,
-			      int flags)
-{
-	int64_t r = sv_call_take_fd(c, (int)c->req->data.args[0]);
-	if (r < 0)
-		return r;
-	if (!call_is_inet(c))
-		return SV_CONTINUE;
-	if (call_is_tcp(c))
-		return (flags & MSG_FASTOPEN) ? refuse_fastopen(c) : SV_CONTINUE;
-	return sendmmsg_checked(c, uvec, vec, vlen, flags);
 }
 
 int64_t sv_on_sendmmsg(struct sv_call *c)
@@ -396,20 +385,19 @@ int64_t sv_on_sendmmsg(struct sv_call *c)
 	uint64_t uvec = d->args[1];
 	unsigned vlen = (unsigned)d->args[2];
 	int flags = (int)d->args[3];
+	int64_t r = sv_call_take_fd(c, (int)d->args[0]);
+	if (r < 0 || vlen == 0)
+		return r;
 	if (vlen > UIO_MAXIOV)
 		vlen = UIO_MAXIOV; /* as the kernel */
-	if (vlen == 0)
-		return SV_CONTINUE;
 	struct mmsghdr *vec = calloc(vlen, sizeof(*vec));
-	if (vec == NULL)
-		return -ENOMEM;
-	int64_t r = sv_mem_read(c->tid, uvec, vec, vlen * sizeof(*vec));
-	bool named = false;
-	for (unsigned i = 0; r == 0 && i < vlen; i++)
-		named |= vec[i].msg_hdr.msg_name != NULL && vec[i].msg_hdr.msg_namelen != 0;
-	/* Without any address (glibc's resolver sends its A and AAAA queries so, on a connected socket): continue. */
+	struct sv_msg *ms = calloc(vlen, sizeof(*ms));
+	r = vec && ms ? sv_mem_read(c, uvec, vec, vlen * sizeof(*vec)) : -ENOMEM;
 	if (r == 0)
-		r = named ? sendmmsg_named(c, uvec, vec, vlen, flags) : SV_CONTINUE;
+		r = decide_each(c, vec, vlen, flags, ms);
+	if (r == 0)
+		r = send_each(c, uvec, vec, vlen, ms);
 	free(vec);
+	free(ms);
 	return r;
 }

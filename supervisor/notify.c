@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,24 +30,48 @@
 
 /* ------------------------------------------------------------------- the program's memory and descriptors */
 
-/* Reads LEN bytes at ADDR in process PID (any of its threads). 0 or a negative errno. */
-int sv_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+/* The caller's memory goes through process_vm_readv/writev, which check the supervisor's right to reach the caller
+ * at each call; once the serving thread took the caller's credentials (creds.c), through /proc/TID/mem, opened
+ * before (checked when opened). */
+ssize_t sv_mem_readv(const struct sv_call *c, void *buf, const struct iovec *remote, size_t n)
 {
-	if (len == 0)
+	size_t want = 0, got = 0;
+	for (size_t i = 0; i < n; i++)
+		want += remote[i].iov_len;
+	if (want == 0)
 		return 0;
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	if (n < 0)
-		return errno == ESRCH ? -ESRCH : -EFAULT;
-	return (size_t)n == len ? 0 : -EFAULT;
+	if (c->memfd < 0) {
+		struct iovec local = { .iov_base = buf, .iov_len = want };
+		ssize_t r = process_vm_readv(c->tid, &local, 1, remote, n, 0);
+		return r >= 0 ? r : errno == ESRCH ? -ESRCH : -EFAULT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		off_t at = (off_t)(uintptr_t)remote[i].iov_base;
+		ssize_t r = pread(c->memfd, (uint8_t *)buf + got, remote[i].iov_len, at);
+		got += r > 0 ? (size_t)r : 0;
+		if (r < (ssize_t)remote[i].iov_len)
+			break;
+	}
+	return got ? (ssize_t)got : -EFAULT;
 }
 
-int sv_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+int sv_mem_read(const struct sv_call *c, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	ssize_t n = sv_mem_readv(c, buf, &remote, 1);
+	return n < 0 ? (int)n : (size_t)n == len ? 0 : -EFAULT;
+}
+
+int sv_mem_write(const struct sv_call *c, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n;
+	if (c->memfd >= 0) {
+		n = pwrite(c->memfd, buf, len, (off_t)addr);
+	} else {
+		struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+		struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+		n = process_vm_writev(c->tid, &local, 1, &remote, 1, 0);
+	}
 	return n == (ssize_t)len ? 0 : -EFAULT;
 }
 
@@ -72,6 +97,34 @@ pid_t sv_tgid_of(pid_t tid)
 	}
 	fclose(f);
 	return tgid;
+}
+
+char *sv_proc_status(pid_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 16384, have = 0; /* room for a thousand supplementary groups */
+	char *buf = malloc(cap);
+	ssize_t n = 0;
+	while (buf && have < cap - 1 && (n = read(fd, buf + have, cap - 1 - have)) > 0)
+		have += (size_t)n;
+	close(fd);
+	if (buf && n < 0) {
+		free(buf);
+		return NULL;
+	}
+	if (buf)
+		buf[have] = '\0';
+	return buf;
+}
+
+uint64_t sv_status_hex(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
 }
 
 /* A pidfd for the thread TID: PIDFD_THREAD (6.9), else the thread group's pidfd. */
@@ -116,21 +169,27 @@ int sv_call_take_fd(struct sv_call *c, int fd)
 	len = sizeof(int);
 	if (getsockopt(c->sfd, SOL_SOCKET, SO_TYPE, &c->type, &len) != 0)
 		return -errno;
+	/* The protocol tells TCP (and MPTCP) from other streams; a datagram socket's is never asked. */
 	len = sizeof(int);
-	if (getsockopt(c->sfd, SOL_SOCKET, SO_PROTOCOL, &c->protocol, &len) != 0)
+	if (c->type != SOCK_STREAM || getsockopt(c->sfd, SOL_SOCKET, SO_PROTOCOL, &c->protocol, &len) != 0)
 		c->protocol = 0;
 	return 0;
 }
 
+int sv_call_valid(const struct sv_call *c)
+{
+	return notif_valid(c->req->id) ? 0 : -ESRCH;
+}
+
 /* --------------------------------------------------------------------------------------- one notification */
 
+/* Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel would then read the program's memory and descriptor table
+ * again, after the decision, and a program racing itself could have changed either (handlers.c). */
 static void respond(const struct seccomp_notif *req, struct seccomp_notif_resp *resp, int64_t r)
 {
 	memset(resp, 0, sv.resp_size);
 	resp->id = req->id;
-	if (r == SV_CONTINUE)
-		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	else if (r < 0)
+	if (r < 0)
 		resp->error = (int32_t)r;
 	else
 		resp->val = r;
@@ -139,9 +198,10 @@ static void respond(const struct seccomp_notif *req, struct seccomp_notif_resp *
 	/* ENOENT: the caller is gone, or was interrupted by a fatal signal; nothing to do. */
 }
 
-static void serve(const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
+/* Serves one notification. True when this thread took the caller's credentials: it must leave the pool. */
+static bool serve(const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
 {
-	struct sv_call c = { .req = req, .tid = (pid_t)req->pid, .pidfd = -1, .sfd = -1 };
+	struct sv_call c = { .req = req, .tid = (pid_t)req->pid, .pidfd = -1, .sfd = -1, .memfd = -1 };
 	int64_t r;
 	switch (req->data.nr) {
 	case SYS_connect:
@@ -165,7 +225,10 @@ static void serve(const struct seccomp_notif *req, struct seccomp_notif_resp *re
 		close(c.sfd);
 	if (c.pidfd >= 0)
 		close(c.pidfd);
+	if (c.memfd >= 0)
+		close(c.memfd);
 	respond(req, resp, r);
+	return c.as_caller;
 }
 
 /* ----------------------------------------------------------------------------------------------- the pool */
@@ -207,6 +270,12 @@ int sv_pool_spawn(void)
 static void *pool_worker(void *arg)
 {
 	(void)arg;
+	/* The kernel raises SIGPIPE on the thread that sends (send.c): blocked, it waits to be taken off and given to
+	 * the program's thread, instead of being lost to the process's SIG_IGN. */
+	sigset_t pipe;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	struct seccomp_notif *req = malloc(sv.notif_size);
 	struct seccomp_notif_resp *resp = malloc(sv.resp_size);
 	for (bool run = req && resp; run;) {
@@ -232,9 +301,9 @@ static void *pool_worker(void *arg)
 				usleep(10000);
 			continue;
 		}
-		serve(req, resp);
+		bool leave = serve(req, resp);
 		pthread_mutex_lock(&sv.pool_lock);
-		run = sv.pool_idle < SV_POOL_KEEP_IDLE;
+		run = sv.pool_idle < SV_POOL_KEEP_IDLE && !leave;
 		pthread_mutex_unlock(&sv.pool_lock);
 	}
 	pthread_mutex_lock(&sv.pool_lock);
