@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,12 +108,35 @@ int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, st
 	return route_sockaddr_split(sa, len, a, port) == 0 ? 1 : -EINVAL;
 }
 
+/* IP options that route the packet through another address first: a loose or strict source route. Options that
+ * cannot be read count as one (the kernel would refuse them anyway). */
+static bool source_routed(const uint8_t *o, size_t n)
+{
+	for (size_t i = 0; i < n && o[i] != IPOPT_END;) {
+		if (o[i] == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (o[i] == IPOPT_LSRR || o[i] == IPOPT_SSRR || i + 1 >= n || o[i + 1] < 2)
+			return true;
+		i += o[i + 1];
+	}
+	return false;
+}
+
+bool route_cmsg_reroutes(int level, int type, const uint8_t *data, size_t len)
+{
+	if (level == IPPROTO_IP && type == IP_RETOPTS)
+		return source_routed(data, len);
+	return level == IPPROTO_IPV6 && (type == IPV6_RTHDR || type == IPV6_2292RTHDR);
+}
+
 bool route_control_reroutes(const void *control, size_t len)
 {
 	struct msghdr m = { .msg_control = (void *)control, .msg_controllen = len };
 	for (struct cmsghdr *c = control ? CMSG_FIRSTHDR(&m) : NULL; c != NULL; c = CMSG_NXTHDR(&m, c)) {
-		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RETOPTS) ||
-		    (c->cmsg_level == IPPROTO_IPV6 && (c->cmsg_type == IPV6_RTHDR || c->cmsg_type == IPV6_2292RTHDR))) {
+		if (c->cmsg_len >= CMSG_LEN(0) &&
+		    route_cmsg_reroutes(c->cmsg_level, c->cmsg_type, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0))) {
 			struct tw_event ev = TW_EVENT("send", NULL, "refuse", NULL);
 			ev.err = EPERM;
 			tw_log_event(TW_LOG_ERROR, ev, "a send with IP options or an IPv6 routing header refused: a source "

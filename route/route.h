@@ -80,6 +80,9 @@ int route_datagram_dest(int domain, const struct sockaddr *sa, socklen_t len, st
  * destination: IP options (IP_RETOPTS: a loose or strict source route sends it to its first hop) or an IPv6
  * routing header. Such a send is refused whatever its destination (logged here). */
 bool route_control_reroutes(const void *control, size_t len);
+/* The same for one control message (LEVEL, TYPE, its LEN bytes of DATA), not logged: IP options holding a loose
+ * or strict source route (or that cannot be read), an IPv6 routing header. */
+bool route_cmsg_reroutes(int level, int type, const uint8_t *data, size_t len);
 
 /* True when A:PORT is a nameserver: port 53 anywhere, or any port of an address of the context's resolv.conf
  * (but a proxy configured there as a literal, at its port). */

@@ -223,33 +223,12 @@ static int64_t refuse_fastopen(const struct sv_call *c)
 	return -EOPNOTSUPP;
 }
 
-/* IP options that route the packet through another address first: a loose or strict source route. Options that
- * cannot be read count as one (the kernel would refuse them anyway). */
-static bool source_routed(const uint8_t *o, size_t n)
-{
-	for (size_t i = 0; i < n && o[i] != IPOPT_END;) {
-		if (o[i] == IPOPT_NOP) {
-			i++;
-			continue;
-		}
-		if (o[i] == IPOPT_LSRR || o[i] == IPOPT_SSRR || i + 1 >= n || o[i + 1] < 2)
-			return true;
-		i += o[i + 1];
-	}
-	return false;
-}
-
-/* A control message that would send a datagram to another address before the one decided on (an IPv4 source
- * route in IP_RETOPTS, an IPv6 routing header): -EPERM. */
+/* A control message that would send a datagram to another address before the one decided on: -EPERM (the
+ * engine's rule, route_cmsg_reroutes). */
 static int routing_cmsg(struct cmsghdr *h, void *arg)
 {
 	(void)arg;
-	size_t n = h->cmsg_len - CMSG_LEN(0);
-	if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_RETOPTS)
-		return source_routed(CMSG_DATA(h), n) ? -EPERM : 0;
-	if (h->cmsg_level == IPPROTO_IPV6 && (h->cmsg_type == IPV6_RTHDR || h->cmsg_type == IPV6_2292RTHDR))
-		return -EPERM;
-	return 0;
+	return route_cmsg_reroutes(h->cmsg_level, h->cmsg_type, CMSG_DATA(h), h->cmsg_len - CMSG_LEN(0)) ? -EPERM : 0;
 }
 
 static int refuse_routing(const struct sv_call *c, struct sv_msg *m, const char *verb)
