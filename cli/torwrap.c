@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -462,6 +464,51 @@ int cli_wrap_run(char **cmd)
 	return fail(errno == ENOENT ? EXIT_NOTFOUND : EXIT_REFUSED, "%s: %s", path, strerror(errno));
 }
 
+/* execve as the kernel's, past the library loaded into this process (its exec hook would put it back). */
+static long raw_execve(const char *path, char *const argv[], char *const envp[])
+{
+	long ret;
+#if defined(__x86_64__)
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"((long)SYS_execve), "D"(path), "S"(argv), "d"(envp)
+			 : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = SYS_execve;
+	register long x0 __asm__("x0") = (long)path;
+	register long x1 __asm__("x1") = (long)argv;
+	register long x2 __asm__("x2") = (long)envp;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	ret = x0;
+#else
+	ret = execve(path, argv, envp);
+#endif
+	return ret;
+}
+
+/* The wrapper never runs with libtorwrap.so loaded into itself (a dynamic build, the sanitizers', started in a
+ * tree that preloads the library): its own sockets would meet the hooks. It execs itself again without it (the
+ * program gets the library back: prepare_environment). A static wrapper is never loaded into. */
+static void drop_own_library(char **argv)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	if (getauxval(AT_BASE) == 0 || pre == NULL || strstr(pre, "libtorwrap") == NULL)
+		return;
+	char kept[PATH_MAX * 4] = "";
+	size_t used = 0;
+	const char *p = pre;
+	while (*p) {
+		size_t n = strcspn(p, ": ");
+		if (n > 0 && !(memmem(p, n, "libtorwrap", 10)) && used + n + 2 < sizeof(kept)) {
+			used += (size_t)snprintf(kept + used, sizeof(kept) - used, "%s%.*s", used ? ":" : "", (int)n, p);
+		}
+		p += n;
+		p += strspn(p, ": ");
+	}
+	if ((used ? setenv("LD_PRELOAD", kept, 1) : unsetenv("LD_PRELOAD")) == 0)
+		raw_execve("/proc/self/exe", argv, environ);
+}
+
 int main(int argc, char **argv)
 {
 	/* The subcommand comes first and alone; "torwrap -- check" still runs a program called check. */
@@ -471,6 +518,7 @@ int main(int argc, char **argv)
 		return tw_explain_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
 		return tw_audit_main(argc - 1, argv + 1);
+	drop_own_library(argv);
 	int cmd;
 	int rc = cli_wrap_options(argc, argv, &cmd);
 	if (rc != 0)
