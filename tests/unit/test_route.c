@@ -273,6 +273,39 @@ static void test_datagram_dest(void **state)
 	assert_int_equal(route_datagram_dest(AF_INET, (struct sockaddr *)&sin6, sizeof(sin6), &a, &port), -EAFNOSUPPORT);
 }
 
+/* Control data that sends a packet elsewhere first: a loose or strict source route (IP options), an IPv6 routing
+ * header; other options (a timestamp) do not; an option whose length cannot be read counts as a route. */
+static void test_source_routes(void **state)
+{
+	(void)state;
+	const uint8_t lsrr[] = { 131, 7, 4, 198, 18, 0, 10, 1 };
+	const uint8_t ssrr[] = { 1, 137, 7, 4, 198, 18, 0, 10 };
+	const uint8_t timestamp[] = { 68, 8, 5, 0, 0, 0, 0, 0 }, nops[] = { 1, 1, 0, 137 }, cut[] = { 68, 12, 5 };
+	assert_true(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, lsrr, sizeof(lsrr)));
+	assert_true(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, ssrr, sizeof(ssrr)));
+	assert_false(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, timestamp, sizeof(timestamp)));
+	assert_false(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, nops, sizeof(nops))); /* the end comes first */
+	/* An option running past the data: the kernel refuses such options (EINVAL) before anything is sent. */
+	assert_false(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, cut, sizeof(cut)));
+	const uint8_t unreadable[] = { 68 }; /* a type without its length: counted as a route */
+	assert_true(route_cmsg_reroutes(IPPROTO_IP, IP_RETOPTS, unreadable, sizeof(unreadable)));
+	assert_true(route_cmsg_reroutes(IPPROTO_IPV6, IPV6_RTHDR, NULL, 0));
+	assert_false(route_cmsg_reroutes(IPPROTO_IP, IP_TTL, lsrr, sizeof(lsrr)));
+	union {
+		struct cmsghdr h;
+		uint8_t buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(lsrr))];
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct msghdr m = { .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_TTL, c->cmsg_len = CMSG_LEN(sizeof(int));
+	c = CMSG_NXTHDR(&m, c);
+	c->cmsg_level = IPPROTO_IP, c->cmsg_type = IP_RETOPTS, c->cmsg_len = CMSG_LEN(sizeof(lsrr));
+	memcpy(CMSG_DATA(c), lsrr, sizeof(lsrr));
+	assert_true(route_control_reroutes(ctl.buf, sizeof(ctl.buf)));
+	assert_false(route_control_reroutes(ctl.buf, CMSG_SPACE(sizeof(int)))); /* the TTL alone */
+}
+
 /* A query for NAME of TYPE, answered by the engine: the reply's length, or ROUTE_DNS_FORWARD/_DROP. */
 static ssize_t ask(const char *name, uint16_t type, uint8_t *out, size_t outlen, struct resolver_dns_question *q)
 {
@@ -371,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_nameservers_and_targets),
 		cmocka_unit_test(test_dns_answer),
 		cmocka_unit_test(test_datagram_dest),
+		cmocka_unit_test(test_source_routes),
 	};
 	return cmocka_run_group_tests_name("route", tests, setup, teardown);
 }
