@@ -50,22 +50,31 @@
 
 /* ----------------------------------------------------------------------------------------------- socket rules */
 
-/* The one table of socket kinds nothing may open: the library's socket() hook and the filter both read it.
- * Raw and packet sockets write their own headers; SCTP connects through setsockopt; SEQPACKET over inet is
- * SCTP's; XDP bypasses the stack. */
+/* The socket families a program under torwrap may open: inet (which torwrap routes), Unix, netlink (the kernel's
+ * own: interfaces, routes) and AF_ALG (the kernel's crypto). Every other family reaches something torwrap cannot
+ * see: packet and XDP sockets write their own frames, VSOCK reaches the host of a virtual machine, RDS, TIPC,
+ * AX.25, Bluetooth and CAN carry data to other machines over links of their own. */
+static const int allowed_domains[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_ALG };
+
+/* The one table of inet socket kinds nothing may open: the library's socket() hook and the filter both read it
+ * (and the list above). Raw sockets write their own headers; SCTP connects through setsockopt; SEQPACKET over
+ * inet is SCTP's. */
 static const struct {
 	int domain; /* -1: any inet domain */
 	int type; /* -1: any */
 	int protocol; /* -1: any */
 } refused_sockets[] = {
-	{ AF_PACKET, -1, -1 }, { AF_XDP, -1, -1 },    { -1, SOCK_RAW, -1 }, { -1, SOCK_PACKET, -1 },
-	{ -1, SOCK_SEQPACKET, -1 }, { -1, -1, IPPROTO_SCTP },
+	{ -1, SOCK_RAW, -1 }, { -1, SOCK_PACKET, -1 }, { -1, SOCK_SEQPACKET, -1 }, { -1, -1, IPPROTO_SCTP },
 };
 
 bool tw_socket_refused(int domain, int type, int protocol)
 {
 	int kind = type & 0xf; /* without SOCK_NONBLOCK and SOCK_CLOEXEC */
-	bool inet = domain == AF_INET || domain == AF_INET6;
+	bool inet = domain == AF_INET || domain == AF_INET6, allowed = false;
+	for (size_t i = 0; i < sizeof(allowed_domains) / sizeof(allowed_domains[0]); i++)
+		allowed |= allowed_domains[i] == domain;
+	if (!allowed)
+		return true;
 	for (size_t i = 0; i < sizeof(refused_sockets) / sizeof(refused_sockets[0]); i++) {
 		if (refused_sockets[i].domain >= 0 ? refused_sockets[i].domain != domain : !inet)
 			continue;
@@ -188,18 +197,19 @@ static void cookie_check(struct bpf_asm *p, int arg, uint64_t cookie)
 	JEQ((uint32_t)(cookie >> 32), L_ALLOW, L_TRAP);
 }
 
-/* The socket kinds of refused_sockets, as jumps: generated from the table, so the library's socket() hook and
- * the filter cannot disagree. Each entry constrains one argument (a domain, or an inet type, or an inet
+/* The families of allowed_domains and the inet kinds of refused_sockets, as jumps: generated from the tables, so
+ * the library's socket() hook and the filter cannot disagree. Each entry constrains one argument (a domain, or an inet type, or an inet
  * protocol), which tw_filter_build checks. */
 static void socket_rules(struct bpf_asm *p)
 {
 	const size_t n = sizeof(refused_sockets) / sizeof(refused_sockets[0]);
 	LD(ARG_LO(0));
-	for (size_t i = 0; i < n; i++)
-		if (refused_sockets[i].domain >= 0)
-			JEQ(refused_sockets[i].domain, L_EPERM, L_NEXT);
 	JEQ(AF_INET, L_INET, L_NEXT);
-	JEQ(AF_INET6, L_INET, L_ALLOW);
+	JEQ(AF_INET6, L_INET, L_NEXT);
+	for (size_t i = 0; i < sizeof(allowed_domains) / sizeof(allowed_domains[0]); i++)
+		if (allowed_domains[i] != AF_INET && allowed_domains[i] != AF_INET6)
+			JEQ(allowed_domains[i], L_ALLOW, L_NEXT);
+	RET(SECCOMP_RET_ERRNO | EPERM); /* any other family */
 	label(p, L_INET);
 	LD(ARG_LO(1));
 	emit(p, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
@@ -226,12 +236,12 @@ static void sockopt_rules(struct bpf_asm *p)
 	RET(SECCOMP_RET_ALLOW);
 }
 
-/* Every entry of refused_sockets constrains exactly one argument: socket_rules can express no other. */
+/* Every entry of refused_sockets constrains exactly one argument, an inet socket's type or protocol (families are
+ * allowed_domains'): socket_rules can express no other. */
 static bool socket_rules_expressible(void)
 {
 	for (size_t i = 0; i < sizeof(refused_sockets) / sizeof(refused_sockets[0]); i++)
-		if ((refused_sockets[i].domain >= 0) + (refused_sockets[i].type >= 0) +
-			    (refused_sockets[i].protocol >= 0) != 1)
+		if (refused_sockets[i].domain >= 0 || (refused_sockets[i].type >= 0) + (refused_sockets[i].protocol >= 0) != 1)
 			return false;
 	return true;
 }

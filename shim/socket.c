@@ -1,5 +1,5 @@
-/* socket.c: socket(): the kinds of tw_socket_refused (raw, packet, XDP, SCTP, inet SEQPACKET) are refused at
- * birth, as the kernel filter under torwrap refuses them (nothing they send could go through Tor);
+/* socket.c: socket(): the kinds of tw_socket_refused (raw, SCTP, inet SEQPACKET, and every family but inet,
+ * Unix, netlink and AF_ALG: packet, XDP, VSOCK, RDS, TIPC...) are refused at birth, as the kernel filter under torwrap refuses them (nothing they send could go through Tor);
  * a new descriptor starts with no remembered state.
  */
 #include <errno.h>
@@ -11,8 +11,8 @@ TW_EXPORT int socket(int domain, int type, int protocol)
 {
 	if (tw_socket_refused(domain, type, protocol)) {
 		shim_config(); /* the log's level, format and file */
-		tw_error("socket(domain %d, type %d, protocol %d) refused: raw packets, SCTP and XDP cannot go through "
-			 "Tor", domain, type & 0xf, protocol);
+		tw_error("socket(domain %d, type %d, protocol %d) refused: raw packets, SCTP and families other than "
+			 "inet, Unix, netlink and AF_ALG cannot go through Tor", domain, type & 0xf, protocol);
 		errno = EPERM;
 		return -1;
 	}

@@ -132,6 +132,14 @@ static const struct call calls[] = {
 	{ "socket raw", AUDIT_ARCH_X86_64, SYS_socket, { AF_INET, SOCK_RAW, 1 }, SECCOMP_RET_ERRNO | EPERM },
 	{ "socket packet", AUDIT_ARCH_X86_64, SYS_socket, { AF_PACKET, SOCK_DGRAM, 0 }, SECCOMP_RET_ERRNO | EPERM },
 	{ "socket XDP", AUDIT_ARCH_X86_64, SYS_socket, { AF_XDP, SOCK_RAW, 0 }, SECCOMP_RET_ERRNO | EPERM },
+	{ "socket VSOCK (to a VM's host)", AUDIT_ARCH_X86_64, SYS_socket, { 40, SOCK_STREAM, 0 },
+	  SECCOMP_RET_ERRNO | EPERM },
+	{ "socket TIPC", AUDIT_ARCH_X86_64, SYS_socket, { 30, SOCK_RDM, 0 }, SECCOMP_RET_ERRNO | EPERM },
+	{ "socket Bluetooth", AUDIT_ARCH_X86_64, SYS_socket, { 31, SOCK_STREAM, 3 }, SECCOMP_RET_ERRNO | EPERM },
+	{ "socket netlink (routes, interfaces)", AUDIT_ARCH_X86_64, SYS_socket, { AF_NETLINK, SOCK_RAW, 0 },
+	  SECCOMP_RET_ALLOW },
+	{ "socket AF_ALG (the kernel's crypto)", AUDIT_ARCH_X86_64, SYS_socket, { 38, SOCK_SEQPACKET, 0 },
+	  SECCOMP_RET_ALLOW },
 	{ "socket inet seqpacket", AUDIT_ARCH_X86_64, SYS_socket, { AF_INET, SOCK_SEQPACKET, 0 },
 	  SECCOMP_RET_ERRNO | EPERM },
 	{ "socket SCTP stream", AUDIT_ARCH_X86_64, SYS_socket, { AF_INET6, SOCK_STREAM, IPPROTO_SCTP },
@@ -212,6 +220,10 @@ static void test_socket_rules(void **state)
 	assert_true(tw_socket_refused(AF_INET, SOCK_SEQPACKET, 0));
 	assert_true(tw_socket_refused(AF_INET, SOCK_STREAM, IPPROTO_SCTP));
 	assert_true(tw_socket_refused(AF_INET, SOCK_PACKET, 0));
+	assert_true(tw_socket_refused(40, SOCK_STREAM, 0)); /* AF_VSOCK */
+	assert_true(tw_socket_refused(21, SOCK_SEQPACKET, 0)); /* AF_RDS */
+	assert_false(tw_socket_refused(38, SOCK_SEQPACKET, 0)); /* AF_ALG */
+	assert_false(tw_socket_refused(AF_UNIX, SOCK_DGRAM, 0));
 }
 
 static void test_cookie_text(void **state)
