@@ -168,6 +168,54 @@ check "allowed name on a port outside its list: refused, not sent to Tor" grep -
 out=$(TORWRAP_PROXY=127.0.0.1:$SPORT TORWRAP_POLICY=$WORK/policy2 NO_PROXY=tron-wallet-manager tw curl -sS --max-time 5 "http://tron-wallet-manager:$IPORT/" 2>&1)
 check "NO_PROXY name goes direct" [ "$out" = "hello from tron-wallet-manager" ]
 
+# ------------------------------------------------------------------- refused destinations: nothing on the wire
+# A TCP connect to an address the policy refuses fails with EPERM and is never attempted: an address under a
+# refuse rule, any address under TORWRAP_MODE=onion-only, a virtual address this process never handed out. The
+# library decides (LD_PRELOAD, torwrap), for a blocking and a non-blocking socket. The evidence: strace (no
+# connect() names it) and a capture of the namespace's loopback (no packet to it), a control proving both see
+# such a connect. Each run has a port of its own, so every packet is attributed. In a network namespace of the
+# test's: a connect made anyway stays in it (198.51.100.77 is on its loopback).
+if ! need_netns; then
+	skip "refused destinations: need root (a network namespace of the test's own)"
+else
+	RA=198.51.100.77 VA=127.200.3.4
+	start_netns "$RA" || notok "network namespace"
+	ns_capture "$WORK/ns.pcap" || notok "capture of the namespace's loopback"
+	printf 'tron-wallet-manager\nrefuse %s\n' "$RA" >"$WORK/policy-refuse"
+	ns_strace "$WORK/st.ref-control" bare "$PROGRAMS/tcpget" "$RA" 7100 >/dev/null 2>&1
+	check "control: strace sees a bare program's connect to $RA" grep -q 'htons(7100)' "$WORK/st.ref-control"
+	port=7100
+	refused=()
+	for what in rule mode virtual; do
+		case $what in
+		rule) addr=$RA env=(TORWRAP_POLICY="$WORK/policy-refuse") label="an address under a refuse rule" ;;
+		mode) addr=$RA env=(TORWRAP_MODE=onion-only) label="an address under TORWRAP_MODE=onion-only" ;;
+		virtual) addr=$VA env=() label="a virtual address never handed out" ;;
+		esac
+		for how in preload tw; do
+			for nb in "" --nonblock; do
+				port=$((port + 1))
+				name="$label ($how${nb:+, non-blocking}), $addr:$port"
+				ns_cmd "$how" "$PROGRAMS/tcpget" $nb "$addr" "$port"
+				out=$(env "${env[@]}" strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg \
+					-o "$WORK/st.ref-$port" "${NS_CMD[@]}" 2>&1)
+				check "$name: EPERM" grep -qx 'connect: EPERM' <<<"$out"
+				check "$name: one log line says it was refused" \
+					[ "$(grep -E '^torwrap\[[0-9]+\]: ' <<<"$out" | grep -c "connect $addr:$port.* refused")" -eq 1 ]
+				check "$name: no connect() to it (strace)" bash -c "! grep -q 'htons($port)' '$WORK/st.ref-$port'"
+				refused+=("$port|$name")
+			done
+		done
+	done
+
+	# The capture, read once it has stopped (nothing it had is left unwritten).
+	stop_capture
+	check "control: the capture sees a bare program's connect to $RA" [ "$(capture_count "$WORK/ns.pcap" "dst port 7100")" -gt 0 ]
+	for r in "${refused[@]}"; do
+		check "${r#*|}: nothing on the wire (capture)" [ "$(capture_count "$WORK/ns.pcap" "dst port ${r%%|*}")" -eq 0 ]
+	done
+fi
+
 # ------------------------------------------------------------------------------------------- the wrapper
 printf 'int main(void){return 3;}\n' >"$WORK/static.c"
 if gcc -static -o "$WORK/static-prog" "$WORK/static.c" 2>/dev/null; then
