@@ -159,6 +159,32 @@ check "malformed TOR_CONNECTIVITY_TIMEOUT: refused, named" grep -q TOR_CONNECTIV
 out=$(NO_PROXY=127.0.0.1,tron-wallet-manager,.example.org tw true 2>&1)
 check "NO_PROXY accepted" [ $? -eq 0 ]
 
+# ----------------------------------------------------------------- NO_PROXY with several entries, each routed
+# Names, a domain and an address in one NO_PROXY, under a policy file that allows nothing: each entry's names go
+# direct (resolved by the stack's nameserver, connected straight to 127.0.0.2, nothing at the proxy), any other
+# name through the proxy by name. The address entry is checked in the namespace below (direct, it would leave
+# loopback). The control first: without NO_PROXY, wiki.corp.test goes to Tor like any name.
+printf '# allows nothing: NO_PROXY alone decides\n' >"$WORK/policy-none"
+NP_LIST=ledger.internal.test,198.51.100.88,.corp.test
+out=$(TORWRAP_POLICY=$WORK/policy-none preload "$PROGRAMS/tcpget" wiki.corp.test "$HPORT" 2>&1)
+check "control: without NO_PROXY, wiki.corp.test goes through the proxy" socks_saw 3 wiki.corp.test "$HPORT"
+for how in tw preload; do
+	for h in ledger.internal.test wiki.corp.test; do
+		n0=$(socks_count)
+		out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST strace_net "$WORK/st.np-$how-$h" "$how" \
+			"$PROGRAMS/tcpget" "$h" "$IPORT" 2>&1)
+		check "NO_PROXY=$NP_LIST ($how): $h reached directly, at 127.0.0.2" \
+			all_true grep -qx "hello from tron-wallet-manager" <<<"$out" -- \
+			grep -q 'inet_addr("127.0.0.2")' "$WORK/st.np-$how-$h"
+		check "NO_PROXY=$NP_LIST ($how): $h: the proxy heard nothing" [ "$(socks_count)" -eq "$n0" ]
+		check "NO_PROXY=$NP_LIST ($how): $h resolved by the stack's nameserver" dns_asked "$DNS_LOG" "$h"
+	done
+	h=np-other-$how.example.test
+	out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST "$how" "$PROGRAMS/tcpget" "$h" "$HPORT" 2>&1)
+	check "NO_PROXY=$NP_LIST ($how): another name goes through the proxy, by name" \
+		all_true grep -qx "hello from the internet" <<<"$out" -- socks_saw 3 "$h" "$HPORT"
+done
+
 # ------------------------------------------------------------------------------- policy: refuse and ports
 printf 'lucid-mongodb port 27017\nrefuse blocked.example.test\n' >"$WORK/policy2"
 out=$(TORWRAP_POLICY=$WORK/policy2 tw curl -sS --max-time 5 "http://blocked.example.test:$HPORT/" 2>&1)
@@ -174,12 +200,13 @@ check "NO_PROXY name goes direct" [ "$out" = "hello from tron-wallet-manager" ]
 # library decides (LD_PRELOAD, torwrap), for a blocking and a non-blocking socket. The evidence: strace (no
 # connect() names it) and a capture of the namespace's loopback (no packet to it), a control proving both see
 # such a connect. Each run has a port of its own, so every packet is attributed. In a network namespace of the
-# test's: a connect made anyway stays in it (198.51.100.77 is on its loopback).
+# test's: a connect made anyway stays in it (198.51.100.77 and .88 are on its loopback). Also there: NO_PROXY's
+# address entry (above), connected straight to 198.51.100.88, the proxy never tried.
 if ! need_netns; then
-	skip "refused destinations: need root (a network namespace of the test's own)"
+	skip "refused destinations and NO_PROXY's address entry: need root (a network namespace of the test's own)"
 else
-	RA=198.51.100.77 VA=127.200.3.4
-	start_netns "$RA" || notok "network namespace"
+	RA=198.51.100.77 NA=198.51.100.88 VA=127.200.3.4
+	start_netns "$RA" "$NA" || notok "network namespace"
 	ns_capture "$WORK/ns.pcap" || notok "capture of the namespace's loopback"
 	printf 'tron-wallet-manager\nrefuse %s\n' "$RA" >"$WORK/policy-refuse"
 	ns_strace "$WORK/st.ref-control" bare "$PROGRAMS/tcpget" "$RA" 7100 >/dev/null 2>&1
@@ -207,6 +234,25 @@ else
 			done
 		done
 	done
+
+	nsx $PY -m http.server --bind "$NA" 8088 --directory "$WORK/www-int" >"$WORK/ns-http.out" 2>&1 &
+	TW_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		nsx $PY -c "import socket; socket.create_connection(('$NA', 8088), 1)" 2>/dev/null && break
+		sleep 0.1
+	done
+	# (the proxy as a literal here: the namespace has no nameserver to name it, and a connect to it shows in strace)
+	export TORWRAP_PROXY=127.0.0.1:$SPORT
+	for how in preload tw; do
+		out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST ns_strace "$WORK/st.np-addr-$how" "$how" \
+			"$PROGRAMS/tcpget" "$NA" 8088 2>&1)
+		check "NO_PROXY=$NP_LIST ($how): $NA reached directly" \
+			all_true grep -qx "hello from tron-wallet-manager" <<<"$out" -- grep -q "inet_addr(\"$NA\")" "$WORK/st.np-addr-$how"
+		check "NO_PROXY=$NP_LIST ($how): $NA: the proxy never tried" bash -c "! grep -q 'htons($SPORT)' '$WORK/st.np-addr-$how'"
+	done
+	out=$(TORWRAP_POLICY=$WORK/policy-none ns_strace "$WORK/st.np-addr-control" preload "$PROGRAMS/tcpget" "$NA" 8088 2>&1)
+	check "control: without NO_PROXY, $NA goes to the proxy" grep -q "htons($SPORT)" "$WORK/st.np-addr-control"
+	unset TORWRAP_PROXY
 
 	# The capture, read once it has stopped (nothing it had is left unwritten).
 	stop_capture

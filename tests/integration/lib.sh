@@ -217,7 +217,8 @@ start_world() {
 		{ notok "socks server"; finish; }
 	start_dns main "$DPORT" --record tron-wallet-manager=127.0.0.2 --record tor-proxy=127.0.0.1 \
 		--record lucid-mongodb=127.0.0.2 --record api.trongrid.io=127.0.0.9 \
-		--record ledger.internal.test=127.0.0.2 --forge ledger.internal.test=192.0.2.66 ||
+		--record ledger.internal.test=127.0.0.2 --forge ledger.internal.test=192.0.2.66 \
+		--record wiki.corp.test=127.0.0.2 ||
 		{ notok "dns server"; finish; }
 
 	SOCKS_LOG=$WORK/socks-main.log
