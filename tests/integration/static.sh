@@ -198,6 +198,47 @@ check "sendto a DNS query: the trap nameserver heard nothing" trap_quiet
 out=$(stw "$SC" udp 127.0.0.1 53 2>&1)
 check "any datagram to port 53 with an address: EPERM" grep -qx "result EPERM" <<<"$out"
 
+# ---------------------------------------------------------------- refused destinations: the supervisor decides
+# As core.sh's, for a static program: a TCP connect to an address under a refuse rule, to any address under
+# TORWRAP_MODE=onion-only, to a virtual address never handed out: EPERM, one log line, no connect() naming it
+# (strace of the supervisor and the program) and no packet to it (a capture), in a network namespace of the
+# test's (the address on its loopback: a connect made anyway stays there). A bare connect is the control.
+if ! need_netns; then
+	skip "refused destinations (static): need a network namespace of the test's own"
+else
+	RA=198.51.100.77 VA=127.200.3.4
+	start_netns "$RA" || notok "network namespace"
+	ns_capture "$WORK/ns.pcap" || notok "capture of the namespace's loopback"
+	printf 'tron-wallet-manager\nrefuse %s\n' "$RA" >"$WORK/policy-refuse"
+	ns_strace "$WORK/st.ref-control" bare "$SC" get "$RA" 7200 >/dev/null 2>&1
+	check "control: strace sees a bare static program's connect to $RA" grep -q 'htons(7200)' "$WORK/st.ref-control"
+	refused=()
+	for what in rule mode virtual; do
+		case $what in
+		rule) port=7201 addr=$RA env=(TORWRAP_POLICY="$WORK/policy-refuse") label="an address under a refuse rule" ;;
+		mode) port=7202 addr=$RA env=(TORWRAP_MODE=onion-only) label="an address under TORWRAP_MODE=onion-only" ;;
+		virtual) port=7203 addr=$VA env=() label="a virtual address never handed out" ;;
+		esac
+		name="static, $label, $addr:$port"
+		ns_cmd tw "$SC" get "$addr" "$port"
+		out=$(env "${env[@]}" strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg -o "$WORK/st.ref-$port" \
+			"${NS_CMD[@]}" 2>&1)
+		check "$name: EPERM" grep -qx 'connect: EPERM' <<<"$out"
+		check "$name: one log line of the supervisor's says it was refused" \
+			[ "$(grep -E '^torwrap\[[0-9]+\]: ' <<<"$out" | grep -c "pid [0-9]*: connect $addr:$port.* refused")" -eq 1 ]
+		# (the program's own call names it once: that is what the supervisor is handed; nothing else may)
+		check "$name: no connect() to it but the program's, refused (strace)" \
+			[ "$(grep "htons($port)" "$WORK/st.ref-$port" | grep -v EPERM | grep -vc unfinished)" -eq 0 ]
+		refused+=("$port|$name")
+	done
+	stop_capture
+	check "control: the capture sees a bare static program's connect to $RA" \
+		[ "$(capture_count "$WORK/ns.pcap" "dst port 7200")" -gt 0 ]
+	for r in "${refused[@]}"; do
+		check "${r#*|}: nothing on the wire (capture)" [ "$(capture_count "$WORK/ns.pcap" "dst port ${r%%|*}")" -eq 0 ]
+	done
+fi
+
 # ------------------------------------------------------------------------------- the process and its tree
 stw "$SC" exit 7 >/dev/null 2>&1
 check "the program's exit status is torwrap's" [ $? -eq 7 ]
