@@ -119,6 +119,28 @@ async def main():
 asyncio.run(main())" 2>&1)
 check "python asyncio (non-blocking, event loop) through the proxy" grep -q "hello from the internet" <<<"$out"
 
+# ------------------------------------------------------------------------ process isolation: a fork()ed child
+# TORWRAP_ISOLATION=process (the default): a child made with fork() and no exec keeps its parent's random seed,
+# so only its pid gives it credentials of its own (Tor puts streams with different credentials on different
+# circuits; tor.sh sees the circuits). The parent fetches, forks, the child fetches, then the parent again: at
+# the proxy, the parent's two streams carry one token and the child's another.
+# pass_of HOST: the passwords (isolation tokens) HOST's requests carried, one per line.
+pass_of() { grep "\"host\": \"$1\"" "$SOCKS_LOG" | $PY -c 'import json, sys; [print(json.loads(l)["pass"]) for l in sys.stdin]'; }
+# two_tokens A B: A and B are each one process isolation token, and not the same.
+two_tokens() { [[ $1 == process-+([0-9a-f]) && $2 == process-+([0-9a-f]) && $1 != "$2" ]]; }
+for how in preload tw; do
+	p=fork-parent-$how.example.test c=fork-child-$how.example.test
+	out=$("$how" "$PROGRAMS/static_client" --fork "$c" get "$p" "$HPORT" 2>&1)
+	parent=$(pass_of "$p" | sort -u) child=$(pass_of "$c" | sort -u)
+	check "fork() without exec ($how): the parent's two fetches and the child's went through" \
+		all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 3 ] -- [ "$(pass_of "$p" | wc -l)" -eq 2 ] -- \
+		[ "$(pass_of "$c" | wc -l)" -eq 1 ]
+	check "fork() without exec ($how): the parent's streams share one token ($(tr '\n' ' ' <<<"$parent"))" \
+		all_true [ "$(grep -c . <<<"$parent")" -eq 1 ] -- grep -q '^process-' <<<"$parent"
+	check "fork() without exec ($how): the child's token is its own ($child, the parent's $parent)" \
+		two_tokens "$child" "$parent"
+done
+
 # ------------------------------------------------------------------------------------------- .onion names
 onion=$(printf 'a%.0s' {1..56}).onion
 out=$(strace_net "$WORK/st.onion" tw curl -sS --max-time 10 "http://$onion/" 2>&1)

@@ -198,6 +198,34 @@ check "sendto a DNS query: the trap nameserver heard nothing" trap_quiet
 out=$(stw "$SC" udp 127.0.0.1 53 2>&1)
 check "any datagram to port 53 with an address: EPERM" grep -qx "result EPERM" <<<"$out"
 
+# ------------------------------------------------------------------- process isolation, under the supervisor
+# Every program one supervisor serves shares its configuration, hence its random seed: only the process id keeps
+# two of them on different circuits (TORWRAP_ISOLATION=process, the default). At the proxy: a static program's
+# fork()ed child (no exec) and two static programs run by one static shell each carry a token of their own, and
+# one process's streams one token.
+pass_of() { grep "\"host\": \"$1\"" "$SOCKS_LOG" | $PY -c 'import json, sys; [print(json.loads(l)["pass"]) for l in sys.stdin]'; }
+# two_tokens A B: A and B are each one process isolation token, and not the same.
+two_tokens() { [[ $1 == process-+([0-9a-f]) && $2 == process-+([0-9a-f]) && $1 != "$2" ]]; }
+p=fork-parent-static.example.test c=fork-child-static.example.test
+out=$(stw "$SC" --fork "$c" get "$p" "$HPORT" 2>&1)
+parent=$(pass_of "$p" | sort -u) child=$(pass_of "$c" | sort -u)
+check "static fork() without exec: the parent's two fetches and the child's went through, the parent's on one token" \
+	all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 3 ] -- [ "$(pass_of "$p" | wc -l)" -eq 2 ] -- \
+	[ "$(grep -c . <<<"$parent")" -eq 1 ] -- grep -q '^process-' <<<"$parent"
+check "static fork() without exec: the child's token is its own ($child, the parent's $parent)" \
+	two_tokens "$child" "$parent"
+if is_static "$BUSYBOX"; then
+	a=two-a-static.example.test b=two-b-static.example.test
+	out=$(stw "$BUSYBOX" sh -c "'$SC' get $a $HPORT && '$SC' get $b $HPORT" 2>&1)
+	ta=$(pass_of "$a") tb=$(pass_of "$b")
+	check "two static programs under one torwrap: both fetched through the proxy" \
+		all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 2 ] -- [ -n "$ta" ] -- [ -n "$tb" ]
+	check "two static programs under one torwrap: a token each ($ta, $tb)" \
+		two_tokens "$ta" "$tb"
+else
+	skip "two static programs under one torwrap: no statically linked busybox (package busybox-static) to run them"
+fi
+
 # ---------------------------------------------------------------- refused destinations: the supervisor decides
 # As core.sh's, for a static program: a TCP connect to an address under a refuse rule, to any address under
 # TORWRAP_MODE=onion-only, to a virtual address never handed out: EPERM, one log line, no connect() naming it
