@@ -226,12 +226,18 @@ static void advance(struct pending *p, int fd)
 	send_request(p, fd);
 }
 
-/* TOR_CONNECTIVITY_TIMEOUT has passed since the program's connect, and Tor's reply is not complete: the connect
+static int take_reply(struct pending *p, int fd, bool dontwait);
+
+/* TOR_CONNECTIVITY_TIMEOUT has passed since the program's connect. A reply that is all there (the program has
+ * not read yet) is taken off as its first read would, and stands: Tor answered in time. Otherwise the connect
  * fails with ETIMEDOUT, logged once in the engine's words (the proxy not accepting the connection, or accepting
- * it and not answering), and the socket is shut down so that a program waiting in poll or epoll wakes. Called
- * with the lock held. */
+ * it and not answering in full), and the socket is shut down so that a program waiting in poll or epoll wakes.
+ * Called with the lock held. */
 static void time_out(struct pending *p, int fd)
 {
+	advance(p, fd);
+	if (p->state == PENDING_SENT && take_reply(p, fd, true) != -EAGAIN)
+		return; /* done, or Tor's refusal: logged, the program's next call gets it */
 	if (p->state == PENDING_CONNECTING) {
 		/* The whole timeout is spent: no instance is left time to try. */
 		struct route_caller who = { .pid = p->pid, .prefix = "" };

@@ -17,7 +17,8 @@
 #     whose connect() returns before Tor's reply, read by a blocking read (tcpget) or after select() (python);
 # each with exactly one log line of torwrap's that names the timeout (TOR_CONNECTIVITY_TIMEOUT) and, for a proxy
 # that accepted, says it was Tor's reply that never came; the request reached the proxy (its log), and nothing
-# went anywhere else (strace).
+# went anywhere else (strace). And the other side of it: a reply that came in time stands, however late the
+# program reads it (a program that sends its request and reads only once the deadline has passed gets its page).
 #
 # Judged as properties: the client fails with the timeout's error and the log line says so. How long anything took
 # is never judged: a guard (GUARD seconds, many times TOR_CONNECTIVITY_TIMEOUT) only stops a client that hangs, and
@@ -115,6 +116,47 @@ try:
 except OSError as e:
     print("recv", errno.errorcode.get(e.errno, str(e.errno)))
 PY
+
+# A program that reads late: connect (non-blocking; or blocking under TORWRAP_OPTIMISTIC), send the request, sleep
+# past the deadline (TOR_CONNECTIVITY_TIMEOUT=1, 3 s), then read. Prints "body BODY" or "recv ERROR".
+cat >"$WORK/late.py" <<'PY'
+import select, socket, sys, time
+host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+if mode == "nonblock":
+    s.setblocking(False)
+    try:
+        s.connect(addr)
+    except BlockingIOError:
+        pass
+    select.select([], [s], [])
+    s.setblocking(True)
+else:
+    s.connect(addr)
+s.sendall(b"GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % host.encode())
+time.sleep(3)
+data = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    print("body", data.split(b"\r\n\r\n", 1)[-1].decode().strip())
+except OSError as e:
+    print("recv", e)
+PY
+for how in preload tw; do
+	for mode in nonblock optimistic; do
+		h=late-$mode-$how.stuck.test
+		out=$(TOR_CONNECTIVITY_TIMEOUT=1 TORWRAP_OPTIMISTIC=$([[ $mode == optimistic ]] && echo on || echo off) \
+			"$how" timeout "$GUARD" "$PY" "$WORK/late.py" "$h" "$HPORT" "$mode" 2>"$WORK/late-$mode-$how.err")
+		check "a reply in time, read after the deadline ($how, $mode): the page, no timeout ($out)" \
+			all_true grep -qx "body hello from the internet" <<<"$out" -- \
+			bash -c "! grep -q ETIMEDOUT '$WORK/late-$mode-$how.err'"
+	done
+done
 
 # ------------------------------------------------------------------------- Tor's reply never comes, in full
 for mode in silent truncated; do
