@@ -257,8 +257,7 @@ else
 		done
 	done
 
-	nsx $PY -m http.server --bind "$NA" 8088 --directory "$WORK/www-int" >"$WORK/ns-http.out" 2>&1 &
-	TW_PIDS+=($!)
+	nsx_bg ns-http "$PY" -m http.server --bind "$NA" 8088 --directory "$WORK/www-int"
 	for ((i = 0; i < 100; i++)); do
 		nsx $PY -c "import socket; socket.create_connection(('$NA', 8088), 1)" 2>/dev/null && break
 		sleep 0.1

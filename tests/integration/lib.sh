@@ -343,6 +343,16 @@ start_netns() { # start_netns ADDR...: the namespace, its loopback up, with ADDR
 }
 # nsx CMD...: CMD in the namespace (its network only: files, processes and users are this test's).
 nsx() { nsenter -t "$NETNS_PID" -n -- "$@"; }
+# nsx_bg NAME CMD...: a server in the namespace, in the background (stopped with the others; its pid NSX_PID),
+# its output in $WORK/NAME.out. (nsenter execs CMD: the pid is CMD's. A function in the background would be a
+# subshell's, and stopping it would leave CMD running.)
+nsx_bg() {
+	local name=$1
+	shift
+	nsenter -t "$NETNS_PID" -n -- "$@" >"$WORK/$name.out" 2>&1 &
+	NSX_PID=$!
+	TW_PIDS+=("$NSX_PID")
+}
 # ns_cmd HOW CMD...: the command line that runs CMD in the namespace bare, under LD_PRELOAD (preload) or under the
 # wrapper (tw), for strace to run: ns_strace OUT HOW CMD... (every process's network calls, as strace_net).
 ns_cmd() {
@@ -367,11 +377,10 @@ ns_strace() {
 # it that match FILTER (tcpdump's syntax).
 ns_capture() {
 	local i
-	nsx tcpdump -i lo -n -U --immediate-mode -w "$1" >"$1.err" 2>&1 &
-	CAPTURE_PID=$!
-	TW_PIDS+=("$CAPTURE_PID")
+	nsx_bg "capture-${1##*/}" tcpdump -i lo -n -U --immediate-mode -w "$1"
+	CAPTURE_PID=$NSX_PID
 	for ((i = 0; i < 100; i++)); do
-		grep -q 'listening on' "$1.err" 2>/dev/null && return 0
+		grep -q 'listening on' "$WORK/capture-${1##*/}.out" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	return 1
