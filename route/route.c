@@ -766,15 +766,29 @@ void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *w
 	} else if (rc == 0) {
 		tw_log_event(TW_LOG_INFO, ev, "%sconnect %s: via tor (proxy %s%s, %s%s)", p, what, px, at,
 			     token ? "isolation " : "no isolation", token ? token : "");
+	} else if (code == SOCKS5_REP_SUCCEEDED) {
+		/* A success code, and yet a failure: what followed the code could not be read (the parser's only
+		 * failure after a success is an address type it does not know). Not "Tor answered succeeded". */
+		tw_log_event(TW_LOG_ERROR, ev,
+			     "%sconnect %s failed (%s): the proxy %s%s sent a malformed reply: a success code (SOCKS reply "
+			     "0x00) with an address type that is not SOCKS5's (is it a SOCKS5 proxy?); not connecting "
+			     "directly",
+			     p, what, errno_name(-rc), px, at);
 	} else if (code >= 0) {
 		const char *hint = socks5_reply_hint(code);
 		tw_log_event(TW_LOG_ERROR, ev, "%sconnect %s failed (%s): Tor answered \"%s\" (SOCKS reply 0x%02x)%s%s", p,
 			     what, errno_name(-rc), socks5_reply_text(code), code, hint ? ": " : "", hint ? hint : "");
 	} else if (rc == -ETIMEDOUT) {
+		char after[32];
+		if (cfg->timeout_ms % 1000 == 0)
+			snprintf(after, sizeof(after), "%d s", cfg->timeout_ms / 1000);
+		else
+			snprintf(after, sizeof(after), "%d ms", cfg->timeout_ms);
 		tw_log_event(TW_LOG_ERROR, ev,
-			     "%sconnect %s failed (ETIMEDOUT): the proxy %s%s did not answer the SOCKS handshake within "
-			     "TOR_CONNECTIVITY_TIMEOUT (%d ms): Tor may still be bootstrapping",
-			     p, what, px, at, cfg->timeout_ms);
+			     "%sconnect %s failed (ETIMEDOUT): timed out after %s waiting for Tor's reply: the proxy %s%s "
+			     "accepted the connection but did not answer within TOR_CONNECTIVITY_TIMEOUT: Tor may still be "
+			     "bootstrapping, or the proxy is stuck; not connecting directly",
+			     p, what, after, px, at);
 	} else {
 		const char *why = socks5_strerror(rc, code);
 		tw_log_event(TW_LOG_ERROR, ev,
@@ -924,7 +938,9 @@ int route_proxy_connect(const struct route_ctx *ctx, const struct route_caller *
 	} else {
 		int code = -1;
 		rc = route_socks_request(ctx, fd, target, with_auth ? token : NULL, deadline, &code);
-		route_log_outcome(ctx, who, what, rc, code, true, with_auth ? token : NULL, at.n > 1 ? &at.proxy : NULL);
+		/* A timeout names the instance that accepted and went silent, even when it was the only one. */
+		route_log_outcome(ctx, who, what, rc, code, true, with_auth ? token : NULL,
+				  at.n > 1 || rc == -ETIMEDOUT ? &at.proxy : NULL);
 	}
 	*proxy = at.proxy;
 	*plen = at.plen;
@@ -956,17 +972,22 @@ int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *wh
 	return rc;
 }
 
+int route_proxy_give_up(const struct route_ctx *ctx, const struct route_caller *who, const char *what,
+			struct route_attempt *at, int err)
+{
+	if (at->cur < at->n && instance_fault(err)) {
+		mark(&at->in[at->cur], true);
+		at->err[at->cur] = err;
+	}
+	log_all_down(ctx, who, what, err, at);
+	return err;
+}
+
 int route_proxy_retry(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int fd,
 		      struct route_attempt *at, int err)
 {
-	if (at->cur >= at->n || !instance_fault(err) || at->cur + 1 >= at->n) {
-		if (at->cur < at->n && instance_fault(err)) {
-			mark(&at->in[at->cur], true);
-			at->err[at->cur] = err;
-		}
-		log_all_down(ctx, who, what, err, at);
-		return err;
-	}
+	if (at->cur >= at->n || !instance_fault(err) || at->cur + 1 >= at->n)
+		return route_proxy_give_up(ctx, who, what, at, err);
 	mark(&at->in[at->cur], true);
 	at->err[at->cur++] = err;
 	int rc = connect_any(ctx, fd, at, 0, false);

@@ -233,10 +233,17 @@ int route_proxy_start(const struct route_ctx *ctx, const struct route_caller *wh
 int route_proxy_retry(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int fd,
 		      struct route_attempt *at, int err);
 
+/* The connection route_proxy_start began failed with ERR (-ETIMEDOUT: TOR_CONNECTIVITY_TIMEOUT passed while it
+ * was still being made) and no time is left for the other instances: the instance is remembered as down (when
+ * ERR is its fault) and the failure logged as route_proxy_retry logs its last one. Returns ERR. */
+int route_proxy_give_up(const struct route_ctx *ctx, const struct route_caller *who, const char *what,
+			struct route_attempt *at, int err);
+
 /* The log line for a proxy connect's outcome (WHAT: the target as socks5_target_text writes it; RC 0 or the
  * negative errno; CODE Tor's reply code or -1; CONNECTED whether the proxy accepted the TCP connection; TOKEN
- * the isolation token, NULL for none; PROXY the instance, NULL when there was no choice): the same words
- * whichever front end, whenever it completes. */
+ * the isolation token, NULL for none; PROXY the instance, NULL when there was no choice, but given for a
+ * timeout, which names the instance that went silent): the same words whichever front end, whenever it
+ * completes. A success code (0x00) with a failure is a malformed reply, and said so. */
 void route_log_outcome(const struct route_ctx *ctx, const struct route_caller *who, const char *what, int rc,
 		       int code, bool connected, const char *token, const struct sockaddr_storage *proxy);
 

@@ -18,7 +18,15 @@
  * A program that only waits to read (a server that speaks first) would never trigger the request: one thread,
  * started with the first such connect, watches the connecting sockets (epoll, one shot each) and sends it.
  * TORWRAP_OPTIMISTIC=on does the same for blocking sockets: connect() returns once the request is sent, and
- * the first read waits for the reply (bounded by TOR_CONNECTIVITY_TIMEOUT).
+ * the first read waits for the reply.
+ *
+ * Every wait for Tor is bounded by TOR_CONNECTIVITY_TIMEOUT from the program's connect(): each pending connect
+ * has that deadline, and the same thread times them out (its epoll_wait sleeps until the earliest). A connect
+ * whose deadline passes before Tor's reply is complete (the proxy accepts and never answers, or sends half a
+ * reply and goes silent) fails with ETIMEDOUT, logged once, and its socket is shut down: a program waiting in
+ * poll, epoll or select wakes (readable and writable), and its next call (read, write, getsockopt(SO_ERROR),
+ * connect again) gets ETIMEDOUT. Without hooking poll: the program's own calls, and a blocking read's wait, check
+ * the deadline too, so the watcher being late (or absent, should its thread fail to start) changes nothing.
  *
  * The state lives in a table of pointers indexed by descriptor, allocated with the first pending connect; each
  * entry has its own lock (the watcher thread and the program's threads may meet on it). A descriptor closed
@@ -52,14 +60,25 @@ struct pending {
 	long pid; /* the caller, for the log lines' isolation wording */
 	char what[TW_NAME_MAX + 64];
 	char token[POLICY_TOKEN_MAX];
+	/* While the connect waits for the proxy or for Tor: when it times out (tw_now_ms scale); 0 once it is over.
+	 * Written under the lock, read by the watcher without it. */
+	_Atomic int64_t deadline;
+	int fd; /* its descriptor, for the watcher's list */
+	bool listed; /* on the watcher's list (wait_lock) */
+	struct pending *wprev, *wnext;
 };
 
 static _Atomic(struct pending *) *table; /* SHIM_FD_MAX entries, allocated with the first pending connect */
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
 static void table_alloc(void)
 {
 	table = calloc(SHIM_FD_MAX, sizeof(*table));
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* Taken around finding an entry and locking it, and around removing one: an entry found is never freed under
@@ -79,19 +98,62 @@ static struct pending *lock_entry(int fd)
 	return p;
 }
 
+/* The connects the watcher times out: every pending connect, linked when it starts and unlinked when it is
+ * forgotten (before it is freed). Lock order: an entry's lock may be held when wait_lock is taken, never the
+ * other way round (the watcher copies the descriptors it must time out, lets go, then locks each entry). */
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER; /* a connect is waiting: the watcher has work */
+static struct pending *waiting;
+
+static void list_add(struct pending *p)
+{
+	pthread_mutex_lock(&wait_lock);
+	p->wprev = NULL;
+	p->wnext = waiting;
+	if (waiting != NULL)
+		waiting->wprev = p;
+	waiting = p;
+	p->listed = true;
+	pthread_cond_broadcast(&wait_cond);
+	pthread_mutex_unlock(&wait_lock);
+}
+
+static void list_remove(struct pending *p)
+{
+	pthread_mutex_lock(&wait_lock);
+	if (p->listed) {
+		if (p->wprev != NULL)
+			p->wprev->wnext = p->wnext;
+		else
+			waiting = p->wnext;
+		if (p->wnext != NULL)
+			p->wnext->wprev = p->wprev;
+		p->listed = false;
+	}
+	pthread_mutex_unlock(&wait_lock);
+}
+
+/* The connect no longer waits for anything: nothing to time out. */
+static void disarm(struct pending *p)
+{
+	atomic_store(&p->deadline, 0);
+}
+
 /* ------------------------------------------------------------------------------------------- one socket */
 
 static void log_outcome(const struct pending *p, int rc, int code, bool connected)
 {
 	struct route_caller who = { .pid = p->pid, .prefix = "" };
+	/* A timeout names the instance that went silent, even the only one. */
 	route_log_outcome(shim_route(), &who, p->what, rc, code, connected, p->token[0] ? p->token : NULL,
-			  p->at.n > 1 ? &p->at.proxy : NULL);
+			  p->at.n > 1 || rc == -ETIMEDOUT ? &p->at.proxy : NULL);
 }
 
 static void fail(struct pending *p, int fd, int err, int code, bool connected)
 {
 	p->state = PENDING_FAILED;
 	p->err = err;
+	disarm(p);
 	log_outcome(p, err, code, connected);
 	shutdown(fd, SHUT_RDWR); /* the proxy learns at once; nothing more goes out on this socket */
 }
@@ -105,6 +167,7 @@ static void connect_failed(struct pending *p, int fd, int err)
 	if (rc != 0 && rc != -EINPROGRESS) {
 		p->state = PENDING_FAILED;
 		p->err = rc;
+		disarm(p);
 		shutdown(fd, SHUT_RDWR);
 		return;
 	}
@@ -163,6 +226,48 @@ static void advance(struct pending *p, int fd)
 	send_request(p, fd);
 }
 
+static int take_reply(struct pending *p, int fd, bool dontwait);
+
+/* TOR_CONNECTIVITY_TIMEOUT has passed since the program's connect. A reply that is all there (the program has
+ * not read yet) is taken off as its first read would, and stands: Tor answered in time. Otherwise the connect
+ * fails with ETIMEDOUT, logged once in the engine's words (the proxy not accepting the connection, or accepting
+ * it and not answering in full), and the socket is shut down so that a program waiting in poll or epoll wakes.
+ * Called with the lock held. */
+static void time_out(struct pending *p, int fd)
+{
+	advance(p, fd);
+	if (p->state == PENDING_SENT && take_reply(p, fd, true) != -EAGAIN)
+		return; /* done, or Tor's refusal: logged, the program's next call gets it */
+	if (p->state == PENDING_CONNECTING) {
+		/* The whole timeout is spent: no instance is left time to try. */
+		struct route_caller who = { .pid = p->pid, .prefix = "" };
+		route_proxy_give_up(shim_route(), &who, p->what, &p->at, -ETIMEDOUT);
+		p->state = PENDING_FAILED;
+		p->err = -ETIMEDOUT;
+		disarm(p);
+		shutdown(fd, SHUT_RDWR);
+	} else if (p->state == PENDING_SENT) {
+		fail(p, fd, -ETIMEDOUT, -1, true);
+	}
+}
+
+/* The deadline of P's wait, or (should it have none) one from now. */
+static int64_t deadline_of(const struct pending *p)
+{
+	int64_t d = atomic_load(&p->deadline);
+	return d != 0 ? d : tw_now_ms() + shim_config()->timeout_ms;
+}
+
+static bool still_ours(const struct pending *p, int fd);
+
+/* Times P out when its deadline has passed (the watcher may not have got there yet). Lock held. */
+static void check_deadline(struct pending *p, int fd)
+{
+	int64_t d = atomic_load(&p->deadline);
+	if (d != 0 && tw_now_ms() >= d && still_ours(p, fd))
+		time_out(p, fd);
+}
+
 /* The connection to the proxy, waited for (a blocking call, or connect under TORWRAP_OPTIMISTIC), bounded by
  * DEADLINE. */
 static int wait_connected(int fd, int64_t deadline)
@@ -186,16 +291,16 @@ static int wait_connected(int fd, int64_t deadline)
 }
 
 /* CONNECTING, and a blocking call that cannot go on before the request is sent: waits for the proxy's
- * connection, each instance left an equal share of TOR_CONNECTIVITY_TIMEOUT, failing over; then sends the
- * request. Called with the lock held. */
+ * connection until the connect's deadline, each instance left an equal share of what is left, failing over;
+ * then sends the request. Called with the lock held. */
 static void wait_up(struct pending *p, int fd)
 {
-	int64_t deadline = tw_now_ms() + shim_config()->timeout_ms;
+	int64_t deadline = deadline_of(p);
 	while (p->state == PENDING_CONNECTING) {
 		int64_t now = tw_now_ms();
 		int left = p->at.n - p->at.cur;
 		if (now >= deadline) {
-			fail(p, fd, -ETIMEDOUT, -1, false);
+			time_out(p, fd);
 			return;
 		}
 		int err = wait_connected(fd, now + (deadline - now) / (left > 1 ? left : 1));
@@ -207,13 +312,14 @@ static void wait_up(struct pending *p, int fd)
 }
 
 /* SENT: takes Tor's reply off the socket, exactly its bytes; a blocking read (the socket's flags now, the
- * call's MSG_DONTWAIT) waits for it, up to TOR_CONNECTIVITY_TIMEOUT. Returns 0 (done), -EAGAIN (not all here
- * yet, for a non-blocking read) or the failure. Called with the lock held. */
+ * call's MSG_DONTWAIT) waits for it, until the connect's deadline (TOR_CONNECTIVITY_TIMEOUT from connect()).
+ * Returns 0 (done), -EAGAIN (not all here yet, for a non-blocking read) or the failure. Called with the lock
+ * held. */
 static int take_reply(struct pending *p, int fd, bool dontwait)
 {
 	int fl = fcntl(fd, F_GETFL);
 	bool blocking = !dontwait && fl >= 0 && !(fl & O_NONBLOCK);
-	int64_t deadline = blocking ? tw_now_ms() + shim_config()->timeout_ms : 0;
+	int64_t deadline = blocking ? deadline_of(p) : 0;
 	for (;;) {
 		uint8_t buf[sizeof(p->parser.buf)];
 		size_t need = socks5_need(&p->parser);
@@ -223,8 +329,10 @@ static int take_reply(struct pending *p, int fd, bool dontwait)
 		if (n < 0 && errno == EAGAIN && blocking) {
 			int64_t left = deadline - tw_now_ms();
 			struct pollfd pf = { .fd = fd, .events = POLLIN };
-			if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
-				fail(p, fd, -ETIMEDOUT, -1, true);
+			if (left <= 0 || poll(&pf, 1, left > 1000000 ? 1000000 : (int)left) == 0) {
+				if (tw_now_ms() < deadline)
+					continue; /* woken early: the clock decides */
+				time_out(p, fd);
 				return p->err;
 			}
 			continue;
@@ -243,6 +351,7 @@ static int take_reply(struct pending *p, int fd, bool dontwait)
 		int rc = socks5_reply_feed(&p->parser, buf, (size_t)n, &used);
 		if (rc == 1) {
 			p->state = PENDING_DONE;
+			disarm(p);
 			log_outcome(p, 0, 0, true);
 			return 0;
 		}
@@ -257,7 +366,66 @@ static int take_reply(struct pending *p, int fd, bool dontwait)
 
 static _Atomic int watch_fd = -1;
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool atfork_set;
+
+/* The watcher's part of a connect whose deadline has passed: timed out, unless it is over already, or the
+ * descriptor is no longer the socket it started on (closed behind our back and reused: never shut that down).
+ * Either way it is disarmed, so it is never looked at again. Lock held. */
+static void expire(struct pending *p, int fd)
+{
+	int64_t d = atomic_load(&p->deadline);
+	if (d == 0 || tw_now_ms() < d)
+		return;
+	if ((p->state == PENDING_CONNECTING || p->state == PENDING_SENT) && still_ours(p, fd))
+		time_out(p, fd);
+	disarm(p);
+}
+
+/* Times out the connects whose deadline has passed. Returns the milliseconds until the next deadline, or -1
+ * when no connect is waiting. */
+#define EXPIRE_BATCH 64
+static int expire_due(void)
+{
+	for (;;) {
+		int fds[EXPIRE_BATCH], nfds = 0;
+		bool more = false;
+		int64_t now = tw_now_ms(), next = INT64_MAX;
+		pthread_mutex_lock(&wait_lock);
+		for (struct pending *q = waiting; q != NULL; q = q->wnext) {
+			int64_t d = atomic_load(&q->deadline);
+			if (d == 0)
+				continue;
+			if (d > now)
+				next = d < next ? d : next;
+			else if (nfds < EXPIRE_BATCH)
+				fds[nfds++] = q->fd;
+			else
+				more = true;
+		}
+		pthread_mutex_unlock(&wait_lock);
+		for (int i = 0; i < nfds; i++) {
+			struct pending *p = lock_entry(fds[i]);
+			if (p == NULL)
+				continue; /* being forgotten: it leaves the list at once */
+			expire(p, fds[i]);
+			pthread_mutex_unlock(&p->lock);
+		}
+		if (more)
+			continue;
+		if (next == INT64_MAX) /* after timing some out, a look once more: one being forgotten may be left */
+			return nfds > 0 ? 1 : -1;
+		int64_t wait = next - tw_now_ms();
+		return wait <= 0 ? 0 : wait > 1000000 ? 1000000 : (int)wait;
+	}
+}
+
+/* Is any connect waiting (armed)? wait_lock held. */
+static bool any_waiting(void)
+{
+	for (struct pending *q = waiting; q != NULL; q = q->wnext)
+		if (atomic_load(&q->deadline) != 0)
+			return true;
+	return false;
+}
 
 static void *watcher(void *arg)
 {
@@ -265,7 +433,15 @@ static void *watcher(void *arg)
 	struct epoll_event ev[16];
 	/* Once the program has closed our descriptor its number may be one of the program's: stop using it. */
 	while (atomic_load(&watch_fd) == ep) {
-		int n = epoll_wait(ep, ev, 16, -1);
+		int timeout = expire_due();
+		if (timeout < 0) { /* nothing to time out, and no socket connecting: sleep until a connect starts */
+			pthread_mutex_lock(&wait_lock);
+			while (!any_waiting() && atomic_load(&watch_fd) == ep)
+				pthread_cond_wait(&wait_cond, &wait_lock);
+			pthread_mutex_unlock(&wait_lock);
+			continue;
+		}
+		int n = epoll_wait(ep, ev, 16, timeout);
 		for (int i = 0; i < n && atomic_load(&watch_fd) == ep; i++) {
 			int fd = ev[i].data.fd;
 			struct pending *p = lock_entry(fd);
@@ -288,13 +464,28 @@ static void *watcher(void *arg)
 void shim_pending_watcher_closed(void)
 {
 	/* Its number may come back as one of the program's own descriptors: forget it at once. The thread sees
-	 * EBADF and ends; the next pending connect starts another. */
+	 * EBADF, or that its descriptor is no longer the one in use, and ends; the next pending connect starts
+	 * another. */
 	pthread_mutex_lock(&watch_lock);
 	watch_fd = -1;
 	pthread_mutex_unlock(&watch_lock);
+	pthread_mutex_lock(&wait_lock);
+	pthread_cond_broadcast(&wait_cond);
+	pthread_mutex_unlock(&wait_lock);
 }
 
-static void watch_after_fork(void)
+/* fork(): the list is consistent in the child (no thread of ours is changing it at that moment). */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&wait_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&wait_lock);
+}
+
+static void fork_child(void)
 {
 	/* The thread did not come along: the next pending connect starts another (the descriptor is closed
 	 * without our hook: close() here would be ours, which only forgets what we remembered). */
@@ -304,32 +495,47 @@ static void watch_after_fork(void)
 	}
 	watch_fd = -1;
 	pthread_mutex_init(&watch_lock, NULL);
+	/* The connects in progress are the parent's, on sockets the child shares: the child's watcher must never time
+	 * them out (a reply the parent has taken since would not be seen here, and the shutdown would end the
+	 * parent's connection). Only the child's own calls on them still look at their deadline. */
+	for (struct pending *q = waiting, *next; q != NULL; q = next) {
+		next = q->wnext;
+		q->wprev = q->wnext = NULL;
+		q->listed = false;
+	}
+	waiting = NULL;
+	pthread_mutex_init(&wait_lock, NULL);
+	pthread_cond_init(&wait_cond, NULL);
 }
 
-/* Has the watcher send FD's request once the connection is up (one shot). */
+/* Has the watcher time FD's connect out at its deadline and, while CONNECTING, send its request once the
+ * connection is up (one shot). A socket connected already (TORWRAP_OPTIMISTIC) is writable: registering it wakes
+ * the watcher at once, to take its deadline into account (it may be earlier than the one it sleeps until: the
+ * connect began before the ones it knows, and waited for the proxy's connection). */
 static void watch(int fd)
 {
 	pthread_mutex_lock(&watch_lock);
-	if (!atfork_set)
-		atfork_set = pthread_atfork(NULL, NULL, watch_after_fork) == 0;
 	if (watch_fd < 0) {
 		int ep = epoll_create1(EPOLL_CLOEXEC);
 		pthread_t t;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (ep >= 0 && pthread_create(&t, &attr, watcher, (void *)(intptr_t)ep) == 0) {
+		if (ep >= 0) { /* before the thread runs: it checks that its descriptor is the one in use */
 			watch_fd = ep;
 			shim_fd_set(ep, SHIM_FD_WATCHER);
 		}
-		else if (ep >= 0)
+		if (ep >= 0 && pthread_create(&t, &attr, watcher, (void *)(intptr_t)ep) != 0) {
+			watch_fd = -1;
+			shim_fd_clear(ep, SHIM_FD_WATCHER);
 			tw_libc()->close(ep);
+		}
 		pthread_attr_destroy(&attr);
 	}
 	int ep = watch_fd;
 	pthread_mutex_unlock(&watch_lock);
 	if (ep < 0)
-		return; /* no watcher: the program's own reads and writes still send the request */
+		return; /* no watcher: the program's own calls still send the request and check the deadline */
 	struct epoll_event e = { .events = EPOLLOUT | EPOLLONESHOT, .data.fd = fd };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0 && errno == EEXIST)
 		epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
@@ -360,10 +566,13 @@ int shim_proxy_start(int fd, const struct socks5_target *target, const struct so
 		free(p);
 		return -errno;
 	}
-	/* A blocking socket waits for the proxy's TCP connection (failing over within the timeout), not Tor's. */
-	int64_t deadline = blocking ? tw_now_ms() + shim_config()->timeout_ms : 0;
-	int rc = route_proxy_start(shim_route(), &who, fd, domain, target, deadline, &p->at, p->req, &p->reqlen,
-				   p->token);
+	/* Every wait for the proxy and for Tor ends TOR_CONNECTIVITY_TIMEOUT after this connect(). A blocking socket
+	 * waits here for the proxy's TCP connection (failing over within it), not for Tor's reply. */
+	int64_t deadline = tw_now_ms() + shim_config()->timeout_ms;
+	atomic_init(&p->deadline, deadline);
+	p->fd = fd;
+	int rc = route_proxy_start(shim_route(), &who, fd, domain, target, blocking ? deadline : 0, &p->at, p->req,
+				   &p->reqlen, p->token);
 	if (blocking)
 		fcntl(fd, F_SETFL, flags);
 	if (rc < 0 && rc != -EINPROGRESS) {
@@ -380,6 +589,7 @@ int shim_proxy_start(int fd, const struct socks5_target *target, const struct so
 	socks5_reply_parser_init(&p->parser, p->token[0] != '\0');
 	p->state = PENDING_CONNECTING;
 	shim_pending_forget(fd);
+	list_add(p); /* before the table: whoever forgets it from there takes it off the list too */
 	atomic_store_explicit(&table[fd], p, memory_order_release);
 	shim_fd_set_peer(fd, asked, asked_len, (struct sockaddr *)&p->at.proxy, p->at.plen);
 	shim_fd_set(fd, SHIM_FD_PENDING);
@@ -391,8 +601,7 @@ int shim_proxy_start(int fd, const struct socks5_target *target, const struct so
 	pthread_mutex_unlock(&p->lock);
 	if (state == PENDING_FAILED)
 		return err;
-	if (state == PENDING_CONNECTING)
-		watch(fd);
+	watch(fd);
 	return blocking ? 0 : -EINPROGRESS;
 }
 
@@ -408,6 +617,7 @@ int shim_pending_before_io(int fd, bool reading, bool dontwait)
 		shim_pending_forget(fd);
 		return 0;
 	}
+	check_deadline(p, fd);
 	advance(p, fd);
 	int fl = fcntl(fd, F_GETFL);
 	if (p->state == PENDING_CONNECTING && !dontwait && fl >= 0 && !(fl & O_NONBLOCK)) {
@@ -437,6 +647,7 @@ int shim_pending_connect_again(int fd)
 		shim_pending_forget(fd);
 		return 1;
 	}
+	check_deadline(p, fd);
 	advance(p, fd);
 	int rc = p->state == PENDING_CONNECTING ? -EALREADY : p->state == PENDING_FAILED ? p->err : -EISCONN;
 	pthread_mutex_unlock(&p->lock);
@@ -448,6 +659,7 @@ int shim_pending_so_error(int fd)
 	struct pending *p = lock_entry(fd);
 	if (p == NULL)
 		return 0;
+	check_deadline(p, fd);
 	advance(p, fd);
 	int err = p->state == PENDING_FAILED ? -p->err : 0;
 	pthread_mutex_unlock(&p->lock);
@@ -464,6 +676,7 @@ void shim_pending_forget(int fd)
 	shim_fd_clear(fd, SHIM_FD_PENDING);
 	if (p == NULL)
 		return;
+	list_remove(p); /* the watcher finds it no more */
 	/* Whoever found it before it left the table holds its lock: wait for them, then free. */
 	pthread_mutex_lock(&p->lock);
 	pthread_mutex_unlock(&p->lock);

@@ -6,7 +6,8 @@
 #   - 32 threads of lookups and connects through the proxy, under LD_PRELOAD and under the wrapper;
 #   - process trees: a shell forking and exec'ing wrapped children that each run threads, and vfork+exec;
 #   - the supervisor's thread pool: 16 threads of a static program, every connect a notification;
-#   - the non-blocking connects' table and watcher thread: 16 connections of an epoll loop at once.
+#   - the non-blocking connects' table and watcher thread: 16 connections of an epoll loop at once, and 16 that
+#     the watcher times out (a proxy that never answers) while the loop reads them.
 # A control first proves that the reports are seen: a racy program must leave one.
 export TW_TSAN=1
 . "$(dirname "$0")/integration/lib.sh"
@@ -67,6 +68,14 @@ out=$(preload "$PROGRAMS/asyncget" "$HPORT" "${hosts[@]}" 2>&1)
 check "LD_PRELOAD: an epoll loop's 16 non-blocking connects all complete" \
 	$PY -c 'import json, sys; d = json.loads(sys.stdin.read().splitlines()[-1]); sys.exit(not all(r["ok"] for r in d["results"]) or len(d["results"]) != 16)' <<<"$out"
 check "non-blocking connects: no ThreadSanitizer report" no_reports
+# The same loop against a proxy that accepts and never answers: the watcher times every connection out while the
+# program's thread polls and reads them (TOR_CONNECTIVITY_TIMEOUT=1).
+BH=$(free_port)
+start_socks blackhole "$BH" --black-hole
+out=$(TOR_PROXY_SOCKS_PORT=$BH TOR_CONNECTIVITY_TIMEOUT=1 preload "$PROGRAMS/asyncget" --limit-s 60 "$HPORT" "${hosts[@]}" 2>&1)
+check "LD_PRELOAD: 16 non-blocking connects to a proxy that never answers all time out (ETIMEDOUT)" \
+	$PY -c 'import json, sys; d = json.loads(sys.stdin.read().splitlines()[-1]); sys.exit(len(d["results"]) != 16 or any(r["ok"] or r["error"] != "ETIMEDOUT" for r in d["results"]))' <<<"$out"
+check "non-blocking connects timed out: no ThreadSanitizer report" no_reports
 
 if [[ $TW_FAILS -ne 0 ]]; then
 	for f in "$REPORTS"/*; do [[ -f $f ]] && head -40 "$f"; done

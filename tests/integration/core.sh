@@ -119,6 +119,28 @@ async def main():
 asyncio.run(main())" 2>&1)
 check "python asyncio (non-blocking, event loop) through the proxy" grep -q "hello from the internet" <<<"$out"
 
+# ------------------------------------------------------------------------ process isolation: a fork()ed child
+# TORWRAP_ISOLATION=process (the default): a child made with fork() and no exec keeps its parent's random seed,
+# so only its pid gives it credentials of its own (Tor puts streams with different credentials on different
+# circuits; tor.sh sees the circuits). The parent fetches, forks, the child fetches, then the parent again: at
+# the proxy, the parent's two streams carry one token and the child's another.
+# pass_of HOST: the passwords (isolation tokens) HOST's requests carried, one per line.
+pass_of() { grep "\"host\": \"$1\"" "$SOCKS_LOG" | $PY -c 'import json, sys; [print(json.loads(l)["pass"]) for l in sys.stdin]'; }
+# two_tokens A B: A and B are each one process isolation token, and not the same.
+two_tokens() { [[ $1 == process-+([0-9a-f]) && $2 == process-+([0-9a-f]) && $1 != "$2" ]]; }
+for how in preload tw; do
+	p=fork-parent-$how.example.test c=fork-child-$how.example.test
+	out=$("$how" "$PROGRAMS/static_client" --fork "$c" get "$p" "$HPORT" 2>&1)
+	parent=$(pass_of "$p" | sort -u) child=$(pass_of "$c" | sort -u)
+	check "fork() without exec ($how): the parent's two fetches and the child's went through" \
+		all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 3 ] -- [ "$(pass_of "$p" | wc -l)" -eq 2 ] -- \
+		[ "$(pass_of "$c" | wc -l)" -eq 1 ]
+	check "fork() without exec ($how): the parent's streams share one token ($(tr '\n' ' ' <<<"$parent"))" \
+		all_true [ "$(grep -c . <<<"$parent")" -eq 1 ] -- grep -q '^process-' <<<"$parent"
+	check "fork() without exec ($how): the child's token is its own ($child, the parent's $parent)" \
+		two_tokens "$child" "$parent"
+done
+
 # ------------------------------------------------------------------------------------------- .onion names
 onion=$(printf 'a%.0s' {1..56}).onion
 out=$(strace_net "$WORK/st.onion" tw curl -sS --max-time 10 "http://$onion/" 2>&1)
@@ -159,6 +181,32 @@ check "malformed TOR_CONNECTIVITY_TIMEOUT: refused, named" grep -q TOR_CONNECTIV
 out=$(NO_PROXY=127.0.0.1,tron-wallet-manager,.example.org tw true 2>&1)
 check "NO_PROXY accepted" [ $? -eq 0 ]
 
+# ----------------------------------------------------------------- NO_PROXY with several entries, each routed
+# Names, a domain and an address in one NO_PROXY, under a policy file that allows nothing: each entry's names go
+# direct (resolved by the stack's nameserver, connected straight to 127.0.0.2, nothing at the proxy), any other
+# name through the proxy by name. The address entry is checked in the namespace below (direct, it would leave
+# loopback). The control first: without NO_PROXY, wiki.corp.test goes to Tor like any name.
+printf '# allows nothing: NO_PROXY alone decides\n' >"$WORK/policy-none"
+NP_LIST=ledger.internal.test,198.51.100.88,.corp.test
+out=$(TORWRAP_POLICY=$WORK/policy-none preload "$PROGRAMS/tcpget" wiki.corp.test "$HPORT" 2>&1)
+check "control: without NO_PROXY, wiki.corp.test goes through the proxy" socks_saw 3 wiki.corp.test "$HPORT"
+for how in tw preload; do
+	for h in ledger.internal.test wiki.corp.test; do
+		n0=$(socks_count)
+		out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST strace_net "$WORK/st.np-$how-$h" "$how" \
+			"$PROGRAMS/tcpget" "$h" "$IPORT" 2>&1)
+		check "NO_PROXY=$NP_LIST ($how): $h reached directly, at 127.0.0.2" \
+			all_true grep -qx "hello from tron-wallet-manager" <<<"$out" -- \
+			grep -q 'inet_addr("127.0.0.2")' "$WORK/st.np-$how-$h"
+		check "NO_PROXY=$NP_LIST ($how): $h: the proxy heard nothing" [ "$(socks_count)" -eq "$n0" ]
+		check "NO_PROXY=$NP_LIST ($how): $h resolved by the stack's nameserver" dns_asked "$DNS_LOG" "$h"
+	done
+	h=np-other-$how.example.test
+	out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST "$how" "$PROGRAMS/tcpget" "$h" "$HPORT" 2>&1)
+	check "NO_PROXY=$NP_LIST ($how): another name goes through the proxy, by name" \
+		all_true grep -qx "hello from the internet" <<<"$out" -- socks_saw 3 "$h" "$HPORT"
+done
+
 # ------------------------------------------------------------------------------- policy: refuse and ports
 printf 'lucid-mongodb port 27017\nrefuse blocked.example.test\n' >"$WORK/policy2"
 out=$(TORWRAP_POLICY=$WORK/policy2 tw curl -sS --max-time 5 "http://blocked.example.test:$HPORT/" 2>&1)
@@ -167,6 +215,73 @@ out=$(TORWRAP_POLICY=$WORK/policy2 tw curl -sS --max-time 5 "http://lucid-mongod
 check "allowed name on a port outside its list: refused, not sent to Tor" grep -q "refused by policy" <<<"$out"
 out=$(TORWRAP_PROXY=127.0.0.1:$SPORT TORWRAP_POLICY=$WORK/policy2 NO_PROXY=tron-wallet-manager tw curl -sS --max-time 5 "http://tron-wallet-manager:$IPORT/" 2>&1)
 check "NO_PROXY name goes direct" [ "$out" = "hello from tron-wallet-manager" ]
+
+# ------------------------------------------------------------------- refused destinations: nothing on the wire
+# A TCP connect to an address the policy refuses fails with EPERM and is never attempted: an address under a
+# refuse rule, any address under TORWRAP_MODE=onion-only, a virtual address this process never handed out. The
+# library decides (LD_PRELOAD, torwrap), for a blocking and a non-blocking socket. The evidence: strace (no
+# connect() names it) and a capture of the namespace's loopback (no packet to it), a control proving both see
+# such a connect. Each run has a port of its own, so every packet is attributed. In a network namespace of the
+# test's: a connect made anyway stays in it (198.51.100.77 and .88 are on its loopback). Also there: NO_PROXY's
+# address entry (above), connected straight to 198.51.100.88, the proxy never tried.
+if ! need_netns; then
+	skip "refused destinations and NO_PROXY's address entry: need root (a network namespace of the test's own)"
+else
+	RA=198.51.100.77 NA=198.51.100.88 VA=127.200.3.4
+	start_netns "$RA" "$NA" || notok "network namespace"
+	ns_capture "$WORK/ns.pcap" || notok "capture of the namespace's loopback"
+	printf 'tron-wallet-manager\nrefuse %s\n' "$RA" >"$WORK/policy-refuse"
+	ns_strace "$WORK/st.ref-control" bare "$PROGRAMS/tcpget" "$RA" 7100 >/dev/null 2>&1
+	check "control: strace sees a bare program's connect to $RA" grep -q 'htons(7100)' "$WORK/st.ref-control"
+	port=7100
+	refused=()
+	for what in rule mode virtual; do
+		case $what in
+		rule) addr=$RA env=(TORWRAP_POLICY="$WORK/policy-refuse") label="an address under a refuse rule" ;;
+		mode) addr=$RA env=(TORWRAP_MODE=onion-only) label="an address under TORWRAP_MODE=onion-only" ;;
+		virtual) addr=$VA env=() label="a virtual address never handed out" ;;
+		esac
+		for how in preload tw; do
+			for nb in "" --nonblock; do
+				port=$((port + 1))
+				name="$label ($how${nb:+, non-blocking}), $addr:$port"
+				ns_cmd "$how" "$PROGRAMS/tcpget" $nb "$addr" "$port"
+				out=$(env "${env[@]}" strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg \
+					-o "$WORK/st.ref-$port" "${NS_CMD[@]}" 2>&1)
+				check "$name: EPERM" grep -qx 'connect: EPERM' <<<"$out"
+				check "$name: one log line says it was refused" \
+					[ "$(grep -E '^torwrap\[[0-9]+\]: ' <<<"$out" | grep -c "connect $addr:$port.* refused")" -eq 1 ]
+				check "$name: no connect() to it (strace)" bash -c "! grep -q 'htons($port)' '$WORK/st.ref-$port'"
+				refused+=("$port|$name")
+			done
+		done
+	done
+
+	nsx_bg ns-http "$PY" -m http.server --bind "$NA" 8088 --directory "$WORK/www-int"
+	for ((i = 0; i < 100; i++)); do
+		nsx $PY -c "import socket; socket.create_connection(('$NA', 8088), 1)" 2>/dev/null && break
+		sleep 0.1
+	done
+	# (the proxy as a literal here: the namespace has no nameserver to name it, and a connect to it shows in strace)
+	export TORWRAP_PROXY=127.0.0.1:$SPORT
+	for how in preload tw; do
+		out=$(TORWRAP_POLICY=$WORK/policy-none NO_PROXY=$NP_LIST ns_strace "$WORK/st.np-addr-$how" "$how" \
+			"$PROGRAMS/tcpget" "$NA" 8088 2>&1)
+		check "NO_PROXY=$NP_LIST ($how): $NA reached directly" \
+			all_true grep -qx "hello from tron-wallet-manager" <<<"$out" -- grep -q "inet_addr(\"$NA\")" "$WORK/st.np-addr-$how"
+		check "NO_PROXY=$NP_LIST ($how): $NA: the proxy never tried" bash -c "! grep -q 'htons($SPORT)' '$WORK/st.np-addr-$how'"
+	done
+	out=$(TORWRAP_POLICY=$WORK/policy-none ns_strace "$WORK/st.np-addr-control" preload "$PROGRAMS/tcpget" "$NA" 8088 2>&1)
+	check "control: without NO_PROXY, $NA goes to the proxy" grep -q "htons($SPORT)" "$WORK/st.np-addr-control"
+	unset TORWRAP_PROXY
+
+	# The capture, read once it has stopped (nothing it had is left unwritten).
+	stop_capture
+	check "control: the capture sees a bare program's connect to $RA" [ "$(capture_count "$WORK/ns.pcap" "dst port 7100")" -gt 0 ]
+	for r in "${refused[@]}"; do
+		check "${r#*|}: nothing on the wire (capture)" [ "$(capture_count "$WORK/ns.pcap" "dst port ${r%%|*}")" -eq 0 ]
+	done
+fi
 
 # ------------------------------------------------------------------------------------------- the wrapper
 printf 'int main(void){return 3;}\n' >"$WORK/static.c"

@@ -217,7 +217,8 @@ start_world() {
 		{ notok "socks server"; finish; }
 	start_dns main "$DPORT" --record tron-wallet-manager=127.0.0.2 --record tor-proxy=127.0.0.1 \
 		--record lucid-mongodb=127.0.0.2 --record api.trongrid.io=127.0.0.9 \
-		--record ledger.internal.test=127.0.0.2 --forge ledger.internal.test=192.0.2.66 ||
+		--record ledger.internal.test=127.0.0.2 --forge ledger.internal.test=192.0.2.66 \
+		--record wiki.corp.test=127.0.0.2 ||
 		{ notok "dns server"; finish; }
 
 	SOCKS_LOG=$WORK/socks-main.log
@@ -320,3 +321,70 @@ only_virtual_dest() {
 	! grep -E "connect\(.*htons\($HPORT\)" "$1" | grep -vqE '"(::ffff:)?127\.(19[2-9]|2[0-5][0-9])\.'
 }
 no_datagram_to_53() { ! grep -qE '^[0-9]+ +(sendto|sendmsg|sendmmsg)\(.*htons\(53\)' "$1"; }
+
+# ------------------------------------------------------------------------------- a network namespace of our own
+# For checks whose failure would send a packet to an address outside loopback (a refused destination connected
+# anyway, an address allowed by NO_PROXY): the programs run in a network namespace the test creates, with nothing
+# but its loopback (up), on which the test puts the addresses it uses, so even a bug's packets never leave it.
+# Needs root (need_netns says whether it can be made). The namespace lives as long as a process of ours
+# (NETNS_PID, stopped with the test's other servers).
+need_netns() { [[ $(id -u) -eq 0 ]] && unshare -n true 2>/dev/null && command -v nsenter >/dev/null; }
+start_netns() { # start_netns ADDR...: the namespace, its loopback up, with ADDR/32 on it too
+	local a i
+	unshare -n -- sleep 1000000 >/dev/null 2>&1 &
+	NETNS_PID=$!
+	TW_PIDS+=("$NETNS_PID")
+	for ((i = 0; i < 100; i++)); do
+		[[ $(readlink "/proc/$NETNS_PID/ns/net" 2>/dev/null) != "$(readlink /proc/self/ns/net)" ]] && break
+		sleep 0.05
+	done
+	nsx ip link set lo up || return 1
+	for a in "$@"; do nsx ip addr add "$a/32" dev lo || return 1; done
+}
+# nsx CMD...: CMD in the namespace (its network only: files, processes and users are this test's).
+nsx() { nsenter -t "$NETNS_PID" -n -- "$@"; }
+# nsx_bg NAME CMD...: a server in the namespace, in the background (stopped with the others; its pid NSX_PID),
+# its output in $WORK/NAME.out. (nsenter execs CMD: the pid is CMD's. A function in the background would be a
+# subshell's, and stopping it would leave CMD running.)
+nsx_bg() {
+	local name=$1
+	shift
+	nsenter -t "$NETNS_PID" -n -- "$@" >"$WORK/$name.out" 2>&1 &
+	NSX_PID=$!
+	TW_PIDS+=("$NSX_PID")
+}
+# ns_cmd HOW CMD...: the command line that runs CMD in the namespace bare, under LD_PRELOAD (preload) or under the
+# wrapper (tw), for strace to run: ns_strace OUT HOW CMD... (every process's network calls, as strace_net).
+ns_cmd() {
+	local how=$1
+	shift
+	NS_CMD=(nsenter -t "$NETNS_PID" -n --)
+	case $how in
+	bare) NS_CMD+=("$@") ;;
+	preload) NS_CMD+=(env "LD_PRELOAD=$LIBTORWRAP${SAN_PRELOAD:+:$SAN_PRELOAD}" "$@") ;;
+	tw) NS_CMD+=(env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD} "$TORWRAP" "$@") ;;
+	esac
+}
+ns_run() { ns_cmd "$@"; "${NS_CMD[@]}"; }
+ns_strace() {
+	local out=$1
+	shift
+	ns_cmd "$@"
+	strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg -o "$out" "${NS_CMD[@]}"
+}
+# ns_capture FILE: a packet capture of the namespace's loopback (tcpdump, its pid CAPTURE_PID), written as it
+# goes; stop_capture ends it (every packet it saw is then in the file); capture_count FILE FILTER: the packets in
+# it that match FILTER (tcpdump's syntax).
+ns_capture() {
+	local i
+	nsx_bg "capture-${1##*/}" tcpdump -i lo -n -U --immediate-mode -w "$1"
+	CAPTURE_PID=$NSX_PID
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'listening on' "$WORK/capture-${1##*/}.out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+stop_capture() { kill "$CAPTURE_PID" 2>/dev/null; wait "$CAPTURE_PID" 2>/dev/null; }
+capture_count() { tcpdump -r "$1" -n "$2" 2>/dev/null | grep -c .; }
+

@@ -288,6 +288,74 @@ check "race: a UDP socket swapped (dup2) over a Unix one, 20000 sendto: none at 
 out=$(TORWRAP_LOG_LEVEL=none stw "$CALLS" race-connect 20000 $FORBID 2>&1)
 check "race: a TCP socket swapped (dup2) over a Unix one, 20000 connects: none at the refused listener ($out)" \
 	grep -qx "forbidden 0" <<<"$out"
+# ------------------------------------------------------------------- process isolation, under the supervisor
+# Every program one supervisor serves shares its configuration, hence its random seed: only the process id keeps
+# two of them on different circuits (TORWRAP_ISOLATION=process, the default). At the proxy: a static program's
+# fork()ed child (no exec) and two static programs run by one static shell each carry a token of their own, and
+# one process's streams one token.
+pass_of() { grep "\"host\": \"$1\"" "$SOCKS_LOG" | $PY -c 'import json, sys; [print(json.loads(l)["pass"]) for l in sys.stdin]'; }
+# two_tokens A B: A and B are each one process isolation token, and not the same.
+two_tokens() { [[ $1 == process-+([0-9a-f]) && $2 == process-+([0-9a-f]) && $1 != "$2" ]]; }
+p=fork-parent-static.example.test c=fork-child-static.example.test
+out=$(stw "$SC" --fork "$c" get "$p" "$HPORT" 2>&1)
+parent=$(pass_of "$p" | sort -u) child=$(pass_of "$c" | sort -u)
+check "static fork() without exec: the parent's two fetches and the child's went through, the parent's on one token" \
+	all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 3 ] -- [ "$(pass_of "$p" | wc -l)" -eq 2 ] -- \
+	[ "$(grep -c . <<<"$parent")" -eq 1 ] -- grep -q '^process-' <<<"$parent"
+check "static fork() without exec: the child's token is its own ($child, the parent's $parent)" \
+	two_tokens "$child" "$parent"
+if is_static "$BUSYBOX"; then
+	a=two-a-static.example.test b=two-b-static.example.test
+	out=$(stw "$BUSYBOX" sh -c "'$SC' get $a $HPORT && '$SC' get $b $HPORT" 2>&1)
+	ta=$(pass_of "$a") tb=$(pass_of "$b")
+	check "two static programs under one torwrap: both fetched through the proxy" \
+		all_true [ "$(grep -o 'hello from the internet' <<<"$out" | wc -l)" -eq 2 ] -- [ -n "$ta" ] -- [ -n "$tb" ]
+	check "two static programs under one torwrap: a token each ($ta, $tb)" \
+		two_tokens "$ta" "$tb"
+else
+	skip "two static programs under one torwrap: no statically linked busybox (package busybox-static) to run them"
+fi
+
+# ---------------------------------------------------------------- refused destinations: the supervisor decides
+# As core.sh's, for a static program: a TCP connect to an address under a refuse rule, to any address under
+# TORWRAP_MODE=onion-only, to a virtual address never handed out: EPERM, one log line, no connect() naming it
+# (strace of the supervisor and the program) and no packet to it (a capture), in a network namespace of the
+# test's (the address on its loopback: a connect made anyway stays there). A bare connect is the control.
+if ! need_netns; then
+	skip "refused destinations (static): need a network namespace of the test's own"
+else
+	RA=198.51.100.77 VA=127.200.3.4
+	start_netns "$RA" || notok "network namespace"
+	ns_capture "$WORK/ns.pcap" || notok "capture of the namespace's loopback"
+	printf 'tron-wallet-manager\nrefuse %s\n' "$RA" >"$WORK/policy-refuse"
+	ns_strace "$WORK/st.ref-control" bare "$SC" get "$RA" 7200 >/dev/null 2>&1
+	check "control: strace sees a bare static program's connect to $RA" grep -q 'htons(7200)' "$WORK/st.ref-control"
+	refused=()
+	for what in rule mode virtual; do
+		case $what in
+		rule) port=7201 addr=$RA env=(TORWRAP_POLICY="$WORK/policy-refuse") label="an address under a refuse rule" ;;
+		mode) port=7202 addr=$RA env=(TORWRAP_MODE=onion-only) label="an address under TORWRAP_MODE=onion-only" ;;
+		virtual) port=7203 addr=$VA env=() label="a virtual address never handed out" ;;
+		esac
+		name="static, $label, $addr:$port"
+		ns_cmd tw "$SC" get "$addr" "$port"
+		out=$(env "${env[@]}" strace -f -qq -s 256 -e trace=connect,sendto,sendmsg,sendmmsg -o "$WORK/st.ref-$port" \
+			"${NS_CMD[@]}" 2>&1)
+		check "$name: EPERM" grep -qx 'connect: EPERM' <<<"$out"
+		check "$name: one log line of the supervisor's says it was refused" \
+			[ "$(grep -E '^torwrap\[[0-9]+\]: ' <<<"$out" | grep -c "pid [0-9]*: connect $addr:$port.* refused")" -eq 1 ]
+		# (the program's own call names it once: that is what the supervisor is handed; nothing else may)
+		check "$name: no connect() to it but the program's, refused (strace)" \
+			[ "$(grep "htons($port)" "$WORK/st.ref-$port" | grep -v EPERM | grep -vc unfinished)" -eq 0 ]
+		refused+=("$port|$name")
+	done
+	stop_capture
+	check "control: the capture sees a bare static program's connect to $RA" \
+		[ "$(capture_count "$WORK/ns.pcap" "dst port 7200")" -gt 0 ]
+	for r in "${refused[@]}"; do
+		check "${r#*|}: nothing on the wire (capture)" [ "$(capture_count "$WORK/ns.pcap" "dst port ${r%%|*}")" -eq 0 ]
+	done
+fi
 
 # ------------------------------------------------------------------------------- the process and its tree
 stw "$SC" exit 7 >/dev/null 2>&1

@@ -250,6 +250,39 @@ fetch "$U1" >/dev/null 2>&1
 set -- $(ev_circuits 2)
 check "isolation process: two processes, two circuits ($(shown "$@"))" all_differ "$@"
 
+# The cases where only the process id tells two processes apart (the same random seed): a child made with fork()
+# and no exec, and two static programs under one torwrap (one supervisor, one configuration). The parent fetches,
+# forks, the child fetches, the parent fetches again: the child on a circuit of its own, the parent's two on one.
+ev_mark
+out=$(tw "$PROGRAMS/static_client" --fork api.trongrid.io get api.trongrid.io "$HP" 2>&1)
+set -- $(ev_circuits 3)
+if [[ $# -eq 3 && $(grep -o "<p>$MARK" <<<"$out" | wc -l) -eq 3 ]]; then
+	check "isolation process: a fork()ed child (no exec) on a circuit of its own ($(shown "$1" "$2"))" all_differ "$1" "$2"
+	check "isolation process: the parent's streams before and after the fork on one circuit ($(shown "$1" "$3"))" \
+		all_same "$1" "$3"
+else
+	notok "isolation process: fork() without exec, three streams through Tor (circuits: $(shown "$@"))"
+	sed 's/^/# fork: /' <<<"$out"
+fi
+if [[ $(id -u) -eq 0 ]] && unshare -m true 2>/dev/null && [[ -x $(command -v busybox) ]] &&
+	! readelf -l "$(command -v busybox)" 2>/dev/null | grep -q INTERP; then
+	start_trap # (static programs read resolv.conf themselves: theirs names a trap, answered by torwrap instead)
+	SC=$WORK/static_client
+	if gcc -std=c11 -D_GNU_SOURCE -O1 -g -pthread -static -o "$SC" "$TW_TOP/tests/programs/static_client.c" \
+		2>"$WORK/gcc.err"; then
+		ev_mark
+		out=$(stw "$(command -v busybox)" sh -c "'$SC' get api.trongrid.io $HP && '$SC' get api.trongrid.io $HP" 2>&1)
+		set -- $(ev_circuits 2)
+		check "isolation process: two static programs under one torwrap, two circuits ($(shown "$@"))" \
+			all_true [ "$(grep -o "<p>$MARK" <<<"$out" | wc -l)" -eq 2 ] -- all_differ "$@"
+		[[ $(grep -o "<p>$MARK" <<<"$out" | wc -l) -eq 2 ]] || sed 's/^/# two static: /' <<<"$out"
+	else
+		notok "gcc -static builds static_client"
+	fi
+else
+	skip "isolation process, two static programs under one torwrap: needs root (a private mount namespace) and a static busybox"
+fi
+
 export TORWRAP_ISOLATION=none
 ev_mark
 fetch "$U1" >/dev/null 2>&1

@@ -6,7 +6,9 @@
  *       fetches http://HOST:PORT/ (getaddrinfo, connect, HTTP/1.0) and prints the body; with --threads/--count,
  *       N threads fetch M times each and "fetched OK/TOTAL" is printed instead; --signals MS: a SA_RESTART
  *       SIGALRM every MS milliseconds meanwhile (Go's preemption); --delay: sleep first; --again-after FILE:
- *       once done, create FILE.ready, wait until FILE exists, and fetch again (a proxy that moved meanwhile)
+ *       once done, create FILE.ready, wait until FILE exists, and fetch again (a proxy that moved meanwhile);
+ *       --fork HOST2: once done, fork() (no exec): the child fetches http://HOST2:PORT/, the parent waits for it,
+ *       then fetches HOST again (stream isolation per process: the child's stream must not share the parent's)
  *   static_client resolve NAME          prints the IPv4 addresses getaddrinfo gives
  *   static_client bench N HOST PORT     N connects to HOST:PORT (resolved once); prints "per-connect US ..."
  *   static_client bench-local N [NAME]  N connects to a listener of its own on 127.0.0.1 (by NAME: through the
@@ -38,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,7 +49,7 @@
 #endif
 
 static int opt_nonblock, opt_v6, opt_threads = 1, opt_count = 1, opt_signals, opt_delay;
-static const char *opt_again_after;
+static const char *opt_again_after, *opt_fork_host;
 static const char *g_host, *g_port;
 static _Atomic int g_ok, g_signals;
 
@@ -418,6 +421,31 @@ static int get_twice(const char *file)
 	return first > second ? first : second;
 }
 
+/* Fetches, forks (no exec): the child fetches OPT_FORK_HOST; once it is done the parent fetches again. The worst
+ * exit status of the three. */
+static int get_forked(void)
+{
+	int first = cmd_get();
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "fork: %s\n", ename(errno));
+		return 2;
+	}
+	if (pid == 0) {
+		g_host = opt_fork_host;
+		int rc = cmd_get();
+		fflush(stdout);
+		_exit(rc);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int child = WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+	int again = cmd_get();
+	int worst = first > child ? first : child;
+	return worst > again ? worst : again;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -437,6 +465,8 @@ int main(int argc, char **argv)
 			opt_delay = atoi(argv[++i]);
 		else if (strcmp(a, "--again-after") == 0 && i + 1 < argc)
 			opt_again_after = argv[++i];
+		else if (strcmp(a, "--fork") == 0 && i + 1 < argc)
+			opt_fork_host = argv[++i];
 		else
 			break;
 	}
@@ -450,7 +480,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "get") == 0 && left == 2) {
 		g_host = argv[i];
 		g_port = argv[i + 1];
-		return opt_again_after ? get_twice(opt_again_after) : cmd_get();
+		return opt_again_after ? get_twice(opt_again_after) : opt_fork_host ? get_forked() : cmd_get();
 	}
 	if (strcmp(cmd, "resolve") == 0 && left == 1)
 		return cmd_resolve(argv[i]);

@@ -8,6 +8,7 @@ what torwrap sent (name or address, credentials, and whether the request was pip
     socks5_server.py --listen 127.0.0.1:PORT --log FILE [--map NAME=IP ...] [--default-ip IP]
                      [--fail NAME=CODE ...] [--delay-ms N] [--pidfile F] [--ready-file F]
                      [--delay-model reply|exchange|request|circuit] [--count-round-trips] [--resolve-to IP]
+                     [--black-hole | --truncate N | --never-accept]
 
 Names: a --map entry (exact, case-insensitive; address literals too, ATYP 1 and 4) wins; then --fail NAME=CODE
 forces a reply code (hex: 01, F2) for that name, or with CODE "close" no reply at all: the connection is closed
@@ -15,6 +16,16 @@ where the reply would have gone (a proxy that gives up); names under .invalid ge
 label is a well-formed v3 address (56 base32 characters) or starts with "missing", else F6; any other name gets
 --default-ip, or 04 without one.
 PORT 0 picks a free port; the ready file then holds the real one.
+
+A stuck tor-proxy, for the tests of TOR_CONNECTIVITY_TIMEOUT (every request, whatever its name):
+--black-hole accepts every connection, reads the request and never sends a byte; --truncate N sends the greeting
+  and auth replies, then only the first N bytes of the CONNECT reply (3: 05 00 00, a success whose address never
+  comes). Either way the connection then stays open, silent, until the client closes it. The request is logged
+  when it has arrived (a pipelined client's whole request: greeting, credentials and CONNECT), with "stalled"
+  ("silent" or "truncated"), "reply" null and "sent" the bytes of the CONNECT reply that went out.
+--never-accept: a tor-proxy whose TCP connections never complete (as a host that has gone, or a firewall that
+  drops): it listens with a backlog of 0 and fills it with one connection of its own, so the kernel drops every
+  later SYN. Nothing is logged (nothing arrives).
 
 The log: one JSON line per request, written as its reply goes out. "accepted" (the connection came in),
 "requested" (the whole CONNECT or RESOLVE request had arrived) and "replied" (the reply was handed to the
@@ -80,6 +91,7 @@ class Conn:
         self.buf = bytearray()
         self.round_trips = 0  # times the server had to wait for the client (after accepting or replying)
         self.waiting = True  # nothing received since the last reply (or since the connection was accepted)
+        self.silent = False  # --black-hole: nothing is ever sent
         self.fresh = False  # the client's latest flight has not been answered yet (delay model "exchange")
 
     def _recv(self):
@@ -117,6 +129,8 @@ class Conn:
 
     def send(self, data):
         self.waiting = True
+        if self.silent:
+            return
         try:
             self.sock.sendall(data)
         except OSError as e:
@@ -169,6 +183,8 @@ class Server:
         self.delay_model = args.delay_model
         self.count_round_trips = args.count_round_trips
         self.resolve_to = str(ipaddress.ip_address(args.resolve_to)) if args.resolve_to else None
+        self.black_hole = args.black_hole
+        self.truncate = args.truncate
         self.log_lock = threading.Lock()
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
@@ -224,6 +240,7 @@ class Server:
 
     def handle(self, sock, peer):
         conn = Conn(sock)
+        conn.silent = self.black_hole
         # "accepted" and the record's "ts" (when the reply went out) bound the exchange: tests read from them
         # whether connections overlapped, with no clock of their own.
         rec = {"client": fmt_hostport(peer[0], peer[1]), "accepted": round(time.time(), 6), "atyp": None,
@@ -298,6 +315,9 @@ class Server:
             if cmd != 1:
                 self.reply(conn, rec, REP_CMD)
                 return
+            if self.black_hole or self.truncate is not None:
+                self.stall(conn, rec)
+                return
 
             if atyp == 3:
                 ip, code = self.resolve(host)
@@ -354,6 +374,26 @@ class Server:
             ip = ipaddress.ip_address(bound[0])
             bnd = bytes([1 if ip.version == 4 else 4]) + ip.packed + bound[1].to_bytes(2, "big")
         conn.send(bytes([5, code, 0]) + bnd)
+
+    def stall(self, conn, rec):
+        """--black-hole and --truncate: logs the request, sends nothing (or the first bytes of a successful CONNECT
+        reply), then waits in silence until the client closes the connection."""
+        conn.drain_available()
+        part = b"" if self.black_hole else (bytes([5, REP_OK, 0, 1]) + bytes(6))[:self.truncate]
+        rec["reply"] = None
+        rec["stalled"] = "silent" if self.black_hole else "truncated"
+        rec["sent"] = len(part)
+        rec["early_bytes"] = len(conn.buf)
+        self.log(dict({k: v for k, v in rec.items() if k != "logged"}))
+        rec["logged"] = True
+        if part:
+            conn.send(part)
+        while True:  # until the client gives up
+            try:
+                if not conn.sock.recv(65536):
+                    return
+            except OSError:
+                return
 
     def close_instead(self, conn, rec, early=None):
         """--fail NAME=close: where the reply would go (after the delay), the connection is closed."""
@@ -587,6 +627,13 @@ def main(argv=None):
                     help="log per request how many times the server waited for the client, and the command")
     ap.add_argument("--resolve-to", metavar="IP",
                     help="answer Tor's RESOLVE (F0) with IP; a CONNECT to IP then goes to --default-ip")
+    stuck = ap.add_mutually_exclusive_group()
+    stuck.add_argument("--black-hole", action="store_true",
+                       help="accept every connection and never answer (a stuck tor-proxy)")
+    stuck.add_argument("--truncate", type=int, metavar="N",
+                       help="send the greeting and auth replies, then only N bytes of the CONNECT reply, then nothing")
+    stuck.add_argument("--never-accept", action="store_true",
+                       help="let no TCP connection complete (a full backlog: SYNs are dropped)")
     ap.add_argument("--pidfile")
     ap.add_argument("--ready-file", help="written (with the port) once listening")
     args = ap.parse_args(argv)
@@ -597,8 +644,12 @@ def main(argv=None):
     lsock = socket.socket(family, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, port))
-    lsock.listen(128)
+    lsock.listen(0 if args.never_accept else 128)
     lsock.setblocking(False)
+    filler = None
+    if args.never_accept:  # the one connection a backlog of 0 takes: later SYNs find it full and are dropped
+        filler = socket.socket(family, socket.SOCK_STREAM)
+        filler.connect(lsock.getsockname()[:2])
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -609,8 +660,13 @@ def main(argv=None):
     if args.ready_file:
         write_atomic(args.ready_file, "%d\n" % lsock.getsockname()[1])
     try:
-        server.serve(lsock, stop)
+        if args.never_accept:
+            while not stop.wait(0.2):
+                pass
+        else:
+            server.serve(lsock, stop)
     finally:
+        close_quietly(filler)
         lsock.close()
         remove_quietly(args.ready_file)
         remove_quietly(args.pidfile)

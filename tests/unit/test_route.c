@@ -394,6 +394,44 @@ static void test_instances_order(void **state)
 	assert_true(route_stream_key("t", 1) == route_stream_key("t", 2));
 }
 
+/* The line route_log_outcome writes for RC/CODE (a proxy that accepted the connection), read back from a log
+ * file, in OUT. */
+static void outcome_line(int rc, int code, const struct sockaddr_storage *proxy, char *out, size_t outlen)
+{
+	char path[] = "/tmp/torwrap-test-route-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	tw_log_configure(TW_LOG_INFO, tw_log_parse_format("text"), path, NULL);
+	route_log_outcome(&ctx, &who, "api.example.com:443", rc, code, true, "process-1", proxy);
+	tw_log_configure(TW_LOG_NONE, tw_log_parse_format("text"), NULL, NULL);
+	ssize_t n = read(fd, out, outlen - 1);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	out[n] = '\0';
+}
+
+/* The outcome's words: a success code with a malformed rest is said to be malformed, never "succeeded" next to
+ * EPROTO (issue 30); a timeout names TOR_CONNECTIVITY_TIMEOUT, Tor's reply and the instance that went silent. */
+static void test_outcome_words(void **state)
+{
+	(void)state;
+	char line[2048];
+	outcome_line(-EPROTO, 0x00, NULL, line, sizeof(line));
+	assert_non_null(strstr(line, "failed (EPROTO)"));
+	assert_non_null(strstr(line, "malformed reply"));
+	assert_null(strstr(line, "succeeded"));
+	outcome_line(-EHOSTUNREACH, 0x04, NULL, line, sizeof(line));
+	assert_non_null(strstr(line, "Tor answered \"host unreachable"));
+	struct sockaddr_storage proxy;
+	sa4("127.0.0.1", 9050, &proxy);
+	outcome_line(-ETIMEDOUT, -1, &proxy, line, sizeof(line));
+	assert_non_null(strstr(line, "failed (ETIMEDOUT)"));
+	assert_non_null(strstr(line, "waiting for Tor's reply"));
+	assert_non_null(strstr(line, "TOR_CONNECTIVITY_TIMEOUT"));
+	assert_non_null(strstr(line, "at 127.0.0.1:9050"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_dns_answer),
 		cmocka_unit_test(test_datagram_dest),
 		cmocka_unit_test(test_source_routes),
+		cmocka_unit_test(test_outcome_words),
 	};
 	return cmocka_run_group_tests_name("route", tests, setup, teardown);
 }
