@@ -289,8 +289,11 @@ int vaddr_learn(const char *name, uint32_t addr)
 		memcpy(e->name, name, len + 1); /* 2: being written, by us alone */
 		atomic_store_explicit(&e->ready, 1, memory_order_release);
 	} else {
-		while (atomic_load_explicit(&e->ready, memory_order_acquire) != 1)
-			; /* another thread writes the same entry: a few stores away */
+		/* Another thread writes the same entry, a few stores away; or a process of the tree died while it did
+		 * (the map is shared): then the entry stays unready, and the name is asked again next time. */
+		for (int spin = 0; atomic_load_explicit(&e->ready, memory_order_acquire) != 1; spin++)
+			if (spin > 100000)
+				return -EAGAIN;
 		return strcmp(e->name, name) == 0 ? 0 : -EEXIST;
 	}
 	uint32_t next = atomic_load_explicit(&t->next, memory_order_relaxed); /* snapshots copy entries below it */
